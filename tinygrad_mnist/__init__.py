@@ -1,2 +1,11 @@
 """tinygrad_mnist: a small, readable reverse-mode autodiff framework on NumPy."""
 __version__ = "0.1.0"
+
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad
+from .gradcheck import GradcheckError, gradcheck
+from .tensor import (Tensor, cat, concatenate, cross_entropy, ones, randn, stack, tensor,
+                     uniform, zeros)
+
+__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck",
+           "GradcheckError", "tensor", "zeros", "ones", "randn", "uniform", "concatenate",
+           "cat", "stack", "cross_entropy"]

@@ -1,0 +1,451 @@
+"""`Tensor`: a NumPy array that remembers how it was computed, so it can backpropagate."""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import autograd, ops
+from .autograd import Function
+
+Axis = Union[None, int, Sequence[int]]
+ArrayLike = Union["Tensor", np.ndarray, numbers.Number, Sequence]
+
+
+def _normalize_axis(axis: Axis, ndim: int, op: str) -> Optional[Tuple[int, ...]]:
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} "
+                             f"dimension(s)")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axes}")
+    return tuple(sorted(out))
+
+
+def _pick(axis: Axis, dim: Axis, keepdims: bool, keepdim: Optional[bool]):
+    """Accept PyTorch's `dim`/`keepdim` spellings beside NumPy's `axis`/`keepdims`."""
+    return (dim if axis is None else axis), (keepdims if keepdim is None else keepdim)
+
+
+def _is_basic_index(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer))
+               and not isinstance(i, bool) for i in items)
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    Data is float32 unless given as a NumPy array of another float type (float64 is
+    kept, for gradient checks). `requires_grad=True` makes a leaf whose `.grad` is
+    filled by `backward()`.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
+    __array_priority__ = 1000  # so ndarray <op> Tensor defers to Tensor
+
+    def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: Any = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if dtype is not None:
+            data = np.array(data, dtype=dtype)
+        elif isinstance(data, (np.ndarray, np.generic)) and data.dtype.kind in "fiub":
+            data = np.array(data)
+        else:
+            data = np.array(data)
+            if data.dtype.kind in "fiub" and data.dtype != np.float32:
+                data = data.astype(np.float32)
+        if data.dtype.kind not in "fiub":
+            raise TypeError(f"Tensor: unsupported data type {data.dtype}; "
+                            f"give numbers or a numeric NumPy array")
+        if requires_grad and data.dtype.kind != "f":
+            raise TypeError(f"Tensor: only floating-point tensors can require grad, "
+                            f"got {data.dtype}")
+        self.data: np.ndarray = data
+        self.grad: Optional[np.ndarray] = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx: Optional[Function] = None
+
+    @classmethod
+    def _make(cls, data: Any, requires_grad: bool, ctx: Optional[Function]) -> "Tensor":
+        """Fast internal constructor: no copy, no checks."""
+        t = object.__new__(cls)
+        t.data = data if type(data) is np.ndarray else np.asarray(data)
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._ctx = ctx
+        return t
+
+    # ------------------------------------------------------------------ factories
+    @staticmethod
+    def zeros(*shape: int, dtype: Any = np.float32, requires_grad: bool = False) -> "Tensor":
+        return Tensor._make(np.zeros(_shape(shape), dtype), requires_grad, None)
+
+    @staticmethod
+    def ones(*shape: int, dtype: Any = np.float32, requires_grad: bool = False) -> "Tensor":
+        return Tensor._make(np.ones(_shape(shape), dtype), requires_grad, None)
+
+    @staticmethod
+    def randn(*shape: int, generator: Optional[np.random.Generator] = None,
+              dtype: Any = np.float32, requires_grad: bool = False) -> "Tensor":
+        """Standard normal samples drawn from `generator` (a `numpy.random.Generator`)."""
+        rng = generator if generator is not None else np.random.default_rng()
+        data = rng.standard_normal(_shape(shape), dtype=np.dtype(dtype).type)
+        return Tensor._make(data, requires_grad, None)
+
+    @staticmethod
+    def uniform(*shape: int, low: float = 0.0, high: float = 1.0,
+                generator: Optional[np.random.Generator] = None, dtype: Any = np.float32,
+                requires_grad: bool = False) -> "Tensor":
+        """Uniform samples in [low, high) drawn from `generator`."""
+        rng = generator if generator is not None else np.random.default_rng()
+        data = rng.uniform(low, high, _shape(shape)).astype(dtype)
+        return Tensor._make(data, requires_grad, None)
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied), like `torch.Tensor.numpy()`."""
+        return self.data
+
+    def item(self) -> float:
+        if self.data.size != 1:
+            raise ValueError(f"item: only a one-element tensor converts to a Python "
+                             f"number, this one has shape {self.shape}")
+        return self.data.item()
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph."""
+        return Tensor._make(self.data, False, None)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"requires_grad_: only floating-point tensors can require "
+                            f"grad, got {self.data.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        dtype = "" if self.dtype == np.float32 else f", dtype={self.dtype}"
+        return f"tensor({body}{dtype}{grad})"
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # ------------------------------------------------------------------ autograd
+    def backward(self, gradient: Optional[ArrayLike] = None,
+                 retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad.
+
+        `gradient` is d(loss)/d(self); it may be omitted only for a one-element
+        tensor. The graph is freed afterwards unless `retain_graph=True`."""
+        autograd.backward(self, gradient, retain_graph)
+
+    def _accumulate(self, grad: np.ndarray, owned: bool) -> None:
+        if self.grad is None:
+            self.grad = grad if owned else np.array(grad, dtype=self.data.dtype)
+        else:
+            self.grad += grad
+
+    # --------------------------------------------------------------- arithmetic
+    def _operand(self, other: ArrayLike) -> "Tensor":
+        """Wrap a Python number or array as a constant of this tensor's dtype."""
+        if isinstance(other, Tensor):
+            return other
+        try:
+            data = np.asarray(other, dtype=self.data.dtype)
+        except (TypeError, ValueError):
+            raise TypeError(f"unsupported operand type {type(other).__name__!r} for a "
+                            f"Tensor operation") from None
+        return Tensor._make(data, False, None)
+
+    def __add__(self, other: ArrayLike) -> "Tensor":
+        return ops.Add.apply(self, self._operand(other))
+
+    def __radd__(self, other: ArrayLike) -> "Tensor":
+        return ops.Add.apply(self._operand(other), self)
+
+    def __sub__(self, other: ArrayLike) -> "Tensor":
+        return ops.Sub.apply(self, self._operand(other))
+
+    def __rsub__(self, other: ArrayLike) -> "Tensor":
+        return ops.Sub.apply(self._operand(other), self)
+
+    def __mul__(self, other: ArrayLike) -> "Tensor":
+        return ops.Mul.apply(self, self._operand(other))
+
+    def __rmul__(self, other: ArrayLike) -> "Tensor":
+        return ops.Mul.apply(self._operand(other), self)
+
+    def __truediv__(self, other: ArrayLike) -> "Tensor":
+        return ops.Div.apply(self, self._operand(other))
+
+    def __rtruediv__(self, other: ArrayLike) -> "Tensor":
+        return ops.Div.apply(self._operand(other), self)
+
+    def __neg__(self) -> "Tensor":
+        return ops.Neg.apply(self)
+
+    def __pow__(self, exponent: float) -> "Tensor":
+        if isinstance(exponent, Tensor) or not isinstance(exponent, numbers.Real):
+            raise TypeError("pow: the exponent must be a Python number")
+        return ops.Pow.apply(self, exponent=exponent)
+
+    def __matmul__(self, other: ArrayLike) -> "Tensor":
+        return ops.MatMul.apply(self, self._operand(other))
+
+    def __rmatmul__(self, other: ArrayLike) -> "Tensor":
+        return ops.MatMul.apply(self._operand(other), self)
+
+    def matmul(self, other: ArrayLike) -> "Tensor":
+        return self @ other
+
+    # -------------------------------------------------------------- elementwise
+    def exp(self) -> "Tensor":
+        return ops.Exp.apply(self)
+
+    def log(self) -> "Tensor":
+        return ops.Log.apply(self)
+
+    def sqrt(self) -> "Tensor":
+        return ops.Sqrt.apply(self)
+
+    def tanh(self) -> "Tensor":
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self) -> "Tensor":
+        return ops.Sigmoid.apply(self)
+
+    def relu(self) -> "Tensor":
+        return ops.ReLU.apply(self)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
+        return ops.LeakyReLU.apply(self, negative_slope=negative_slope)
+
+    def clip(self, min: Optional[float] = None, max: Optional[float] = None) -> "Tensor":
+        if min is None and max is None:
+            raise ValueError("clip: give at least one of min and max")
+        return ops.Clip.apply(self, low=min, high=max)
+
+    clamp = clip
+
+    # --------------------------------------------------------------- reductions
+    def sum(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None,
+            keepdim: Optional[bool] = None) -> "Tensor":
+        axis, keepdims = _pick(axis, dim, keepdims, keepdim)
+        return ops.Sum.apply(self, axis=_normalize_axis(axis, self.ndim, "sum"),
+                             keepdims=keepdims)
+
+    def mean(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None,
+             keepdim: Optional[bool] = None) -> "Tensor":
+        axis, keepdims = _pick(axis, dim, keepdims, keepdim)
+        axes = _normalize_axis(axis, self.ndim, "mean")
+        count = self.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
+        return self.sum(axes, keepdims) * (1.0 / max(count, 1))
+
+    def max(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None,
+            keepdim: Optional[bool] = None) -> "Tensor":
+        """Maximum values over `axis` (values only; the gradient is shared by ties)."""
+        axis, keepdims = _pick(axis, dim, keepdims, keepdim)
+        if self.size == 0:
+            raise ValueError("max: the tensor is empty")
+        return ops.Max.apply(self, axis=_normalize_axis(axis, self.ndim, "max"),
+                             keepdims=keepdims)
+
+    def argmax(self, axis: Optional[int] = None) -> np.ndarray:
+        """Indices of the maxima (an array; not differentiable)."""
+        return np.argmax(self.data, axis=axis)
+
+    # -------------------------------------------------------------------- shape
+    def reshape(self, *shape: Any) -> "Tensor":
+        return ops.Reshape.apply(self, shape=_shape(shape))
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = (_normalize_axis(d, self.ndim, "flatten")[0]
+                      for d in (start_dim, end_dim))
+        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
+        return self.reshape(shape)
+
+    def permute(self, *dims: Any) -> "Tensor":
+        dims = _shape(dims)
+        if sorted(_normalize_axis(d, self.ndim, "permute")[0] for d in dims) != list(
+                range(self.ndim)):
+            raise ValueError(f"permute: {dims} is not a permutation of the "
+                             f"{self.ndim} axes of shape {self.shape}")
+        return ops.Permute.apply(self, axes=tuple(d % self.ndim for d in dims))
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> "Tensor":
+        """Swap two axes (PyTorch's `transpose`); `.T` reverses all of them."""
+        axes = list(range(self.ndim))
+        a, b = (_normalize_axis(d, self.ndim, "transpose")[0] for d in (dim0, dim1))
+        axes[a], axes[b] = axes[b], axes[a]
+        return ops.Permute.apply(self, axes=tuple(axes))
+
+    @property
+    def T(self) -> "Tensor":
+        return ops.Permute.apply(self, axes=tuple(reversed(range(self.ndim))))
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        elif isinstance(index, list):
+            index = np.asarray(index)
+        try:
+            self.data[index]
+        except IndexError as e:
+            raise IndexError(f"getitem: index {index!r} does not fit shape {self.shape}: "
+                             f"{e}") from None
+        return ops.GetItem.apply(self, index=index, basic=_is_basic_index(index))
+
+    # ------------------------------------------------------------- fused / nn ops
+    def log_softmax(self, axis: int = -1, *, dim: Optional[int] = None) -> "Tensor":
+        axis = axis if dim is None else dim
+        return ops.LogSoftmax.apply(self, axis=_normalize_axis(axis, self.ndim,
+                                                               "log_softmax")[0])
+
+    def softmax(self, axis: int = -1, *, dim: Optional[int] = None) -> "Tensor":
+        """exp(log_softmax): composed, and stable for any logits."""
+        return self.log_softmax(axis, dim=dim).exp()
+
+
+def _shape(shape: Sequence[Any]) -> Tuple[int, ...]:
+    """Accept f(2, 3) and f((2, 3)) alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def tensor(data: ArrayLike, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Build a Tensor (like `torch.tensor`)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def zeros(*shape: int, **kwargs: Any) -> Tensor:
+    return Tensor.zeros(*shape, **kwargs)
+
+
+def ones(*shape: int, **kwargs: Any) -> Tensor:
+    return Tensor.ones(*shape, **kwargs)
+
+
+def randn(*shape: int, **kwargs: Any) -> Tensor:
+    return Tensor.randn(*shape, **kwargs)
+
+
+def uniform(*shape: int, **kwargs: Any) -> Tensor:
+    return Tensor.uniform(*shape, **kwargs)
+
+
+def concatenate(tensors: Iterable[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (`torch.cat`)."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concatenate: need at least one tensor")
+    axis = _normalize_axis(axis, tensors[0].ndim, "concatenate")[0]
+    return ops.Concatenate.apply(*tensors, axis=axis)
+
+
+cat = concatenate
+
+
+def stack(tensors: Iterable[Tensor], axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis: concatenate of reshapes."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: need at least one tensor")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+    axis = _normalize_axis(axis, tensors[0].ndim + 1, "stack")[0]
+    shape = tensors[0].shape
+    expanded = shape[:axis] + (1,) + shape[axis:]
+    return concatenate([t.reshape(expanded) for t in tensors], axis=axis)
+
+
+def cross_entropy(logits: Tensor, target: ArrayLike, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy, fused and stable (like `F.cross_entropy`).
+
+    `logits` is (N, C) or (C,); `target` holds integer class labels (N,) / () or
+    class probabilities of the logits' shape (e.g. one-hot). `reduction` is
+    "mean" (over the N samples), "sum" or "none"."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], "
+                         f"got {label_smoothing}")
+    if not isinstance(logits, Tensor):
+        logits = Tensor(logits)
+    if logits.ndim == 1:  # one sample
+        t = target if isinstance(target, Tensor) else np.asarray(target)
+        t = t.reshape(1, -1) if t.ndim == 1 else t.reshape(1)
+        loss = cross_entropy(logits.reshape(1, -1), t, "none", label_smoothing)
+        return loss.reshape(()) if reduction == "none" else loss.sum()
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must be (N, C) or (C,), got {logits.shape}")
+    n, c = logits.shape
+    options = dict(reduction=reduction, label_smoothing=label_smoothing)
+    target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if target_data.dtype.kind in "iub":
+        labels = target_data
+        if labels.shape != (n,):
+            raise ValueError(f"cross_entropy: labels must have shape ({n},) for logits "
+                             f"{logits.shape}, got {labels.shape}")
+        if n and (labels.min() < 0 or labels.max() >= c):
+            bad = labels[(labels < 0) | (labels >= c)][0]
+            raise ValueError(f"cross_entropy: class label {bad} is outside [0, {c})")
+        return ops.CrossEntropy.apply(logits, labels=labels.astype(np.intp, copy=False),
+                                      **options)
+    if target_data.shape != logits.shape:
+        raise ValueError(f"cross_entropy: probability targets must have the logits' "
+                         f"shape {logits.shape}, got {target_data.shape}")
+    target = target if isinstance(target, Tensor) else logits._operand(target_data)
+    return ops.CrossEntropy.apply(logits, target, **options)
