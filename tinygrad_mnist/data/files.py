@@ -1,0 +1,105 @@
+"""The four MNIST files, their SHA-256 pins, and safe file handling (verify, atomic write)."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable, Optional, Sequence
+
+from .errors import ChecksumError, IDXError
+
+GZIP_MAGIC = b"\x1f\x8b"
+#: Environment variable naming a directory that holds the four files.
+ENV_VAR = "TINYGRAD_MNIST_DATA"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One dataset file: its role in :class:`MNIST`, its name without ``.gz``, and the
+    SHA-256 of its *uncompressed* content."""
+    role: str
+    name: str
+    sha256: str
+
+
+#: The canonical MNIST files. Tests monkeypatch this table to pin small fake files.
+MNIST_FILES: Sequence[FileSpec] = (
+    FileSpec("train_images", "train-images-idx3-ubyte",
+             "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    FileSpec("train_labels", "train-labels-idx1-ubyte",
+             "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    FileSpec("test_images", "t10k-images-idx3-ubyte",
+             "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    FileSpec("test_labels", "t10k-labels-idx1-ubyte",
+             "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+)
+
+
+def read_uncompressed(path: os.PathLike) -> bytes:
+    """Return the content of ``path``, gunzipped if it starts with the gzip magic."""
+    path = Path(path)
+    data = path.read_bytes()
+    if data[:2] != GZIP_MAGIC:
+        return data
+    try:
+        return gzip.decompress(data)
+    except (EOFError, OSError, zlib.error) as e:
+        raise IDXError(f"{path}: corrupt or truncated gzip data ({e})") from e
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_pin(data: bytes, spec: FileSpec, path: os.PathLike) -> bytes:
+    """Return ``data`` if its SHA-256 matches ``spec``'s pin, else raise :class:`ChecksumError`."""
+    digest = sha256_hex(data)
+    if digest != spec.sha256:
+        raise ChecksumError(f"{path}: SHA-256 of the uncompressed content is {digest}, "
+                            f"expected {spec.sha256} for {spec.name}")
+    return data
+
+
+def verified_bytes(path: os.PathLike, spec: FileSpec) -> bytes:
+    """Read ``path`` (gzip or raw) and check it against ``spec``'s pin; returns the raw content."""
+    return check_pin(read_uncompressed(path), spec, path)
+
+
+def find_file(directory: os.PathLike, spec: FileSpec) -> Optional[Path]:
+    """Path of ``spec``'s file in ``directory`` (``name.gz`` preferred, then raw ``name``), or None."""
+    for candidate in (Path(directory) / f"{spec.name}.gz", Path(directory) / spec.name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def atomic_write(final: os.PathLike, write: Callable[[BinaryIO], None],
+                 check: Optional[Callable[[Path], object]] = None) -> Path:
+    """Create ``final`` atomically: ``write`` fills a temporary file in the same directory,
+    ``check`` (if given) may reject it by raising, and only then is it moved into place with
+    :func:`os.replace`. On any error or interruption the temporary file is removed."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        if check is not None:
+            check(Path(tmp))
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return final
+
+
+def install_verified(directory: os.PathLike, spec: FileSpec,
+                     write: Callable[[BinaryIO], None]) -> Path:
+    """Atomically write ``directory/name.gz`` with ``write``; it lands only if it matches its pin."""
+    return atomic_write(Path(directory) / f"{spec.name}.gz", write,
+                        check=lambda tmp: verified_bytes(tmp, spec))
