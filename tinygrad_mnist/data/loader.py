@@ -1,0 +1,90 @@
+"""``DataLoader``: vectorised, seeded, resumable mini-batches of NumPy arrays."""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
+
+import numpy as np
+
+Batch = Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]
+
+
+def shift_images(x: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    """Translate image ``i`` of ``x`` by ``dy[i]`` rows and ``dx[i]`` columns, filling with
+    zeros. ``x`` may be ``(B, 784)``, ``(B, 28, 28)`` or ``(B, 1, 28, 28)``; its shape is kept."""
+    b = len(x)
+    dy, dx = np.asarray(dy), np.asarray(dx)
+    pad = int(max(np.abs(dy).max(initial=0), np.abs(dx).max(initial=0)))
+    padded = np.pad(x.reshape(b, 28, 28), ((0, 0), (pad, pad), (pad, pad)))
+    grid = np.arange(28) + pad
+    rows = grid[None, :] - dy[:, None]   # (B, 28): source row of each output row
+    cols = grid[None, :] - dx[:, None]
+    return padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]].reshape(x.shape)
+
+
+class DataLoader:
+    """Iterate over ``(x_batch, y_batch)`` NumPy arrays (or ``x_batch`` when ``y`` is None).
+
+    Each epoch draws a fresh permutation from a generator seeded with ``seed``, so the same
+    seed gives the same order. A batch is one fancy index with a slice of the permutation (no
+    per-sample loop). ``augment_shift=k`` shifts every image by a random ``-k..k`` pixels along
+    each axis; images may be flat ``(N, 784)`` or ``(N, [1,] 28, 28)``.
+
+    ``state_dict()`` holds the generator state at the start of the current epoch and the
+    number of batches already yielded, as plain JSON-able values; after ``load_state_dict()``
+    iteration continues bitwise where it stopped. Iterating again after an interrupted epoch
+    also continues that epoch; after a finished epoch it starts the next one.
+    """
+
+    def __init__(self, x: np.ndarray, y: Optional[np.ndarray] = None, batch_size: int = 64,
+                 shuffle: bool = True, drop_last: bool = False, seed: int = 0,
+                 augment_shift: int = 0) -> None:
+        if y is not None and len(x) != len(y):
+            raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if augment_shift < 0 or (augment_shift and np.asarray(x[:1]).size != 784):
+            raise ValueError(f"augment_shift must be >= 0 and needs 28x28 images, got "
+                             f"{augment_shift} for samples of shape {np.shape(x)[1:]}")
+        self.x, self.y = x, y
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.seed, self.augment_shift = seed, augment_shift
+        self._rng = np.random.default_rng(seed)
+        self._epoch_start = self._rng.bit_generator.state
+        self.epoch, self._batches_done = 0, 0
+
+    def __len__(self) -> int:
+        n = len(self.x)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        if self._batches_done >= len(self) > 0:  # the epoch is finished: start the next one
+            self.epoch, self._batches_done = self.epoch + 1, 0
+            self._epoch_start = self._rng.bit_generator.state
+        self._rng.bit_generator.state = self._epoch_start  # (re)draw this epoch's randomness
+        n, k = len(self.x), self.augment_shift
+        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
+        shifts = self._rng.integers(-k, k + 1, size=(2, n)) if k else None
+        for b in range(self._batches_done, len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            xb = self.x[idx]
+            if shifts is not None:
+                xb = shift_images(xb, shifts[0, idx], shifts[1, idx])
+            self._batches_done = b + 1
+            yield xb if self.y is None else (xb, self.y[idx])
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Plain JSON-able state: epoch, batches done and the epoch-start generator state."""
+        return {"seed": self.seed, "epoch": self.epoch, "batches_done": self._batches_done,
+                "num_samples": len(self.x), "batch_size": self.batch_size,
+                "rng_state": self._epoch_start}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (for example one read back from JSON)."""
+        for key, mine in (("num_samples", len(self.x)), ("batch_size", self.batch_size)):
+            if state[key] != mine:
+                raise ValueError(f"state_dict is for {key}={state[key]}, this loader has {mine}")
+        self._rng.bit_generator.state = state["rng_state"]  # validates the generator state
+        self._epoch_start = self._rng.bit_generator.state
+        self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
+        self._batches_done = int(state["batches_done"])
