@@ -355,6 +355,9 @@ class Tensor:
         return self.log_softmax(axis, dim=dim).exp()
 
 
+autograd._make_tensor = Tensor._make
+
+
 def _shape(shape: Sequence[Any]) -> Tuple[int, ...]:
     """Accept f(2, 3) and f((2, 3)) alike."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
