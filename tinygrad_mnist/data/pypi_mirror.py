@@ -95,7 +95,8 @@ def _check_build_state(inst: Any, state: Any) -> None:
     else:
         ok = False
     if not ok:
-        raise UnsafePickleError(f"pickle sets unexpected state on a {type(inst).__name__}")
+        kind = "dtype" if isinstance(inst, np.dtype) else type(inst).__name__
+        raise UnsafePickleError(f"pickle sets unexpected state on a {kind}")
 
 
 class _NumpyOnlyUnpickler(pickle._Unpickler):  # the pure-Python unpickler, so BUILD can be checked
