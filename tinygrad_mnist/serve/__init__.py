@@ -1,0 +1,11 @@
+"""Serving a model: a small web app to draw a digit and see what the model predicts.
+
+>>> from tinygrad_mnist.serve import make_server
+>>> server = make_server(predict_proba, port=0)   # doctest: +SKIP
+>>> server.serve_forever()                        # doctest: +SKIP
+"""
+from .server import (EMPTY_DRAWING, MAX_BODY_BYTES, MAX_SIDE, DigitServer, Predictor,
+                     RequestError, make_server, parse_request, predict_drawing, serve)
+
+__all__ = ["make_server", "serve", "DigitServer", "Predictor", "parse_request",
+           "predict_drawing", "RequestError", "EMPTY_DRAWING", "MAX_SIDE", "MAX_BODY_BYTES"]

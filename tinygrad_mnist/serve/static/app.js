@@ -1,0 +1,201 @@
+// The digit pad: pointer strokes on a canvas, POST /predict, and the model's answer.
+"use strict";
+(() => {
+  const SEND_SIZE = 112;      // the drawing is sent as SEND_SIZE x SEND_SIZE greys
+  const LINE_WIDTH = 22;      // in canvas pixels (the canvas is 280 x 280)
+  const LIVE_DELAY_MS = 300;  // live prediction waits for this much quiet while drawing
+
+  const $ = (id) => document.getElementById(id);
+  const pad = $("pad"), predictButton = $("predict"), clearButton = $("clear"), live = $("live");
+  const message = $("message"), digit = $("digit"), confidence = $("confidence");
+  const preview = $("preview"), bars = $("bars");
+  const ctx = pad.getContext("2d");
+  const previewCtx = preview.getContext("2d");
+  const small = document.createElement("canvas");
+  small.width = small.height = SEND_SIZE;
+  const smallCtx = small.getContext("2d", { willReadFrequently: true });
+
+  let inked = false;           // anything drawn since the last clear
+  let stroke = null;           // { id, last: [x, y] } while a pointer is down
+  let timer = 0;               // pending live prediction
+  let controller = null;       // the request in flight, to abort when a newer one starts
+  let seq = 0;                 // only the newest request may update the page
+
+  const setState = (state) => { document.body.dataset.state = state; };
+
+  // ---------------------------------------------------------------- drawing
+  function resetPad() {
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, pad.width, pad.height);
+    ctx.strokeStyle = ctx.fillStyle = "#000";
+    ctx.lineWidth = LINE_WIDTH;
+    ctx.lineCap = ctx.lineJoin = "round";
+    inked = false;
+  }
+
+  function toCanvas(event) {
+    const r = pad.getBoundingClientRect();
+    return [(event.clientX - r.left) * (pad.width / r.width),
+            (event.clientY - r.top) * (pad.height / r.height)];
+  }
+
+  function dot([x, y]) {
+    ctx.beginPath();
+    ctx.arc(x, y, LINE_WIDTH / 2, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+
+  function segment([x0, y0], [x1, y1]) {
+    ctx.beginPath();
+    ctx.moveTo(x0, y0);
+    ctx.lineTo(x1, y1);
+    ctx.stroke();
+  }
+
+  pad.addEventListener("pointerdown", (event) => {
+    if (stroke || (event.pointerType === "mouse" && event.button !== 0)) return;
+    event.preventDefault();
+    pad.setPointerCapture(event.pointerId);
+    stroke = { id: event.pointerId, last: toCanvas(event) };
+    dot(stroke.last);
+    inked = true;
+    scheduleLive();
+  });
+
+  pad.addEventListener("pointermove", (event) => {
+    if (!stroke || event.pointerId !== stroke.id) return;
+    const coalesced = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    for (const e of coalesced.length ? coalesced : [event]) {
+      const point = toCanvas(e);
+      segment(stroke.last, point);
+      stroke.last = point;
+    }
+    scheduleLive();
+  });
+
+  const endStroke = (event) => {
+    if (!stroke || event.pointerId !== stroke.id) return;
+    stroke = null;
+    scheduleLive(LIVE_DELAY_MS / 2);
+  };
+  pad.addEventListener("pointerup", endStroke);
+  pad.addEventListener("pointercancel", endStroke);
+
+  // ---------------------------------------------------------------- predicting
+  function scheduleLive(delay = LIVE_DELAY_MS) {
+    if (!live.checked || !inked) return;
+    clearTimeout(timer);
+    timer = setTimeout(predict, delay);
+    setState("pending");
+  }
+
+  function snapshot() {
+    smallCtx.imageSmoothingEnabled = true;
+    smallCtx.imageSmoothingQuality = "high";
+    smallCtx.drawImage(pad, 0, 0, SEND_SIZE, SEND_SIZE);
+    const rgba = smallCtx.getImageData(0, 0, SEND_SIZE, SEND_SIZE).data;
+    const pixels = new Array(SEND_SIZE * SEND_SIZE);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = rgba[4 * i];  // grey: R = G = B
+    return { width: SEND_SIZE, height: SEND_SIZE, pixels };
+  }
+
+  async function predict() {
+    clearTimeout(timer);
+    timer = 0;
+    if (controller) controller.abort();
+    const mine = ++seq;
+    controller = new AbortController();
+    setState("busy");
+    let response, data;
+    try {
+      response = await fetch("predict", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(snapshot()),
+        signal: controller.signal,
+      });
+      data = await response.json().catch(() => ({}));
+    } catch (err) {
+      if (err.name !== "AbortError" && mine === seq) {
+        showError("Cannot reach the server. Is it still running?");
+      }
+      return;
+    }
+    if (mine !== seq) return;
+    controller = null;
+    if (response.ok && Array.isArray(data.probabilities) && data.probabilities.length === 10) {
+      showResult(data);
+    } else {
+      showError(data.error || `The server answered ${response.status}.`);
+    }
+  }
+
+  // ---------------------------------------------------------------- showing
+  const barItems = [];
+  for (let k = 0; k < 10; k++) {
+    const li = document.createElement("li");
+    li.innerHTML = '<span class="bar"><span class="fill"></span></span>' +
+                   '<span class="k"></span><span class="p">–</span>';
+    li.querySelector(".k").textContent = String(k);
+    bars.appendChild(li);
+    barItems.push(li);
+  }
+
+  function showBars(probabilities) {
+    const best = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
+    barItems.forEach((li, k) => {
+      const p = probabilities ? probabilities[k] : 0;
+      li.querySelector(".fill").style.height = `${(100 * p).toFixed(1)}%`;
+      li.querySelector(".p").textContent = probabilities ? `${Math.round(100 * p)}%` : "–";
+      li.classList.toggle("top", k === best);
+      li.title = probabilities ? `${k}: ${(100 * p).toFixed(2)}%` : "";
+    });
+  }
+
+  function showPreview(greys) {
+    const image = previewCtx.createImageData(28, 28);
+    for (let i = 0; i < 28 * 28; i++) {
+      const g = greys ? greys[i] : 0;
+      image.data.set([g, g, g, 255], 4 * i);
+    }
+    previewCtx.putImageData(image, 0, 0);
+  }
+
+  function showResult(data) {
+    digit.textContent = String(data.digit);
+    confidence.textContent = `${(100 * data.probabilities[data.digit]).toFixed(1)}% sure`;
+    showBars(data.probabilities);
+    showPreview(Array.isArray(data.preview) && data.preview.length === 784 ? data.preview : null);
+    message.textContent = "";
+    setState(timer ? "pending" : "done");
+  }
+
+  function showError(text) {
+    showEmpty();
+    message.textContent = text;
+    setState(timer ? "pending" : "error");
+  }
+
+  function showEmpty() {
+    digit.textContent = "–";
+    confidence.innerHTML = "&nbsp;";
+    showBars(null);
+    showPreview(null);
+    message.textContent = "";
+  }
+
+  predictButton.addEventListener("click", predict);
+  clearButton.addEventListener("click", () => {
+    clearTimeout(timer);
+    timer = 0;
+    seq++;                       // an answer still on its way is for the old drawing
+    if (controller) controller.abort();
+    controller = null;
+    resetPad();
+    showEmpty();
+    setState("idle");
+  });
+
+  resetPad();
+  showEmpty();
+})();
