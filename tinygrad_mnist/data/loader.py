@@ -59,12 +59,21 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[Batch]:
         if self._batches_done >= len(self) > 0:  # the epoch is finished: start the next one
-            self.epoch, self._batches_done = self.epoch + 1, 0
+            self._draw_epoch()                    # moves the generator past the finished epoch
             self._epoch_start = self._rng.bit_generator.state
-        self._rng.bit_generator.state = self._epoch_start  # (re)draw this epoch's randomness
+            self.epoch, self._batches_done = self.epoch + 1, 0
+        order, shifts = self._draw_epoch()
+        return self._batches(order, shifts)
+
+    def _draw_epoch(self) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """This epoch's order and shifts, drawn afresh from the epoch-start generator state."""
+        self._rng.bit_generator.state = self._epoch_start
         n, k = len(self.x), self.augment_shift
         order = self._rng.permutation(n) if self.shuffle else np.arange(n)
         shifts = self._rng.integers(-k, k + 1, size=(2, n)) if k else None
+        return order, shifts
+
+    def _batches(self, order: np.ndarray, shifts: Optional[np.ndarray]) -> Iterator[Batch]:
         for b in range(self._batches_done, len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             xb = self.x[idx]

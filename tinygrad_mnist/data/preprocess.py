@@ -166,7 +166,7 @@ def mnist_style(image: np.ndarray) -> np.ndarray:
     total = small.sum()
     cy = (small.sum(axis=1) @ np.arange(small.shape[0])) / total
     cx = (small.sum(axis=0) @ np.arange(small.shape[1])) / total
-    centre = (IMAGE_SIZE - 1) / 2
+    centre = IMAGE_SIZE / 2  # MNIST's centres of mass average (14.0, 14.0) in index coordinates
     top = int(np.clip(round(centre - cy), 0, IMAGE_SIZE - small.shape[0]))
     left = int(np.clip(round(centre - cx), 0, IMAGE_SIZE - small.shape[1]))
     out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
