@@ -97,8 +97,14 @@ def test_bad_file_in_user_directory_is_an_error_not_replaced(fake, server, tmp_p
     assert (root / "train-labels-idx1-ubyte").exists()
 
 
-def test_progress_goes_to_stderr_unless_quiet(fake, server, capsys):
+def test_progress_and_failures_go_to_stderr_unless_quiet(fake, server, capsys, tmp_path):
     url = server.serve("good", fake)
-    load_mnist(mirrors=[HttpMirror(url)])
+    load_mnist(mirrors=[HttpMirror(server.url("empty")), HttpMirror(url)])
     out, err = capsys.readouterr()
-    assert out == "" and "fetching 4 MNIST file(s)" in err and "train-images-idx3-ubyte.gz" in err
+    assert out == "" and err.count("fetching 4 MNIST file(s)") == 2
+    assert "failed: " + server.url("empty") + "train-images-idx3-ubyte.gz: HTTPError" in err
+    assert "train-images-idx3-ubyte.gz" in err
+    load_mnist(tmp_path / "quiet", mirrors=[HttpMirror(server.url("empty")), HttpMirror(url)],
+               quiet=True)
+    assert capsys.readouterr() == ("", "")
+    assert len(listing(tmp_path / "quiet")) == 4

@@ -70,3 +70,8 @@ def test_truncated_gzip_stream(tmp_path):
     path.write_bytes(gzip.compress(GOOD * 100)[:-20])
     with pytest.raises(IDXError, match=f"{path}: corrupt or truncated gzip"):
         read_idx(path)
+
+
+def test_written_files_are_world_readable(tmp_path):
+    path = write_idx(tmp_path / "a.gz", np.zeros(3, np.uint8))
+    assert path.stat().st_mode & 0o777 == 0o644

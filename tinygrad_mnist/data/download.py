@@ -101,6 +101,9 @@ def fetch_files(specs: Sequence[FileSpec], directory: Path, mirrors: Sequence[Mi
         except Exception as e:  # noqa: BLE001 - a broken mirror must not stop the others
             problems = [_describe(e)]
         attempts += [f"{mirror.description}: {p}" for p in problems]
+        if not quiet:
+            for problem in problems:
+                print(f"  failed: {problem}", file=sys.stderr)
     missing = [s for s in specs if find_file(directory, s) is None]
     if missing:
         tried = "\n".join(f"  - {a}" for a in attempts) or "  (no mirrors configured)"

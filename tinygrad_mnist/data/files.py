@@ -89,6 +89,7 @@ def atomic_write(final: os.PathLike, write: Callable[[BinaryIO], None],
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private (0600); a data file is world-readable
         if check is not None:
             check(Path(tmp))
         os.replace(tmp, final)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import NamedTuple, Optional, Union
+from typing import List, NamedTuple, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -40,14 +40,15 @@ def read_kaggle_csv(path: Union[str, os.PathLike], labelled: Optional[bool] = No
         raise CSVError(f"{path}: {'missing the' if labelled else 'unexpected'} 'label' column")
     if df.empty:
         raise CSVError(f"{path}: no rows")
-    values = df.to_numpy()
-    if df.isna().to_numpy().any():
-        row, col = np.argwhere(df.isna().to_numpy())[0]
+    missing_values = df.isna().to_numpy()
+    if missing_values.any():
+        row, col = np.argwhere(missing_values)[0]
         raise CSVError(f"{path}: missing value in column {df.columns[col]}, data row {row + 1}")
     bad = [c for c in df.columns if not pd.api.types.is_integer_dtype(df[c].dtype)]
     if bad:
         raise CSVError(f"{path}: columns must hold integers; {_few(bad)} "
                        f"{'has' if len(bad) == 1 else 'have'} dtype {df[bad[0]].dtype}")
+    values = df.to_numpy()
     pixels = values[:, 1:] if has_label else values
     _check_range(path, pixels, 255, PIXEL_COLUMNS, "pixel")
     labels = None
@@ -57,7 +58,8 @@ def read_kaggle_csv(path: Union[str, os.PathLike], labelled: Optional[bool] = No
     return KaggleDigits(pixels.astype(np.uint8).reshape(-1, 28, 28), labels)
 
 
-def _check_range(path, values: np.ndarray, high: int, columns, what: str) -> None:
+def _check_range(path: Union[str, os.PathLike], values: np.ndarray, high: int,
+                 columns: List[str], what: str) -> None:
     outside = (values < 0) | (values > high)
     if outside.any():
         row, col = np.argwhere(outside)[0]
@@ -65,6 +67,6 @@ def _check_range(path, values: np.ndarray, high: int, columns, what: str) -> Non
                        f"{columns[col]}, data row {row + 1}")
 
 
-def _few(names) -> str:
+def _few(names: List[str]) -> str:
     shown = ", ".join(map(str, names[:5]))
     return shown + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
