@@ -143,7 +143,7 @@ def _images_uint8(x: Any, where: str) -> np.ndarray:
     if not (isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[1] == 784 and x.dtype.kind == "f"):
         raise DataError(f"{where}: images must be a float (N, 784) array, got "
                         f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
-    scaled = x.astype(np.float64) * 256.0
+    scaled = x * x.dtype.type(256)  # exact: a power-of-two scale of k/256
     if not (np.all(scaled == np.round(scaled)) and scaled.min(initial=0) >= 0
             and scaled.max(initial=0) <= 255):
         raise DataError(f"{where}: pixel values are not exactly k/256 for k in 0..255")

