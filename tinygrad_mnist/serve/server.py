@@ -231,6 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
                    explain: Optional[str] = None) -> None:
         """http.server's own errors (bad request line, huge headers...) as JSON too."""
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # an unparsable request line: answer as 1.0
+            self.request_version = "HTTP/1.0"
         try:
             phrase = HTTPStatus(code).phrase
         except ValueError:
