@@ -1,0 +1,15 @@
+"""Neural-network building blocks with a PyTorch-shaped API.
+
+`Module` (with `Parameter`, buffers and `state_dict`), containers, layers, losses,
+`functional` (F), `init` and `utils` (gradient clipping, L1 penalty).
+"""
+from . import functional, init, utils
+from .containers import ModuleList, Sequential
+from .layers import BatchNorm1d, Dropout, Flatten, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from .losses import CrossEntropyLoss, MSELoss, NLLLoss
+from .module import IncompatibleKeys, Module, Parameter, StateDictError
+
+__all__ = ["Module", "Parameter", "StateDictError", "IncompatibleKeys", "Sequential",
+           "ModuleList", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Flatten",
+           "Dropout", "BatchNorm1d", "CrossEntropyLoss", "NLLLoss", "MSELoss",
+           "functional", "init", "utils"]

@@ -1,0 +1,137 @@
+"""Stateless neural-network functions (`import tinygrad_mnist.nn.functional as F`).
+
+All are built from the engine's ops, so their gradients come with them.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .. import ops
+from ..tensor import ArrayLike, Tensor
+from ..tensor import cross_entropy as _cross_entropy
+from . import init
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _tensor(x: ArrayLike) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def check_reduction(name: str, reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    return reduction
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def linear(input: ArrayLike, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    """y = input·weightᵀ + bias, with weight (out_features, in_features) (fused op)."""
+    if bias is None:
+        return ops.Linear.apply(_tensor(input), weight)
+    return ops.Linear.apply(_tensor(input), weight, bias)
+
+
+def relu(input: ArrayLike) -> Tensor:
+    return ops.ReLU.apply(_tensor(input))
+
+
+def leaky_relu(input: ArrayLike, negative_slope: float = 0.01) -> Tensor:
+    return ops.LeakyReLU.apply(_tensor(input), negative_slope=negative_slope)
+
+
+def tanh(input: ArrayLike) -> Tensor:
+    return ops.Tanh.apply(_tensor(input))
+
+
+def sigmoid(input: ArrayLike) -> Tensor:
+    return ops.Sigmoid.apply(_tensor(input))
+
+
+def log_softmax(input: ArrayLike, dim: int = -1) -> Tensor:
+    return _tensor(input).log_softmax(dim)
+
+
+def softmax(input: ArrayLike, dim: int = -1) -> Tensor:
+    return _tensor(input).softmax(dim)
+
+
+def cross_entropy(input: Tensor, target: ArrayLike, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy of logits against labels or probabilities (fused)."""
+    return _cross_entropy(input, target, reduction, label_smoothing)
+
+
+def _array(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _labels(name: str, target: Any, n: int, c: int) -> np.ndarray:
+    labels = _array(target)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{name}: target must hold integer class labels, got {labels.dtype}")
+    if labels.shape != (n,):
+        raise ValueError(f"{name}: target must have shape ({n},), got {labels.shape}")
+    if n and (labels.min() < 0 or labels.max() >= c):
+        bad = labels[(labels < 0) | (labels >= c)][0]
+        raise ValueError(f"{name}: class label {bad} is outside [0, {c})")
+    return labels
+
+
+def nll_loss(input: Tensor, target: ArrayLike, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities `input` (N, C) or (C,) at the
+    integer labels `target` (N,) or (); "mean" averages over the N samples."""
+    check_reduction("nll_loss", reduction)
+    input = _tensor(input)
+    if input.ndim == 1:
+        label = _array(target)
+        if label.shape != ():
+            raise ValueError(f"nll_loss: a single sample (C,) needs a scalar label, "
+                             f"got shape {label.shape}")
+        loss = nll_loss(input.reshape(1, -1), label.reshape(1), "none")
+        return loss.reshape(()) if reduction == "none" else loss.sum()
+    if input.ndim != 2:
+        raise ValueError(f"nll_loss: input must be (N, C) or (C,), got {input.shape}")
+    n, c = input.shape
+    labels = _labels("nll_loss", target, n, c)
+    return _reduce(-input[np.arange(n), labels], reduction)
+
+
+def mse_loss(input: Tensor, target: ArrayLike, reduction: str = "mean") -> Tensor:
+    """Mean (or summed, or elementwise) squared error; shapes must match."""
+    check_reduction("mse_loss", reduction)
+    input = _tensor(input)
+    target = input._operand(target)
+    if target.shape != input.shape:
+        raise ValueError(f"mse_loss: target shape {target.shape} differs from input "
+                         f"shape {input.shape}")
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+def dropout(input: ArrayLike, p: float = 0.5, training: bool = True,
+            generator: Optional[np.random.Generator] = None) -> Tensor:
+    """Inverted dropout: in training, zero each element with probability `p` and scale
+    the rest by 1/(1-p), so eval needs no rescaling. The mask comes from `generator`
+    (default: `nn.init`'s default generator)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+    input = _tensor(input)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        scale = np.zeros(input.shape, dtype=input.dtype)
+    else:
+        rng = init.default_generator() if generator is None else generator
+        keep = rng.random(input.shape, dtype=np.float32) >= p
+        scale = keep.astype(input.dtype)
+        scale *= 1.0 / (1.0 - p)
+    return ops.Mul.apply(input, Tensor._make(scale, False, None))

@@ -1,0 +1,165 @@
+"""Weight initialisation, in place, reproducible from a `numpy.random.Generator`.
+
+Every function fills a Tensor (or an ndarray) in place and returns it. Without
+`generator=`, samples come from the module's default generator, which
+`manual_seed(seed)` resets, so `manual_seed(0); model = Net()` is reproducible
+(like `torch.manual_seed`). Samples are drawn in float64 and cast to the
+tensor's dtype, so one seed gives the same values for every dtype.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional, Tuple, TypeVar
+
+import numpy as np
+
+from ..tensor import Tensor
+
+T = TypeVar("T", Tensor, np.ndarray)
+
+_default = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reseed the default generator (used by inits, `Linear`, dropout); returns it."""
+    global _default
+    _default = np.random.default_rng(seed)
+    return _default
+
+
+def default_generator() -> np.random.Generator:
+    """The generator used when no `generator=` is given."""
+    return _default
+
+
+def get_rng_state() -> Dict[str, Any]:
+    """The default generator's state (a plain nested dict; storable with `save`)."""
+    return _default.bit_generator.state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore a state from `get_rng_state()`."""
+    _default.bit_generator.state = state
+
+
+def _rng(generator: Optional[np.random.Generator]) -> np.random.Generator:
+    return _default if generator is None else generator
+
+
+def _fill(tensor: T, values: Any) -> T:
+    data = tensor.data if isinstance(tensor, Tensor) else tensor
+    np.copyto(data, values, casting="unsafe")
+    return tensor
+
+
+def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
+    """The recommended gain for a nonlinearity (PyTorch's table): 1 for linear and
+    sigmoid, 5/3 for tanh, √2 for relu, √(2/(1+slope²)) for leaky_relu (slope
+    `param`, default 0.01), 3/4 for selu."""
+    if nonlinearity in ("linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        if isinstance(slope, bool) or not isinstance(slope, (int, float)):
+            raise ValueError(f"calculate_gain: negative slope {slope!r} is not a number")
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+
+
+def calculate_fan_in_and_fan_out(tensor: Any) -> Tuple[int, int]:
+    """(fan_in, fan_out) of a weight of shape (out, in, *kernel), PyTorch's layout."""
+    shape = tensor.shape
+    if len(shape) < 2:
+        raise ValueError(f"fan in and fan out need a tensor with at least 2 dimensions, "
+                         f"got shape {tuple(shape)}")
+    receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _fan(tensor: Any, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _std(tensor: Any, gain: float, fan: float, what: str) -> float:
+    if fan == 0:
+        raise ValueError(f"{what}: cannot initialise an empty tensor of shape "
+                         f"{tuple(tensor.shape)}")
+    return gain / math.sqrt(fan)
+
+
+def zeros_(tensor: T) -> T:
+    return _fill(tensor, 0)
+
+
+def ones_(tensor: T) -> T:
+    return _fill(tensor, 1)
+
+
+def constant_(tensor: T, value: float) -> T:
+    return _fill(tensor, value)
+
+
+def uniform_(tensor: T, a: float = 0.0, b: float = 1.0,
+             generator: Optional[np.random.Generator] = None) -> T:
+    """Fill with U(a, b)."""
+    if not a <= b:
+        raise ValueError(f"uniform_: need a <= b, got a={a}, b={b}")
+    return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
+
+
+def normal_(tensor: T, mean: float = 0.0, std: float = 1.0,
+            generator: Optional[np.random.Generator] = None) -> T:
+    """Fill with N(mean, std²)."""
+    if not std >= 0:
+        raise ValueError(f"normal_: std must be >= 0, got {std}")
+    return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
+
+
+def xavier_uniform_(tensor: T, gain: float = 1.0,
+                    generator: Optional[np.random.Generator] = None) -> T:
+    """Glorot: U(-a, a) with a = gain·√(6/(fan_in + fan_out))."""
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
+    bound = math.sqrt(3.0) * _std(tensor, gain * math.sqrt(2.0), fan_in + fan_out,
+                                  "xavier_uniform_")
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def xavier_normal_(tensor: T, gain: float = 1.0,
+                   generator: Optional[np.random.Generator] = None) -> T:
+    """Glorot: N(0, std²) with std = gain·√(2/(fan_in + fan_out))."""
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
+    std = _std(tensor, gain * math.sqrt(2.0), fan_in + fan_out, "xavier_normal_")
+    return normal_(tensor, 0.0, std, generator)
+
+
+def kaiming_uniform_(tensor: T, a: float = 0.0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu",
+                     generator: Optional[np.random.Generator] = None) -> T:
+    """He: U(-b, b) with b = gain·√(3/fan), gain = `calculate_gain(nonlinearity, a)`
+    and fan the `mode` ("fan_in" keeps the forward variance, "fan_out" the backward)."""
+    std = _std(tensor, calculate_gain(nonlinearity, a), _fan(tensor, mode), "kaiming_uniform_")
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(tensor: T, a: float = 0.0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu",
+                    generator: Optional[np.random.Generator] = None) -> T:
+    """He: N(0, std²) with std = gain/√fan (see `kaiming_uniform_`)."""
+    std = _std(tensor, calculate_gain(nonlinearity, a), _fan(tensor, mode), "kaiming_normal_")
+    return normal_(tensor, 0.0, std, generator)
+
+
+def lecun_normal_(tensor: T, generator: Optional[np.random.Generator] = None) -> T:
+    """LeCun: N(0, 1/fan_in) (plain normal, not truncated)."""
+    std = _std(tensor, 1.0, _fan(tensor, "fan_in"), "lecun_normal_")
+    return normal_(tensor, 0.0, std, generator)

@@ -1,0 +1,199 @@
+"""Layers: `Linear`, activations, `Flatten`, `Dropout`, `BatchNorm1d`."""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from .. import ops
+from ..tensor import Tensor
+from . import functional as F
+from . import init
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    """y = x·Wᵀ + b with `weight` (out_features, in_features) and `bias` (out_features,).
+
+    Initialised like PyTorch: `kaiming_uniform_(weight, a=√5)`, i.e. weight and bias
+    both ~ U(-1/√in_features, 1/√in_features), drawn (weight first) from `generator`
+    or, by default, `nn.init`'s default generator (see `nn.init.manual_seed`).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 generator: Optional[np.random.Generator] = None, dtype: Any = np.float32):
+        super().__init__()
+        if in_features < 0 or out_features < 0:
+            raise ValueError(f"Linear: feature counts must be >= 0, got in_features="
+                             f"{in_features}, out_features={out_features}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty(out_features, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Optional[np.random.Generator] = None) -> None:
+        """Draw fresh weights (PyTorch's default initialisation)."""
+        if self.in_features:
+            init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
+        else:
+            init.zeros_(self.weight)
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features else 0.0
+            init.uniform_(self.bias, -bound, bound, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.bias is None:
+            return ops.Linear.apply(x, self.weight)
+        return ops.Linear.apply(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class ReLU(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.ReLU.apply(x)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.LeakyReLU.apply(x, negative_slope=self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Tanh(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.Tanh.apply(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.Sigmoid.apply(x)
+
+
+class Flatten(Module):
+    """Flatten dimensions start_dim..end_dim (default: all but the batch dimension)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Dropout(Module):
+    """Inverted dropout with probability `p`, active only in training mode. The masks
+    come from `generator` (a `numpy.random.Generator`, or an int seed for a private
+    one), by default from `nn.init`'s default generator."""
+
+    def __init__(self, p: float = 0.5,
+                 generator: Union[None, int, np.random.Generator] = None):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: probability p must be in [0, 1], got {p}")
+        self.p = p
+        self.generator = (np.random.default_rng(generator)
+                          if isinstance(generator, (int, np.integer)) else generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, self.training, self.generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class BatchNorm1d(Module):
+    """Batch normalisation over (N, C) or (N, C, L) inputs, per channel C.
+
+    Training: normalise with the batch mean and (biased) variance, and update the
+    running statistics as running = (1 - momentum)·running + momentum·batch, with the
+    unbiased batch variance (momentum=None: cumulative average). Eval: use the
+    running statistics. `affine` adds a learned scale `weight` and shift `bias`.
+    Gradients come from the composed engine ops.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5,
+                 momentum: Optional[float] = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, dtype: Any = np.float32):
+        super().__init__()
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, "
+                             f"got {momentum}")
+        if not eps > 0:
+            raise ValueError(f"BatchNorm1d: eps must be > 0, got {eps}")
+        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(np.ones(num_features, dtype=dtype))
+            self.bias = Parameter(np.zeros(num_features, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.fill(0)
+            self.running_var.fill(1)
+            self.num_batches_tracked.fill(0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d: expected input (N, {self.num_features}) or "
+                             f"(N, {self.num_features}, L), got {x.shape}")
+        axes = (0,) if x.ndim == 2 else (0, 2)
+        shape = (-1,) if x.ndim == 2 else (-1, 1)  # (C,) vectors broadcast as this
+        if self.training or not self.track_running_stats:
+            count = x.size // self.num_features
+            if self.training and count <= 1:
+                raise ValueError(f"BatchNorm1d: expected more than 1 value per channel "
+                                 f"when training, got input {x.shape}")
+            mean = x.mean(axes, keepdims=True)
+            centred = x - mean
+            var = (centred * centred).mean(axes, keepdims=True)
+            out = centred * (var + self.eps) ** -0.5
+            if self.training and self.track_running_stats:
+                self._update_running_stats(mean.data.reshape(-1), var.data.reshape(-1),
+                                           count)
+        else:
+            inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
+            out = (x - self.running_mean.reshape(shape)) * inv_std.reshape(shape)
+        if self.affine:
+            if x.ndim == 2:
+                return out * self.weight + self.bias
+            return out * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return out
+
+    def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
+        self.num_batches_tracked += 1
+        m = (1.0 / int(self.num_batches_tracked) if self.momentum is None
+             else self.momentum)
+        self.running_mean *= 1.0 - m
+        self.running_mean += m * mean
+        self.running_var *= 1.0 - m
+        self.running_var += m * (var * (count / (count - 1)))  # unbiased variance
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")

@@ -1,0 +1,10 @@
+"""Optimizers (SGD, RMSprop, Adam, AdamW, Adagrad) following PyTorch's documented
+update rules, and learning-rate schedulers (`optim.lr_scheduler`)."""
+from . import lr_scheduler
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "lr_scheduler"]

@@ -1,0 +1,213 @@
+"""Checkpoints without pickle: `save(obj, path)` and `load(path)`.
+
+`obj` is a tree of dicts, lists and tuples holding NumPy arrays, NumPy scalars,
+Tensors and plain values (None, bool, int of any size, float including nan/inf,
+str), e.g. `{"model": model.state_dict(), "optimizer": opt.state_dict(),
+"epoch": 3, "rng": gen.bit_generator.state}`. The file is an `.npz` archive: one
+`.npy` member per array and a JSON manifest describing the tree, so it loads with
+`allow_pickle=False`. Everything comes back as it went in: tuples stay tuples, dict
+keys keep their types (int keys too), Tensors come back as Tensors (with their
+`requires_grad`, without gradients). Dict subclasses (OrderedDict, Counter) come back
+as plain dicts.
+
+The file is written to a temporary file in the same directory and then renamed over
+`path`, so a crash never leaves a half-written checkpoint. Loading a truncated,
+corrupted or foreign file raises `CheckpointError` naming the file.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from typing import Any, Dict, Union
+
+import numpy as np
+
+from .tensor import Tensor
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+FORMAT = "tinygrad_mnist.checkpoint"
+VERSION = 1
+_MANIFEST = "manifest"
+_JSON_SAFE_INT = 2 ** 53  # larger ints are stored as strings (exact in any JSON reader)
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable checkpoint (truncated, corrupted or foreign)."""
+
+
+# ------------------------------------------------------------------------ encode
+def _encode(obj: Any, arrays: Dict[str, np.ndarray], where: str) -> Any:
+    """The JSON form of `obj`; arrays go to `arrays` and are referenced by name. Every
+    JSON object in the manifest is a tagged node, so no user dict can be mistaken
+    for one."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, np.generic) or isinstance(obj, np.ndarray):
+        array = np.asarray(obj)
+        if array.dtype.hasobject:
+            raise TypeError(f"save: the array at {where} has dtype {array.dtype}, which "
+                            f"would need pickle; store numeric or string arrays")
+        key = f"a{len(arrays)}"
+        arrays[key] = array
+        return {"$": "scalar" if isinstance(obj, np.generic) else "array", "key": key}
+    if isinstance(obj, int):
+        return obj if -_JSON_SAFE_INT < obj < _JSON_SAFE_INT else {"$": "int", "value": str(obj)}
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else {"$": "float", "value": repr(obj)}
+    if isinstance(obj, Tensor):
+        node = _encode(obj.data, arrays, where)
+        return {"$": "tensor", "key": node["key"], "requires_grad": obj.requires_grad}
+    if isinstance(obj, (list, tuple)):
+        items = [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
+        return items if isinstance(obj, list) else {"$": "tuple", "items": items}
+    if isinstance(obj, dict):
+        items = []
+        for k, v in obj.items():
+            if not (k is None or isinstance(k, (bool, int, float, str, tuple, np.generic))):
+                raise TypeError(f"save: the dict at {where} has a key of type "
+                                f"{type(k).__name__}; keys must be str, int, float, bool, "
+                                f"None or tuples of those")
+            items.append([_encode(k, arrays, where), _encode(v, arrays, f"{where}[{k!r}]")])
+        return {"$": "dict", "items": items}
+    raise TypeError(f"save: cannot store a {type(obj).__name__} (at {where}); use dicts, "
+                    f"lists, tuples, arrays, Tensors, numbers, strings, bools and None")
+
+
+def save(obj: Any, path: PathLike) -> None:
+    """Write `obj` to `path` (used as given; `.npz` is not appended), atomically."""
+    path = os.fspath(path)
+    arrays: Dict[str, np.ndarray] = {}
+    manifest = {"format": FORMAT, "version": VERSION, "arrays": 0,
+                "root": _encode(obj, arrays, "the top level")}
+    manifest["arrays"] = len(arrays)
+    text = json.dumps(manifest, allow_nan=False, separators=(",", ":"))
+    arrays[_MANIFEST] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                               dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, allow_pickle=False, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(path))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _mode_for(path: str) -> int:
+    """Keep an existing file's permissions; a new file gets rw-r--r-- less the umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_directory(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows: directories cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------ decode
+class _Decoder:
+    def __init__(self, arrays: Dict[str, np.ndarray]):
+        self.arrays = arrays
+        self.used = set()
+
+    def array(self, node: dict) -> np.ndarray:
+        key = node.get("key")
+        if key not in self.arrays or key in self.used:
+            raise ValueError(f"the manifest refers to a missing or reused array {key!r}")
+        self.used.add(key)
+        return self.arrays[key]
+
+    def __call__(self, node: Any) -> Any:
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, list):
+            return [self(v) for v in node]
+        if not isinstance(node, dict):
+            raise ValueError(f"unexpected manifest node {node!r}")
+        tag = node.get("$")
+        if tag == "array":
+            return self.array(node)
+        if tag == "scalar":
+            return self.array(node)[()]
+        if tag == "tensor":
+            return Tensor(self.array(node), requires_grad=bool(node.get("requires_grad")))
+        if tag == "int":
+            return int(node["value"])
+        if tag == "float":
+            return float(node["value"])
+        if tag == "tuple":
+            return tuple(self(v) for v in node["items"])
+        if tag == "dict":
+            return {self(k): self(v) for k, v in node["items"]}
+        raise ValueError(f"unknown manifest tag {tag!r}")
+
+
+def load(path: PathLike) -> Any:
+    """Read an object written by `save`. Raises `CheckpointError` (naming the file) if
+    it is truncated, corrupted or not such a checkpoint; `FileNotFoundError` if absent."""
+    path = os.fspath(path)
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as e:
+        raise _unreadable(path, e) from e
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise CheckpointError(f"{path}: not a tinygrad_mnist checkpoint (a single .npy "
+                              f"array, not an .npz archive)")
+    try:
+        with npz:  # reading every member checks its CRC: corruption cannot pass silently
+            arrays = {name: npz[name] for name in npz.files}
+    except Exception as e:
+        raise _unreadable(path, e) from e
+    manifest_bytes = arrays.pop(_MANIFEST, None)
+    if manifest_bytes is None:
+        raise CheckpointError(f"{path}: an .npz archive without a tinygrad_mnist manifest "
+                              f"(members: {sorted(arrays)[:5]}); it was not written by save()")
+    try:
+        manifest = json.loads(manifest_bytes.tobytes().decode("utf-8"))
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise ValueError("the manifest does not name the tinygrad_mnist format")
+        if manifest.get("version") != VERSION:
+            raise ValueError(f"format version {manifest.get('version')!r} is not "
+                             f"supported (this library reads version {VERSION})")
+        if manifest.get("arrays") != len(arrays):
+            raise ValueError(f"the manifest lists {manifest.get('arrays')} arrays, the "
+                             f"archive holds {len(arrays)}")
+        decode = _Decoder(arrays)
+        obj = decode(manifest["root"])
+        if decode.used != set(arrays):
+            raise ValueError(f"{len(set(arrays) - decode.used)} array(s) in the archive "
+                             f"are not in the manifest")
+    except Exception as e:
+        raise CheckpointError(f"{path}: damaged tinygrad_mnist checkpoint: {e}") from e
+    return obj
+
+
+def _unreadable(path: str, error: Exception) -> CheckpointError:
+    return CheckpointError(f"{path}: not a readable tinygrad_mnist checkpoint: the file is "
+                           f"truncated, corrupted or of another format "
+                           f"({type(error).__name__}: {error})")
