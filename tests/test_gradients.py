@@ -14,6 +14,7 @@ from hypothesis import given, strategies as st
 import tinygrad_mnist as tg
 from tinygrad_mnist import Function, Tensor, gradcheck, ops
 from strategies import Case, arrays, away_from, axes, broadcastable_pair, distinct, shapes
+from conv_cases import CONV_CASES
 
 
 def binary(op, low=-3.0, high=3.0, b_away_from_zero=False):
@@ -161,6 +162,9 @@ OP_CASES = {
     "Concatenate": concatenate_case(),
     "LogSoftmax": log_softmax_case(),
     "CrossEntropy": cross_entropy_case(),
+    "Conv2d": CONV_CASES["Conv2d"],
+    "MaxPool2d": CONV_CASES["MaxPool2d"],
+    "AvgPool2d": CONV_CASES["AvgPool2d"],
 }
 
 # Functions composed from the primitives: checked the same way.

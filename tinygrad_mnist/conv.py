@@ -1,0 +1,318 @@
+"""2-D convolution and pooling over (N, C, H, W) images: the Functions `Conv2d`,
+`MaxPool2d`, `AvgPool2d` and the functional wrappers `conv2d`, `max_pool2d`,
+`avg_pool2d`, shaped like `torch.nn.functional`'s.
+
+Conventions (PyTorch's): images are (N, C, H, W); a conv weight is (out_c, in_c, kh, kw)
+and its bias (out_c,); `kernel_size`, `stride` and `padding` are an int or an (h, w)
+pair; an output side is `(size + 2·padding - kernel) // stride + 1` (no ceil mode, no
+dilation, no groups). The op computes a cross-correlation, as every framework does:
+
+    out[n, o, i, j] = b[o] + Σ_{c,p,q} x_pad[n, c, i·sh + p, j·sw + q] · w[o, c, p, q]
+
+How it is computed, without Python loops over pixels or images:
+
+* Convolution is one BLAS matrix product. im2col copies every kh×kw window of the
+  zero-padded input into the columns of a (C·kh·kw, N·OH·OW) matrix (a strided view from
+  `sliding_window_view`, then one gathering copy); the (out_c, C·kh·kw) weight times
+  it is the output as (out_c, N, OH, OW). That "channel-major" array is returned as an
+  (N, C, H, W) *view* (a transpose, no copy): NumPy ops accept any strides, elementwise
+  ops downstream keep the layout, and the next conv's im2col and backward read
+  channel-major memory directly, so no layer pays for a transposing copy.
+* Its backward recomputes the columns from the saved input (the column buffer, 9× the
+  input for a 3×3 kernel, lives only inside forward and inside backward), and returns
+  the input gradient by col2im: the gradient columns are added back into a padded
+  buffer, one slice-add per kernel offset (kh·kw vectorised adds), so overlapping
+  windows accumulate.
+* Pooling works on the kh·kw strided views "element (p, q) of every window" of the
+  input, one vectorised op per kernel offset, and keeps the input's memory layout.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, List, Optional, Tuple, Union
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .autograd import Function
+from .tensor import Tensor
+
+IntOrPair = Union[int, Tuple[int, int]]
+
+
+# ------------------------------------------------------------------------- helpers
+def _pair(value: Any, name: str, op: str, minimum: int) -> Tuple[int, int]:
+    """An int or an (h, w) pair of ints, each at least `minimum`, as a pair."""
+    pair = (value, value) if isinstance(value, numbers.Integral) else value
+    try:
+        pair = tuple(pair)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                 for v in pair):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _output_size(op: str, shape: Tuple[int, ...], kernel: Tuple[int, int],
+                 stride: Tuple[int, int], padding: Tuple[int, int]) -> Tuple[int, int]:
+    """(OH, OW) of a window op over an (N, C, H, W) input; a ValueError if empty."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    hp, wp = shape[2] + 2 * ph, shape[3] + 2 * pw
+    if kh > hp or kw > wp:
+        raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input "
+                         f"{hp}x{wp} (input {shape}, padding {padding})")
+    return (hp - kh) // sh + 1, (wp - kw) // sw + 1
+
+
+def _check_image(op: str, x: np.ndarray) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{op}: input must be (N, C, H, W), got shape {x.shape}")
+
+
+def _offset_views(a: np.ndarray, kernel: Tuple[int, int], stride: Tuple[int, int],
+                  out_size: Tuple[int, int]) -> List[np.ndarray]:
+    """For each kernel offset (p, q), in row-major order, the strided view of `a` that
+    holds element (p, q) of every window: view[..., i, j] = a[..., i·sh + p, j·sw + q].
+    Writing into the views writes into `a`."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_size
+    return [a[..., p:p + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw]
+            for p in range(kh) for q in range(kw)]
+
+
+def _channel_major(x: np.ndarray, padding: Tuple[int, int], fill: float = 0.0) -> np.ndarray:
+    """x (N, C, H, W) as a contiguous (C, N, H + 2·ph, W + 2·pw) array, padded with
+    `fill`. No copy when x is already a channel-major view and there is no padding."""
+    (ph, pw), (n, c, h, w) = padding, x.shape
+    xt = x.transpose(1, 0, 2, 3)
+    if ph == pw == 0:
+        return np.ascontiguousarray(xt)
+    out = np.full((c, n, h + 2 * ph, w + 2 * pw), fill, dtype=x.dtype)
+    out[:, :, ph:ph + h, pw:pw + w] = xt
+    return out
+
+
+def _im2col(xp: np.ndarray, kernel: Tuple[int, int], stride: Tuple[int, int],
+            out_size: Tuple[int, int]) -> np.ndarray:
+    """Columns of the channel-major padded input xp (C, N, Hp, Wp): a fresh
+    (C·kh·kw, N·OH·OW) array whose row (c, p, q) and column (n, i, j) holds
+    xp[c, n, i·sh + p, j·sw + q]."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_size
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, :sh * oh:sh, :sw * ow:sw]
+    return windows.transpose(0, 4, 5, 1, 2, 3).reshape(xp.shape[0] * kh * kw, -1)
+
+
+def _col2im(cols: np.ndarray, padded_shape: Tuple[int, ...], kernel: Tuple[int, int],
+            stride: Tuple[int, int], out_size: Tuple[int, int]) -> np.ndarray:
+    """The adjoint of `_im2col`: add every column entry back where it was read from,
+    into a zero (C, N, Hp, Wp) buffer. Overlapping windows accumulate."""
+    c, n = padded_shape[:2]
+    (kh, kw), (oh, ow) = kernel, out_size
+    out = np.zeros(padded_shape, dtype=cols.dtype)
+    parts = cols.reshape(c, kh * kw, n, oh, ow)
+    for k, view in enumerate(_offset_views(out, kernel, stride, out_size)):
+        view += parts[:, k]
+    return out
+
+
+def _crop(a: np.ndarray, padding: Tuple[int, int]) -> np.ndarray:
+    """The interior of an array padded by `padding` on its last two axes (a view)."""
+    (ph, pw), (h, w) = padding, a.shape[-2:]
+    return a[..., ph:h - ph, pw:w - pw]
+
+
+# ----------------------------------------------------------------------- convolution
+class Conv2d(Function):
+    """2-D cross-correlation of x (N, C, H, W) with w (O, C, kh, kw), plus b (O,).
+
+    Local gradients, with X the im2col columns (C·kh·kw, N·OH·OW), W = w as
+    (O, C·kh·kw) and G the output gradient as (O, N·OH·OW), since out = W·X + b:
+        d/dw = G·Xᵀ,   d/db = Σ_{n,i,j} G,   d/dx = col2im(Wᵀ·G)
+    """
+
+    def forward(self, x, w, b=None, *, stride: Tuple[int, int] = (1, 1),
+                padding: Tuple[int, int] = (0, 0)):
+        _check_image("conv2d", x)
+        if w.ndim != 4 or w.shape[1] != x.shape[1]:
+            raise ValueError(f"conv2d: weight {w.shape} does not fit input {x.shape}: "
+                             f"expected weight (out_channels, {x.shape[1]}, kh, kw)")
+        if b is not None and b.shape != (w.shape[0],):
+            raise ValueError(f"conv2d: bias {b.shape} does not fit weight {w.shape}: "
+                             f"expected bias ({w.shape[0]},)")
+        kernel = w.shape[2:]
+        out_size = _output_size("conv2d", x.shape, kernel, stride, padding)
+        self.save_for_backward(x, w, b is not None, stride, padding, out_size)
+        cols = _im2col(_channel_major(x, padding), kernel, stride, out_size)
+        out = w.reshape(w.shape[0], -1) @ cols             # (O, N·OH·OW)
+        del cols
+        if b is not None:
+            out += b[:, None]
+        return out.reshape(w.shape[0], x.shape[0], *out_size).transpose(1, 0, 2, 3)
+
+    def backward(self, g):
+        x, w, has_bias, stride, padding, out_size = self.saved
+        need_x, need_w = self.needs_input_grad[:2]
+        o, kernel = w.shape[0], w.shape[2:]
+        g = g.transpose(1, 0, 2, 3).reshape(o, -1)        # G: no copy if channel-major
+        gx = gw = gb = None
+        if need_w:
+            cols = _im2col(_channel_major(x, padding), kernel, stride, out_size)
+            gw = (g @ cols.T).reshape(w.shape)             # G·Xᵀ
+            del cols
+        if need_x:
+            gcols = w.reshape(o, -1).T @ g                 # Wᵀ·G, then col2im
+            n, c, h, wd = x.shape
+            padded = (c, n, h + 2 * padding[0], wd + 2 * padding[1])
+            gx = _crop(_col2im(gcols, padded, kernel, stride, out_size), padding)
+            gx = gx.transpose(1, 0, 2, 3)
+        if not has_bias:
+            return gx, gw
+        if self.needs_input_grad[2]:
+            gb = g.sum(axis=1)
+        return gx, gw, gb
+
+
+# --------------------------------------------------------------------------- pooling
+def _check_pool(op: str, x: np.ndarray, kernel: Tuple[int, int],
+                padding: Tuple[int, int]) -> None:
+    _check_image(op, x)
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel "
+                         f"size {kernel}")
+
+
+def _padded(x: np.ndarray, padding: Tuple[int, int], fill: float) -> np.ndarray:
+    """x with its last two axes padded by `fill` (x itself when there is no padding)."""
+    ph, pw = padding
+    if ph == pw == 0:
+        return x
+    n, c, h, w = x.shape
+    out = np.full((n, c, h + 2 * ph, w + 2 * pw), fill, dtype=x.dtype)
+    out[:, :, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+def _tiles(stride: Tuple[int, int], kernel: Tuple[int, int],
+           padding: Tuple[int, int]) -> bool:
+    """True when the windows tile the input: no overlap and no padding (fast path)."""
+    return tuple(stride) == tuple(kernel) and padding == (0, 0)
+
+
+class MaxPool2d(Function):
+    """Maximum over each kh×kw window of x (N, C, H, W).
+
+    Local gradient: d out[n,c,i,j] / d x = 1 at the window's argmax, 0 elsewhere. With
+    ties the gradient goes to the *first* maximum in the window in row-major order (as
+    in PyTorch), so it is deterministic; where windows overlap (stride < kernel), an
+    element that is the argmax of several windows gets the sum of their gradients.
+    """
+
+    def forward(self, x, *, kernel_size: Tuple[int, int], stride: Tuple[int, int],
+                padding: Tuple[int, int] = (0, 0)):
+        _check_pool("max_pool2d", x, kernel_size, padding)
+        out_size = _output_size("max_pool2d", x.shape, kernel_size, stride, padding)
+        lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        views = _offset_views(_padded(x, padding, lowest), kernel_size, stride, out_size)
+        out = views[0].copy(order="K")                     # the input's memory layout
+        for view in views[1:]:
+            np.maximum(out, view, out=out)
+        # Window-offset index of the first maximum: scanning offsets backwards, each
+        # earlier offset that attains the maximum overwrites the later ones.
+        argmax = np.full_like(out, len(views) - 1, dtype=np.min_scalar_type(len(views)))
+        for k in range(len(views) - 2, -1, -1):
+            np.copyto(argmax, k, where=views[k] == out)
+        self.save_for_backward(x.shape, argmax, kernel_size, stride, padding, out_size)
+        return out
+
+    def backward(self, g):
+        shape, argmax, kernel, stride, padding, out_size = self.saved
+        if _tiles(stride, kernel, padding):
+            # Fast path: every input element is in at most one window, so each offset's
+            # view is written once; no padded buffer, no accumulation.
+            gx = np.zeros_like(g, shape=shape) if (shape[2] % kernel[0] or
+                                                   shape[3] % kernel[1]) else np.empty(shape, g.dtype)
+            for k, view in enumerate(_offset_views(gx, kernel, stride, out_size)):
+                np.multiply(argmax == k, g, out=view)
+            return gx
+        n, c, h, w = shape
+        gx = np.zeros((n, c, h + 2 * padding[0], w + 2 * padding[1]), dtype=g.dtype)
+        for k, view in enumerate(_offset_views(gx, kernel, stride, out_size)):
+            view += np.where(argmax == k, g, 0)            # overlapping windows add up
+        return _crop(gx, padding)
+
+
+class AvgPool2d(Function):
+    """Mean over each kh×kw window of x (N, C, H, W). Padding counts as zeros in the
+    mean (PyTorch's default `count_include_pad=True`): every window divides by kh·kw.
+
+    Local gradient: d out[n,c,i,j] / d x = 1/(kh·kw) on each element of the window;
+    overlapping windows add up.
+    """
+
+    def forward(self, x, *, kernel_size: Tuple[int, int], stride: Tuple[int, int],
+                padding: Tuple[int, int] = (0, 0)):
+        _check_pool("avg_pool2d", x, kernel_size, padding)
+        if x.dtype.kind != "f":
+            x = x.astype(np.float32)
+        out_size = _output_size("avg_pool2d", x.shape, kernel_size, stride, padding)
+        views = _offset_views(_padded(x, padding, 0.0), kernel_size, stride, out_size)
+        out = views[0].copy(order="K")
+        for view in views[1:]:
+            out += view
+        out *= np.asarray(1.0 / len(views), dtype=out.dtype)
+        self.save_for_backward(x.shape, kernel_size, stride, padding, out_size)
+        return out
+
+    def backward(self, g):
+        shape, kernel, stride, padding, out_size = self.saved
+        share = g * np.asarray(1.0 / (kernel[0] * kernel[1]), dtype=g.dtype)
+        n, c, h, w = shape
+        gx = np.zeros((n, c, h + 2 * padding[0], w + 2 * padding[1]), dtype=g.dtype)
+        for view in _offset_views(gx, kernel, stride, out_size):
+            view += share
+        return _crop(gx, padding)
+
+
+# ------------------------------------------------------------------ functional API
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def conv2d(x: Tensor, w: Tensor, b: Optional[Tensor] = None, stride: IntOrPair = 1,
+           padding: IntOrPair = 0) -> Tensor:
+    """2-D convolution (cross-correlation) like `torch.nn.functional.conv2d`:
+    x (N, C_in, H, W), weight (C_out, C_in, kh, kw), optional bias (C_out,), giving
+    (N, C_out, OH, OW). `stride` and `padding` (zeros) are an int or an (h, w) pair."""
+    options = dict(stride=_pair(stride, "stride", "conv2d", 1),
+                   padding=_pair(padding, "padding", "conv2d", 0))
+    x, w = _as_tensor(x), _as_tensor(w)
+    if b is None:
+        return Conv2d.apply(x, w, **options)
+    return Conv2d.apply(x, w, _as_tensor(b), **options)
+
+
+def _pool_options(op: str, kernel_size: IntOrPair, stride: Optional[IntOrPair],
+                  padding: IntOrPair) -> dict:
+    kernel = _pair(kernel_size, "kernel_size", op, 1)
+    return dict(kernel_size=kernel,
+                stride=kernel if stride is None else _pair(stride, "stride", op, 1),
+                padding=_pair(padding, "padding", op, 0))
+
+
+def max_pool2d(x: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+               padding: IntOrPair = 0) -> Tensor:
+    """Max pooling like `torch.nn.functional.max_pool2d` over x (N, C, H, W); `stride`
+    defaults to `kernel_size`; padding (at most half the kernel) never wins the max.
+    Ties send the gradient to the first maximum of the window in row-major order."""
+    return MaxPool2d.apply(_as_tensor(x), **_pool_options("max_pool2d", kernel_size,
+                                                          stride, padding))
+
+
+def avg_pool2d(x: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+               padding: IntOrPair = 0) -> Tensor:
+    """Average pooling like `torch.nn.functional.avg_pool2d` over x (N, C, H, W);
+    `stride` defaults to `kernel_size`; zero padding counts in the mean."""
+    return AvgPool2d.apply(_as_tensor(x), **_pool_options("avg_pool2d", kernel_size,
+                                                          stride, padding))
