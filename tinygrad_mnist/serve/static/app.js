@@ -163,7 +163,8 @@
 
   function showResult(data) {
     digit.textContent = String(data.digit);
-    confidence.textContent = `${(100 * data.probabilities[data.digit]).toFixed(1)}% sure`;
+    const p = data.probabilities[data.digit];
+    confidence.textContent = p > 0.999 ? "over 99.9% sure" : `${(100 * p).toFixed(1)}% sure`;
     showBars(data.probabilities);
     showPreview(Array.isArray(data.preview) && data.preview.length === 784 ? data.preview : null);
     message.textContent = "";
