@@ -64,6 +64,51 @@ def softmax(input: ArrayLike, dim: int = -1) -> Tensor:
     return _tensor(input).softmax(dim)
 
 
+def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
+               running_var: Optional[np.ndarray], weight: Optional[Tensor] = None,
+               bias: Optional[Tensor] = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation of (N, C) or (N, C, L) per channel C.
+
+    training: (x - mean)/√(var + eps) with the batch mean and biased variance, and
+    (if given) running = (1 - momentum)·running + momentum·batch statistic, in place,
+    with the unbiased variance. Otherwise: the running statistics normalise. Then
+    `* weight + bias` if given. Composed from engine ops, so differentiable in x,
+    weight and bias."""
+    input = _tensor(input)
+    if input.ndim not in (2, 3):
+        raise ValueError(f"batch_norm: expected input (N, C) or (N, C, L), got {input.shape}")
+    channels = input.shape[1]
+    axes = (0,) if input.ndim == 2 else (0, 2)
+    shape = (-1,) if input.ndim == 2 else (-1, 1)  # how a (C,) vector broadcasts
+    if training:
+        count = input.size // max(channels, 1)
+        if count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                             f"training, got input {input.shape}")
+        mean = input.mean(axes, keepdims=True)
+        centred = input - mean
+        var = (centred * centred).mean(axes, keepdims=True)
+        out = centred * (var + eps) ** -0.5
+        if running_mean is not None:
+            running_mean *= 1.0 - momentum
+            running_mean += momentum * mean.data.reshape(-1)
+        if running_var is not None:
+            running_var *= 1.0 - momentum
+            running_var += momentum * (var.data.reshape(-1) * (count / (count - 1)))
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed "
+                             "when not training")
+        inv_std = 1.0 / np.sqrt(running_var + eps)
+        out = (input - running_mean.reshape(shape)) * inv_std.reshape(shape)
+    if weight is not None:
+        out = out * (weight if input.ndim == 2 else weight.reshape(shape))
+    if bias is not None:
+        out = out + (bias if input.ndim == 2 else bias.reshape(shape))
+    return out
+
+
 def cross_entropy(input: Tensor, target: ArrayLike, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of logits against labels or probabilities (fused)."""

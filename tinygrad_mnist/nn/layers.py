@@ -124,7 +124,7 @@ class BatchNorm1d(Module):
     running statistics as running = (1 - momentum)·running + momentum·batch, with the
     unbiased batch variance (momentum=None: cumulative average). Eval: use the
     running statistics. `affine` adds a learned scale `weight` and shift `bias`.
-    Gradients come from the composed engine ops.
+    See `F.batch_norm`.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5,
@@ -162,37 +162,15 @@ class BatchNorm1d(Module):
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
             raise ValueError(f"BatchNorm1d: expected input (N, {self.num_features}) or "
                              f"(N, {self.num_features}, L), got {x.shape}")
-        axes = (0,) if x.ndim == 2 else (0, 2)
-        shape = (-1,) if x.ndim == 2 else (-1, 1)  # (C,) vectors broadcast as this
-        if self.training or not self.track_running_stats:
-            count = x.size // self.num_features
-            if self.training and count <= 1:
-                raise ValueError(f"BatchNorm1d: expected more than 1 value per channel "
-                                 f"when training, got input {x.shape}")
-            mean = x.mean(axes, keepdims=True)
-            centred = x - mean
-            var = (centred * centred).mean(axes, keepdims=True)
-            out = centred * (var + self.eps) ** -0.5
-            if self.training and self.track_running_stats:
-                self._update_running_stats(mean.data.reshape(-1), var.data.reshape(-1),
-                                           count)
-        else:
-            inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
-            out = (x - self.running_mean.reshape(shape)) * inv_std.reshape(shape)
-        if self.affine:
-            if x.ndim == 2:
-                return out * self.weight + self.bias
-            return out * self.weight.reshape(shape) + self.bias.reshape(shape)
-        return out
-
-    def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
-        self.num_batches_tracked += 1
-        m = (1.0 / int(self.num_batches_tracked) if self.momentum is None
-             else self.momentum)
-        self.running_mean *= 1.0 - m
-        self.running_mean += m * mean
-        self.running_var *= 1.0 - m
-        self.running_var += m * (var * (count / (count - 1)))  # unbiased variance
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked += 1
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / int(self.num_batches_tracked)
+        track = not self.training or self.track_running_stats
+        return F.batch_norm(x, self.running_mean if track else None,
+                            self.running_var if track else None, self.weight, self.bias,
+                            self.training or not self.track_running_stats, factor, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

@@ -81,10 +81,10 @@ class Module:
             return
         modules, buffers = self._modules, self._buffers
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep=params)
             params[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep=modules)
             modules[name] = value
         elif name in params:
             if value is not None:
@@ -106,10 +106,14 @@ class Module:
         self._forget(name)
         object.__delattr__(self, name)
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: Optional[Dict[str, Any]] = None) -> None:
+        """Drop `name` from every registry but `keep` (where re-assignment keeps the
+        original position)."""
         for registry in (self._parameters, self._modules, self._buffers):
-            registry.pop(name, None)
-        self._non_persistent.discard(name)
+            if registry is not keep:
+                registry.pop(name, None)
+        if keep is not self._buffers:
+            self._non_persistent.discard(name)
 
     def _check_name(self, kind: str, name: str) -> None:
         if not isinstance(name, str) or not name or "." in name:
@@ -124,7 +128,7 @@ class Module:
         if value is not None and not isinstance(value, cls):
             raise TypeError(f"{kind} {name!r} must be a {cls.__name__} or None, "
                             f"got {type(value).__name__}")
-        self._forget(name)
+        self._forget(name, keep=registry)
         registry[name] = value
         object.__setattr__(self, name, value)
 
@@ -140,9 +144,11 @@ class Module:
         """Register non-trained state (e.g. running means): an array, or None. Persistent
         buffers are part of `state_dict()`."""
         self._check_name("buffer", name)
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = None if value is None else _as_array(value)
-        if not persistent:
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
             self._non_persistent.add(name)
         object.__setattr__(self, name, self._buffers[name])
 
