@@ -21,9 +21,9 @@ _default = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed the default generator (used by inits, `Linear`, dropout); returns it."""
-    global _default
-    _default = np.random.default_rng(seed)
+    """Reseed the default generator (used by inits, `Linear`, dropout) in place, as
+    `numpy.random.default_rng(seed)` would seed it; returns it."""
+    _default.bit_generator.state = np.random.default_rng(seed).bit_generator.state
     return _default
 
 
@@ -89,11 +89,8 @@ def _fan(tensor: Any, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
-def _std(tensor: Any, gain: float, fan: float, what: str) -> float:
-    if fan == 0:
-        raise ValueError(f"{what}: cannot initialise an empty tensor of shape "
-                         f"{tuple(tensor.shape)}")
-    return gain / math.sqrt(fan)
+def _std(gain: float, fan: int) -> float:
+    return gain / math.sqrt(fan) if fan else 0.0  # fan 0: an empty tensor, nothing to fill
 
 
 def zeros_(tensor: T) -> T:
@@ -128,8 +125,7 @@ def xavier_uniform_(tensor: T, gain: float = 1.0,
                     generator: Optional[np.random.Generator] = None) -> T:
     """Glorot: U(-a, a) with a = gain·√(6/(fan_in + fan_out))."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
-    bound = math.sqrt(3.0) * _std(tensor, gain * math.sqrt(2.0), fan_in + fan_out,
-                                  "xavier_uniform_")
+    bound = math.sqrt(3.0) * _std(gain * math.sqrt(2.0), fan_in + fan_out)
     return uniform_(tensor, -bound, bound, generator)
 
 
@@ -137,7 +133,7 @@ def xavier_normal_(tensor: T, gain: float = 1.0,
                    generator: Optional[np.random.Generator] = None) -> T:
     """Glorot: N(0, std²) with std = gain·√(2/(fan_in + fan_out))."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
-    std = _std(tensor, gain * math.sqrt(2.0), fan_in + fan_out, "xavier_normal_")
+    std = _std(gain * math.sqrt(2.0), fan_in + fan_out)
     return normal_(tensor, 0.0, std, generator)
 
 
@@ -146,7 +142,7 @@ def kaiming_uniform_(tensor: T, a: float = 0.0, mode: str = "fan_in",
                      generator: Optional[np.random.Generator] = None) -> T:
     """He: U(-b, b) with b = gain·√(3/fan), gain = `calculate_gain(nonlinearity, a)`
     and fan the `mode` ("fan_in" keeps the forward variance, "fan_out" the backward)."""
-    std = _std(tensor, calculate_gain(nonlinearity, a), _fan(tensor, mode), "kaiming_uniform_")
+    std = _std(calculate_gain(nonlinearity, a), _fan(tensor, mode))
     bound = math.sqrt(3.0) * std
     return uniform_(tensor, -bound, bound, generator)
 
@@ -155,11 +151,11 @@ def kaiming_normal_(tensor: T, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu",
                     generator: Optional[np.random.Generator] = None) -> T:
     """He: N(0, std²) with std = gain/√fan (see `kaiming_uniform_`)."""
-    std = _std(tensor, calculate_gain(nonlinearity, a), _fan(tensor, mode), "kaiming_normal_")
+    std = _std(calculate_gain(nonlinearity, a), _fan(tensor, mode))
     return normal_(tensor, 0.0, std, generator)
 
 
 def lecun_normal_(tensor: T, generator: Optional[np.random.Generator] = None) -> T:
     """LeCun: N(0, 1/fan_in) (plain normal, not truncated)."""
-    std = _std(tensor, 1.0, _fan(tensor, "fan_in"), "lecun_normal_")
+    std = _std(1.0, _fan(tensor, "fan_in"))
     return normal_(tensor, 0.0, std, generator)

@@ -37,10 +37,7 @@ class Linear(Module):
 
     def reset_parameters(self, generator: Optional[np.random.Generator] = None) -> None:
         """Draw fresh weights (PyTorch's default initialisation)."""
-        if self.in_features:
-            init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
-        else:
-            init.zeros_(self.weight)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
         if self.bias is not None:
             bound = 1 / math.sqrt(self.in_features) if self.in_features else 0.0
             init.uniform_(self.bias, -bound, bound, generator)
