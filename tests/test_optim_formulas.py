@@ -1,0 +1,194 @@
+"""Every optimizer and option against a plain float64 transcription of PyTorch's
+documented algorithm, step by step, on fixed parameters and gradients."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from tinygrad_mnist import nn, optim
+
+STEPS = 12
+SHAPES = [(3, 4), (5,)]
+
+
+def fixed_problem(seed=0):
+    """Initial parameters, and per step one gradient per parameter (varied scales)."""
+    rng = np.random.default_rng(seed)
+    thetas = [rng.standard_normal(s) for s in SHAPES]
+    grads = [[rng.standard_normal(s) * (0.05 + step % 4) for s in SHAPES]
+             for step in range(STEPS)]
+    return thetas, grads
+
+
+# ------------------------------------------------ references: the documented formulas
+def ref_sgd(theta, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+            nesterov=False):
+    b = None
+    for t, g in enumerate(grads, start=1):
+        if weight_decay != 0:
+            g = g + weight_decay * theta
+        if momentum != 0:
+            b = g if t == 1 else momentum * b + (1 - dampening) * g
+            g = g + momentum * b if nesterov else b
+        theta = theta - lr * g
+        yield theta
+
+
+def ref_rmsprop(theta, grads, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                momentum=0.0, centered=False):
+    v = g_ave = b = 0.0
+    for g in grads:
+        if weight_decay != 0:
+            g = g + weight_decay * theta
+        v = alpha * v + (1 - alpha) * g ** 2
+        v_tilde = v
+        if centered:
+            g_ave = g_ave * alpha + (1 - alpha) * g
+            v_tilde = v_tilde - g_ave ** 2
+        if momentum > 0:
+            b = momentum * b + g / (np.sqrt(v_tilde) + eps)
+            theta = theta - lr * b
+        else:
+            theta = theta - lr * g / (np.sqrt(v_tilde) + eps)
+        yield theta
+
+
+def ref_adam(theta, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+             amsgrad=False, decoupled=False):
+    beta1, beta2 = betas
+    m = v = v_max = 0.0
+    for t, g in enumerate(grads, start=1):
+        if decoupled:
+            theta = theta - lr * weight_decay * theta
+        elif weight_decay != 0:
+            g = g + weight_decay * theta
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g ** 2
+        m_hat = m / (1 - beta1 ** t)
+        if amsgrad:
+            v_max = np.maximum(v_max, v)
+            v_hat = v_max / (1 - beta2 ** t)
+        else:
+            v_hat = v / (1 - beta2 ** t)
+        theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
+        yield theta
+
+
+def ref_adamw(theta, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+              amsgrad=False):
+    return ref_adam(theta, grads, lr, betas, eps, weight_decay, amsgrad, decoupled=True)
+
+
+def ref_adagrad(theta, grads, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                initial_accumulator_value=0.0, eps=1e-10):
+    state_sum = initial_accumulator_value
+    for t, g in enumerate(grads, start=1):
+        lr_t = lr / (1 + (t - 1) * lr_decay)
+        if weight_decay != 0:
+            g = g + weight_decay * theta
+        state_sum = state_sum + g ** 2
+        theta = theta - lr_t * g / (np.sqrt(state_sum) + eps)
+        yield theta
+
+
+CASES = [
+    (optim.SGD, ref_sgd, dict(lr=0.1)),
+    (optim.SGD, ref_sgd, dict(lr=0.05, momentum=0.9)),
+    (optim.SGD, ref_sgd, dict(lr=0.05, momentum=0.9, dampening=0.4)),
+    (optim.SGD, ref_sgd, dict(lr=0.05, momentum=0.8, nesterov=True)),
+    (optim.SGD, ref_sgd, dict(lr=0.1, weight_decay=0.3)),
+    (optim.SGD, ref_sgd, dict(lr=0.05, momentum=0.7, dampening=0.5, weight_decay=0.1)),
+    (optim.SGD, ref_sgd, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.2)),
+    (optim.RMSprop, ref_rmsprop, dict()),
+    (optim.RMSprop, ref_rmsprop, dict(lr=0.02, alpha=0.9, eps=1e-3)),
+    (optim.RMSprop, ref_rmsprop, dict(momentum=0.8)),
+    (optim.RMSprop, ref_rmsprop, dict(centered=True)),
+    (optim.RMSprop, ref_rmsprop, dict(centered=True, momentum=0.5, weight_decay=0.1)),
+    (optim.RMSprop, ref_rmsprop, dict(weight_decay=0.2)),
+    (optim.Adam, ref_adam, dict()),
+    (optim.Adam, ref_adam, dict(lr=0.05, betas=(0.8, 0.9), eps=1e-4)),
+    (optim.Adam, ref_adam, dict(lr=0.01, weight_decay=0.1)),
+    (optim.Adam, ref_adam, dict(lr=0.01, amsgrad=True)),
+    (optim.Adam, ref_adam, dict(lr=0.01, amsgrad=True, weight_decay=0.1, betas=(0.5, 0.6))),
+    (optim.AdamW, ref_adamw, dict()),
+    (optim.AdamW, ref_adamw, dict(lr=0.05, weight_decay=0.3)),
+    (optim.AdamW, ref_adamw, dict(lr=0.05, weight_decay=0.3, amsgrad=True, betas=(0.5, 0.6))),
+    (optim.AdamW, ref_adamw, dict(lr=0.01, weight_decay=0.0)),
+    (optim.Adagrad, ref_adagrad, dict()),
+    (optim.Adagrad, ref_adagrad, dict(lr=0.1, lr_decay=0.2)),
+    (optim.Adagrad, ref_adagrad, dict(lr=0.1, weight_decay=0.1)),
+    (optim.Adagrad, ref_adagrad, dict(lr=0.1, initial_accumulator_value=0.5, eps=1e-3)),
+]
+IDS = [f"{cls.__name__}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}"
+       for cls, _, kw in CASES]
+
+
+def run(cls, kwargs, thetas, grads, dtype):
+    params = [nn.Parameter(t.astype(dtype)) for t in thetas]
+    opt = cls(params, **kwargs)
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = g.astype(dtype)
+        opt.step()
+        yield [p.data.copy() for p in params], params, opt
+
+
+@pytest.mark.parametrize("cls, reference, kwargs", CASES, ids=IDS)
+def test_matches_documented_algorithm_every_step(cls, reference, kwargs):
+    thetas, grads = fixed_problem()
+    expected = [list(reference(theta, [g[i] for g in grads], **kwargs))
+                for i, theta in enumerate(thetas)]
+    for step, (values, _, _) in enumerate(run(cls, kwargs, thetas, grads, np.float64)):
+        for i, value in enumerate(values):
+            np.testing.assert_allclose(value, expected[i][step], rtol=1e-6, atol=1e-6,
+                                       err_msg=f"parameter {i} after step {step + 1}")
+    assert step + 1 == STEPS
+
+
+@pytest.mark.parametrize("cls, reference, kwargs", CASES, ids=IDS)
+def test_float32_stays_float32_in_place_and_leaves_grads_alone(cls, reference, kwargs):
+    thetas, grads = fixed_problem(1)
+    params = [nn.Parameter(t.astype(np.float32)) for t in thetas]
+    arrays = [p.data for p in params]
+    opt = cls(params, **kwargs)
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = g.astype(np.float32)
+        given = [p.grad.copy() for p in params]
+        opt.step()
+        for p, g, array in zip(params, given, arrays):
+            assert p.data is array and p.data.dtype == np.float32
+            np.testing.assert_array_equal(p.grad, g)  # weight decay did not touch it
+    for state in opt.state.values():
+        for value in state.values():
+            assert not isinstance(value, np.ndarray) or value.dtype == np.float32
+    expected = [list(reference(theta, [g[i] for g in grads], **kwargs))[-1]
+                for i, theta in enumerate(thetas)]
+    for p, e in zip(params, expected):
+        np.testing.assert_allclose(p.data, e, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls, reference, kwargs", CASES, ids=IDS)
+def test_a_step_allocates_no_parameter_sized_temporaries(cls, reference, kwargs):
+    n = 250_000  # 1 MB of float32
+    p = nn.Parameter(np.ones(n, np.float32))
+    p.grad = np.full(n, 0.5, np.float32)
+    opt = cls([p], **kwargs)
+    opt.step()
+    opt.step()  # state and scratch buffers exist now
+    tracemalloc.start()
+    try:
+        opt.step()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < n * 4 // 10, f"a step allocated {peak} bytes for a {n * 4}-byte parameter"
+
+
+def test_parameters_without_grad_are_skipped():
+    a, b = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(2))
+    opt = optim.Adam([a, b], lr=0.1)
+    a.grad = np.ones(2)
+    opt.step()
+    assert np.all(b.data == 1) and b not in opt.state
+    assert opt.state[a]["step"] == 1
