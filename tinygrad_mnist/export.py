@@ -1,0 +1,364 @@
+"""Export a trained model to ONNX, for serving it without this package.
+
+    to_onnx(model, "model.onnx", input_shape=(1, 784), mean=stats.mean, std=stats.std)
+
+Supported: `Sequential` pipelines (nested ones too, `MLP` included) of `Linear`,
+`Conv2d`, `ReLU`, `LeakyReLU`, `Tanh`, `Sigmoid`, `MaxPool2d`, `AvgPool2d`, `Flatten`,
+`BatchNorm1d`/`BatchNorm2d` (in eval form: running statistics) and `Dropout` (the
+identity at inference). Anything else, or a Sequential subclass with its own `forward`,
+raises :class:`ExportError` naming the layer.
+
+The input contract, written into the file's doc string and metadata as well:
+
+* one float32 input ``input`` of ``input_shape`` with a free batch dimension, e.g.
+  ``(N, 784)`` for an MLP or ``(N, 1, 28, 28)`` for a CNN, holding MNIST-style images
+  (light ink on black, centred; see `tinygrad_mnist.data.mnist_style` for drawings and
+  photos);
+* given ``mean`` and ``std`` (the training statistics), the graph starts with
+  ``(input - mean) / std``, so it takes pixels in [0, 1]; without them it takes the
+  model's input exactly as the framework does (already standardised);
+* output ``logits`` ``(N, 10)``, and ``probabilities`` (a softmax) with ``softmax=True``.
+
+`onnx` is an optional dependency (``pip install -e ".[deploy]"``), imported only here.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .autograd import no_grad
+from .nn import Module, Sequential
+from .tensor import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    import onnx
+
+OPSET = 17
+IR_VERSION = 8  # the IR version of opset 17: files that older ONNX Runtimes can read
+ArrayLike = Union[float, Sequence[float], np.ndarray]
+
+
+class ExportError(ValueError):
+    """The model (or an argument) cannot be expressed as an ONNX graph."""
+
+
+def _require_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError('ONNX export needs the optional "onnx" package: '
+                          'pip install -e ".[deploy]" (or pip install onnx)') from None
+    return onnx
+
+
+# ------------------------------------------------------------------------ the graph
+class _Graph:
+    """Nodes and initializers being collected, with unique names."""
+
+    def __init__(self, onnx: Any) -> None:
+        self.onnx = onnx
+        self.nodes: List[Any] = []
+        self.initializers: List[Any] = []
+        self._count = 0
+
+    def name(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def const(self, hint: str, value: Any, dtype: Any = np.float32) -> str:
+        name = self.name(hint)
+        array = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
+        return name
+
+    def node(self, op: str, inputs: Sequence[str], hint: str, **attrs: Any) -> str:
+        out = self.name(hint)
+        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), [out], name=out,
+                                                     **attrs))
+        return out
+
+
+Handler = Callable[[_Graph, Module, str, Tuple[int, ...]], str]
+
+
+def _array(value: Any) -> np.ndarray:
+    return np.asarray(value.data if isinstance(value, Tensor) else value)
+
+
+def _pair(module: Module, attr: str, default: Any = None) -> Tuple[int, int]:
+    value = getattr(module, attr, default)
+    if value is None:
+        value = default
+    pair = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) for v in pair):
+        raise ExportError(f"{type(module).__name__}: cannot export {attr}={value!r} "
+                          "(expected an int or a pair of ints)")
+    return int(pair[0]), int(pair[1])
+
+
+def _require_defaults(module: Module, **defaults: Any) -> None:
+    """Options the ONNX mapping does not cover must have their default value."""
+    for attr, default in defaults.items():
+        value = getattr(module, attr, default)
+        if value != default and _pair_or_same(value) != _pair_or_same(default):
+            raise ExportError(f"{type(module).__name__}: cannot export {attr}={value!r} "
+                              f"(only {default!r} is supported)")
+
+
+def _pair_or_same(value: Any) -> Any:
+    return (value, value) if isinstance(value, numbers.Integral) else value
+
+
+# ------------------------------------------------------------------------ layers
+def _linear(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    weight = _array(m.weight).astype(np.float32)            # (out, in)
+    bias = getattr(m, "bias", None)
+    if len(shape) == 2:
+        inputs = [x, g.const("weight", weight)]
+        if bias is not None:
+            inputs.append(g.const("bias", _array(bias)))
+        return g.node("Gemm", inputs, "linear", transB=1)
+    out = g.node("MatMul", [x, g.const("weight_t", weight.T)], "linear")
+    return out if bias is None else g.node("Add", [out, g.const("bias", _array(bias))],
+                                           "linear_bias")
+
+
+def _conv(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    _require_defaults(m, groups=1, dilation=1, padding_mode="zeros")
+    weight = _array(m.weight)
+    if isinstance(getattr(m, "padding", 0), str):
+        raise ExportError(f"Conv2d: cannot export padding={m.padding!r}; use integers")
+    kernel = weight.shape[2:]
+    ph, pw = _pair(m, "padding", 0)
+    inputs = [x, g.const("weight", weight)]
+    if getattr(m, "bias", None) is not None:
+        inputs.append(g.const("bias", _array(m.bias)))
+    return g.node("Conv", inputs, "conv", kernel_shape=list(kernel),
+                  strides=list(_pair(m, "stride", 1)), pads=[ph, pw, ph, pw])
+
+
+def _pool_attrs(m: Module) -> Dict[str, Any]:
+    _require_defaults(m, dilation=1, ceil_mode=False, return_indices=False,
+                      divisor_override=None)
+    kernel = _pair(m, "kernel_size")
+    ph, pw = _pair(m, "padding", 0)
+    return dict(kernel_shape=list(kernel), strides=list(_pair(m, "stride", kernel)),
+                pads=[ph, pw, ph, pw])
+
+
+def _max_pool(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    return g.node("MaxPool", [x], "max_pool", **_pool_attrs(m))
+
+
+def _avg_pool(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    _require_defaults(m, count_include_pad=True)
+    return g.node("AveragePool", [x], "avg_pool", count_include_pad=1, **_pool_attrs(m))
+
+
+def _batch_norm(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    name = type(m).__name__
+    mean, var = getattr(m, "running_mean", None), getattr(m, "running_var", None)
+    if mean is None or var is None or not getattr(m, "track_running_stats", True):
+        raise ExportError(f"{name}: cannot export without running statistics "
+                          "(track_running_stats=False normalises with batch statistics)")
+    c = int(m.num_features)
+    weight = getattr(m, "weight", None)
+    bias = getattr(m, "bias", None)
+    inputs = [x, g.const("bn_scale", np.ones(c) if weight is None else _array(weight)),
+              g.const("bn_bias", np.zeros(c) if bias is None else _array(bias)),
+              g.const("bn_mean", _array(mean)), g.const("bn_var", _array(var))]
+    return g.node("BatchNormalization", inputs, "batch_norm", epsilon=float(m.eps))
+
+
+def _flatten(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    rank = len(shape)
+    start, end = m.start_dim % rank, m.end_dim % rank
+    if start == 1 and end == rank - 1:
+        return g.node("Flatten", [x], "flatten", axis=1)
+    # Reshape: 0 copies an input dimension (keeps the batch free), -1 is the merged one.
+    target = [0] * start + [-1] + list(shape[end + 1:])
+    return g.node("Reshape", [x, g.const("shape", target, np.int64)], "flatten")
+
+
+def _activation(op: str, **attrs: Any) -> Handler:
+    def handler(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+        values = {k: float(getattr(m, v)) for k, v in attrs.items()}
+        return g.node(op, [x], op.lower(), **values)
+    return handler
+
+
+def _identity(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    return x
+
+
+#: Layer class name -> how it becomes ONNX nodes (classes of this package only).
+HANDLERS: Dict[str, Handler] = {
+    "Linear": _linear,
+    "Conv2d": _conv,
+    "ReLU": _activation("Relu"),
+    "LeakyReLU": _activation("LeakyRelu", alpha="negative_slope"),
+    "Tanh": _activation("Tanh"),
+    "Sigmoid": _activation("Sigmoid"),
+    "MaxPool2d": _max_pool,
+    "AvgPool2d": _avg_pool,
+    "Flatten": _flatten,
+    "BatchNorm1d": _batch_norm,
+    "BatchNorm2d": _batch_norm,
+    "Dropout": _identity,
+    "Identity": _identity,
+}
+
+
+def _handler(module: Module, where: str) -> Handler:
+    """The handler of the package's layer class that `module` is (a subclass is fine
+    only if it keeps that class's forward)."""
+    for cls in type(module).__mro__:
+        if cls.__name__ in HANDLERS and cls.__module__.startswith("tinygrad_mnist."):
+            if type(module).forward is not cls.forward:
+                break
+            return HANDLERS[cls.__name__]
+    raise ExportError(f"cannot export layer {where} ({type(module).__name__}): supported "
+                      f"layers are {', '.join(sorted(HANDLERS))} inside Sequential "
+                      "containers")
+
+
+def _layers(module: Module, where: str = "") -> List[Tuple[str, Module]]:
+    """The leaf layers of a (nested) Sequential, in order, with their dotted names."""
+    if isinstance(module, Sequential):
+        if type(module).forward is not Sequential.forward:
+            raise ExportError(f"cannot export {where or 'the model'} "
+                              f"({type(module).__name__}): it overrides Sequential.forward")
+        return [layer for name, child in module.named_children()
+                for layer in _layers(child, f"{where}.{name}" if where else name)]
+    _handler(module, where or "the model")
+    return [(where or type(module).__name__, module)]
+
+
+# ------------------------------------------------------------------------ export
+def _check_shape(input_shape: Sequence[int]) -> Tuple[int, ...]:
+    try:
+        if isinstance(input_shape, (str, bytes)):
+            raise TypeError
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise ExportError(f"input_shape must be a tuple of ints, got {input_shape!r}") from None
+    if len(shape) < 2 or min(shape) < 1:
+        raise ExportError(f"input_shape must be (batch, ...) with positive sizes, e.g. "
+                          f"(1, 784) or (1, 1, 28, 28); got {input_shape!r}")
+    return shape
+
+
+def _normalisation(shape: Tuple[int, ...], mean: Optional[ArrayLike],
+                   std: Optional[ArrayLike]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    if mean is None and std is None:
+        return None
+    if mean is None or std is None:
+        raise ExportError("give both mean and std, or neither")
+    m, s = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    for name, a in (("mean", m), ("std", s)):
+        try:
+            np.broadcast_shapes(a.shape, shape[1:])
+        except ValueError:
+            raise ExportError(f"{name} of shape {a.shape} does not broadcast to one input "
+                              f"{shape[1:]}") from None
+        if not np.isfinite(a).all():
+            raise ExportError(f"{name} must be finite")
+    if not (s > 0).all():
+        raise ExportError("std must be positive")
+    return m, s
+
+
+def _contract(shape: Tuple[int, ...], normalised: bool, softmax: bool) -> str:
+    dims = ", ".join(["N", *map(str, shape[1:])])
+    pixels = ("pixels in [0, 1] (the graph standardises them with the training mean/std)"
+              if normalised else "the model's input as the framework takes it "
+              "(standardised the same way as in training)")
+    return (f"input: float32 ({dims}), MNIST-style digits (light ink on black, centred; "
+            f"see tinygrad_mnist.data.mnist_style), {pixels}. output: logits (N, 10)"
+            + (" and probabilities (N, 10)" if softmax else "") + ".")
+
+
+def to_onnx(model: Module, path: Union[str, os.PathLike], input_shape: Sequence[int],
+            *, mean: Optional[ArrayLike] = None, std: Optional[ArrayLike] = None,
+            softmax: bool = False, dynamic_batch: bool = True) -> "onnx.ModelProto":
+    """Write `model` (in its eval form) to `path` as an ONNX file (opset 17) and return it.
+
+    `input_shape` includes the batch dimension, e.g. ``(1, 784)`` or ``(1, 1, 28, 28)``;
+    with `dynamic_batch` the exported batch dimension is free (``N``). `mean`/`std` (scalars
+    or arrays that broadcast to one input) prepend ``(input - mean) / std``. `softmax` adds
+    a ``probabilities`` output. Raises :class:`ExportError` naming any layer it cannot
+    export, ImportError if `onnx` is not installed. The model's train/eval mode is kept."""
+    onnx = _require_onnx()
+    from onnx import TensorProto, helper
+    shape = _check_shape(input_shape)
+    norm = _normalisation(shape, mean, std)
+    layers = _layers(model)
+
+    g = _Graph(onnx)
+    x = "input"
+    if norm is not None:
+        x = g.node("Sub", [x, g.const("mean", norm[0])], "centred")
+        x = g.node("Div", [x, g.const("std", norm[1])], "standardised")
+
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with no_grad():
+            value = Tensor(np.zeros(shape, np.float32))
+            for where, layer in layers:
+                in_shape = tuple(value.shape)
+                x = _handler(layer, where)(g, layer, x, in_shape)
+                try:
+                    value = layer(value)
+                except Exception as e:
+                    raise ExportError(f"layer {where} ({type(layer).__name__}) fails on an "
+                                      f"input of shape {in_shape}: {e}") from e
+    finally:
+        for m, mode in modes:  # parents first, so each module ends with its own mode
+            m.train(mode)
+    out_shape = tuple(value.shape)
+
+    g.nodes.append(helper.make_node("Identity", [x], ["logits"], name="logits"))
+    batch: Union[str, int] = "N" if dynamic_batch else shape[0]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
+                                             [batch, *out_shape[1:]])]
+    if softmax:
+        g.nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1,
+                                        name="probabilities"))
+        outputs.append(helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                                     [batch, *out_shape[1:]]))
+    contract = _contract(shape, norm is not None, softmax)
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                            [batch, *shape[1:]])]
+    graph = helper.make_graph(g.nodes, "tinygrad_mnist", inputs, outputs, g.initializers,
+                              doc_string=contract)
+    from . import __version__
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              ir_version=IR_VERSION, producer_name="tinygrad_mnist",
+                              producer_version=__version__, doc_string=contract)
+    metadata = {"input_contract": contract, "classes": ",".join(map(str, range(10)))}
+    if norm is not None:
+        metadata.update(mean=str(norm[0].tolist()), std=str(norm[1].tolist()))
+    helper.set_model_props(proto, metadata)
+    onnx.checker.check_model(proto, full_check=True)
+    _atomic_save(onnx, proto, Path(path))
+    return proto
+
+
+def _atomic_save(onnx: Any, proto: Any, path: Path) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(proto.SerializeToString())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
