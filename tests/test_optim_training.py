@@ -47,22 +47,32 @@ OPTIMIZERS = {
 }
 
 
+def fit_accuracy(model, opt, x, y, steps=300, penalty=None, scheduler=None, clip=None):
+    """Full-batch training for `steps` steps; then the training accuracy in eval mode."""
+    inputs = tg.Tensor(x)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(inputs), y)
+        if penalty is not None:
+            loss = loss + penalty(model)
+        loss.backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+    model.eval()
+    with tg.no_grad():
+        return (model(inputs).argmax(1) == y).mean()
+
+
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_mlp_fits_spirals(name):
     x, y = spirals()
     nn.init.manual_seed(0)
     model = MLP()
-    opt = OPTIMIZERS[name](model.parameters())
-    inputs = tg.Tensor(x)
-    for _ in range(300):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(inputs), y)
-        loss.backward()
-        opt.step()
-    model.eval()
-    with tg.no_grad():
-        accuracy = (model(inputs).argmax(1) == y).mean()
-    assert accuracy >= 0.99, f"{name}: training accuracy {accuracy:.3f}, loss {loss.item():.4f}"
+    accuracy = fit_accuracy(model, OPTIMIZERS[name](model.parameters()), x, y)
+    assert accuracy >= 0.99, f"{name}: training accuracy {accuracy:.3f}"
     assert all(p.dtype == np.float32 for p in model.parameters())
 
 
@@ -72,18 +82,7 @@ def test_regularised_model_with_dropout_batchnorm_l1_and_schedule_still_fits():
     model = nn.Sequential(nn.Linear(2, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.1),
                           nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3))
     opt = optim.AdamW(model.parameters(), lr=0.01, weight_decay=1e-4)
-    steps = 300
-    scheduler = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.03, total_steps=steps)
-    inputs = tg.Tensor(x)
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(inputs), y) + 1e-5 * nn.utils.l1_penalty(
-            model.parameters())
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        scheduler.step()
-    model.eval()
-    with tg.no_grad():
-        accuracy = (model(inputs).argmax(1) == y).mean()
+    scheduler = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.03, total_steps=300)
+    accuracy = fit_accuracy(model, opt, x, y, scheduler=scheduler, clip=5.0,
+                            penalty=lambda m: 1e-5 * nn.utils.l1_penalty(m.parameters()))
     assert accuracy >= 0.99, f"training accuracy {accuracy:.3f}"
