@@ -370,6 +370,14 @@ def tensor(data: ArrayLike, requires_grad: bool = False, dtype: Any = None) -> T
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing `array`'s memory and dtype (like `torch.from_numpy`): no copy."""
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiub":
+        raise TypeError(f"from_numpy: expected a numeric NumPy array, got "
+                        f"{type(array).__name__}")
+    return Tensor._make(array, False, None)
+
+
 def zeros(*shape: int, **kwargs: Any) -> Tensor:
     return Tensor.zeros(*shape, **kwargs)
 
