@@ -166,21 +166,21 @@ def test_trained_mlp_matches_and_predicts_digits(tmp_path: Path, mnist: Any,
     rng = np.random.default_rng(1)
     model = MLP(hidden=(32,), generator=rng)
     params = list(model.parameters())
-    for _ in range(100):
-        i = rng.integers(0, len(mnist.train_images), 64)
-        xb = mnist.train_images[i].reshape(64, 784).astype(np.float32) / 255
+    for _ in range(40):   # few, large batches: quick even on a busy machine
+        i = rng.integers(0, len(mnist.train_images), 512)
+        xb = mnist.train_images[i].reshape(512, 784).astype(np.float32) / 255
         loss = cross_entropy(model(Tensor(xb)), mnist.train_labels[i])
         for p in params:
             p.grad = None
         loss.backward()
         for p in params:
-            p.data -= np.float32(0.2) * p.grad
+            p.data -= np.float32(0.5) * p.grad
     x = test_images.reshape(-1, 784)
     expected = framework_logits(model, x)
     (logits,) = onnx_outputs(export(model, tmp_path, (1, 784)), x)
     np.testing.assert_allclose(logits, expected, **TOL)
     labels = mnist.test_labels[:len(x)]
-    assert (logits.argmax(axis=1) == labels).mean() > 0.75
+    assert (logits.argmax(axis=1) == labels).mean() > 0.8
 
 
 def test_cnn_matches_on_real_test_images(tmp_path: Path, test_images: np.ndarray) -> None:

@@ -35,8 +35,9 @@ def mnist_test_set() -> Tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=None)
 def tiny_mnist_predictor() -> Predictor:
-    """A 784-32-10 ReLU MLP trained for 400 seeded SGD steps on real MNIST (~90% test
-    accuracy, about a second), as a thread-safe ``predict_proba``."""
+    """A 784-32-10 ReLU MLP trained for 80 seeded SGD steps of 512 images on real MNIST
+    (~90% test accuracy; few, large matrix products, so a busy machine slows it little),
+    as a thread-safe ``predict_proba``."""
     if not os.environ.get("TINYGRAD_MNIST_DATA"):
         pytest.skip("TINYGRAD_MNIST_DATA is not set: these tests need the real MNIST files")
     from tinygrad_mnist.data import load_mnist
@@ -46,16 +47,17 @@ def tiny_mnist_predictor() -> Predictor:
     w1 = rng.normal(0, np.sqrt(2 / 784), (784, 32)).astype(np.float32)
     w2 = rng.normal(0, np.sqrt(1 / 32), (32, 10)).astype(np.float32)
     b1, b2 = np.zeros(32, np.float32), np.zeros(10, np.float32)
-    for _ in range(400):
-        i = rng.integers(0, len(x), 64)
-        xb = x[i].reshape(64, 784).astype(np.float32) / 255
+    batch = 512
+    for _ in range(80):
+        i = rng.integers(0, len(x), batch)
+        xb = x[i].reshape(batch, 784).astype(np.float32) / 255
         h = np.maximum(xb @ w1 + b1, 0)
         g = _softmax(h @ w2 + b2)
-        g[np.arange(64), y[i]] -= 1
-        g /= 64
+        g[np.arange(batch), y[i]] -= 1
+        g /= batch
         gh = (g @ w2.T) * (h > 0)
         for param, grad in ((w2, h.T @ g), (b2, g.sum(0)), (w1, xb.T @ gh), (b1, gh.sum(0))):
-            param -= 0.1 * grad
+            param -= 0.5 * grad
 
     def predict_proba(images: np.ndarray) -> np.ndarray:
         h = np.maximum(images.reshape(len(images), 784) @ w1 + b1, 0)
@@ -434,3 +436,60 @@ def test_real_digits_through_http_and_in_parallel() -> None:
     np.testing.assert_allclose([answers[i][1]["probabilities"] for i in range(n)], expected,
                                atol=1e-6)   # rounded to 6 decimals in the JSON
     assert (digits == labels[:n]).mean() >= 0.85
+
+
+# ---------------------------------------------------------------- loading a run
+def test_load_predictor_serialises_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's model is called one thread at a time (grad mode is process-wide)."""
+    train = pytest.importorskip("tinygrad_mnist.train", reason="tinygrad_mnist.train is absent")
+    if not hasattr(train, "load_trained"):
+        pytest.skip("tinygrad_mnist.train has no load_trained yet")
+    inside, most = [0], [0]
+
+    class Trained:
+        def predict_proba(self, images: np.ndarray) -> np.ndarray:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            time.sleep(0.01)
+            inside[0] -= 1
+            return stub_proba(images)
+    loaded = []
+    monkeypatch.setattr(train, "load_trained", lambda path: loaded.append(path) or Trained())
+    from tinygrad_mnist.serve import load_predictor
+    predict_proba = load_predictor("some/run")
+    assert loaded == ["some/run"]
+    with running(predict_proba) as a:
+        threads = [threading.Thread(target=post, args=(a.port, drawing())) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    assert most == [1] and inside == [0]
+
+
+def test_serve_names_an_address_in_use() -> None:
+    from tinygrad_mnist.serve import serve
+    with running(stub_proba) as a:
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{a.port}"):
+            serve(stub_proba, port=a.port)
+
+
+def test_keep_alive_after_errors(app: running) -> None:
+    """One connection: an error with an unread body closes it; after a read one the
+    connection goes on serving."""
+    conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
+    try:
+        json_type = {"Content-Type": "application/json"}
+        conn.request("POST", "/predict", body=json.dumps(drawing()), headers=json_type)
+        assert conn.getresponse().read() and conn.sock is not None
+        conn.request("POST", "/predict", body=b"not json", headers=json_type)
+        response = conn.getresponse()
+        assert response.status == 400 and response.read()
+        conn.request("POST", "/predict", body=json.dumps(drawing()), headers=json_type)
+        response = conn.getresponse()
+        assert response.status == 200 and response.read()
+        conn.request("POST", "/elsewhere", body=b"{}", headers=json_type)
+        response = conn.getresponse()
+        assert response.status == 404 and response.getheader("Connection") == "close"
+    finally:
+        conn.close()

@@ -19,13 +19,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
 import socket
 import sys
+import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -165,12 +167,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         started = time.perf_counter()
+        body: Optional[bytes] = None
         try:
             if self.path.split("?", 1)[0] != "/predict":
                 raise RequestError(404, f"not found: {self.path[:100]}")
             body = self._read_body()
             result = predict_drawing(self.server.predict_proba, parse_request(body))
         except RequestError as e:
+            if body is None:  # an unread body must not be taken for the next request
+                self.close_connection = True
             self._send_json(e.status, {"error": e.message})
             return
         except Exception:  # the predictor failed: log it here, tell the client nothing more
@@ -182,9 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self.close_connection = True
             raise RequestError(411, "send a Content-Length (chunked bodies are not accepted)")
-        content_type = self.headers.get_content_type()
         length_header = self.headers.get("Content-Length")
         if length_header is None:
             raise RequestError(411, "a Content-Length header is required")
@@ -193,16 +196,14 @@ class _Handler(BaseHTTPRequestHandler):
             if length < 0:
                 raise ValueError
         except ValueError:
-            self.close_connection = True
             raise RequestError(400, "Content-Length must be a non-negative integer") from None
         if length > MAX_BODY_BYTES:
-            self.close_connection = True  # the unread body must not be taken for a request
             raise RequestError(413, f"the body is {length} bytes; at most {MAX_BODY_BYTES} "
                                     "are accepted")
         body = self.rfile.read(length)
         if len(body) != length:
-            self.close_connection = True
             raise RequestError(400, "the body is shorter than its Content-Length")
+        content_type = self.headers.get_content_type()
         if content_type != "application/json":  # also makes cross-site posts need CORS
             raise RequestError(415, f"Content-Type must be application/json, got {content_type}")
         return body
@@ -258,6 +259,11 @@ class DigitServer(ThreadingHTTPServer):
         self.address_family = _address_family(address[0])
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up is routine; anything else goes to the log, not stdout."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            log.exception("error while handling a request from %s", client_address[0])
+
     def static(self, name: str) -> bytes:
         """The bytes of one of the page's files (read once, at start-up)."""
         return self._static[name]
@@ -300,9 +306,34 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def load_predictor(run_dir: Union[str, os.PathLike]) -> Predictor:
+    """The ``predict_proba`` of a run directory's best model (or an ``.npz`` checkpoint).
+
+    Calls are serialised by a lock: the framework's grad mode is process-wide, so two
+    threads inside ``no_grad()`` at once could leave it switched off or on."""
+    from ..train import load_trained
+    trained = load_trained(run_dir)
+    lock = threading.Lock()
+
+    def predict_proba(images: np.ndarray) -> np.ndarray:
+        with lock:
+            return trained.predict_proba(images)
+    return predict_proba
+
+
+def serve_run(run_dir: Union[str, os.PathLike], host: str = "127.0.0.1",
+              port: int = 8000) -> None:
+    """``tinygrad-mnist serve RUN_DIR``: load the run's model and serve it until Ctrl+C."""
+    serve(load_predictor(run_dir), host, port)
+
+
 def serve(predict_proba: Predictor, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the app until Ctrl+C, printing its address (what ``tinygrad-mnist serve`` does)."""
-    server = make_server(predict_proba, host, port)
+    """Run the app until Ctrl+C, printing its address. Raises OSError (with the address in
+    its message) when the port cannot be bound."""
+    try:
+        server = make_server(predict_proba, host, port)
+    except OSError as e:
+        raise OSError(e.errno, f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     if not is_loopback(host):
         print(f"warning: listening on {host}, reachable from other machines; "
               "there is no authentication", file=sys.stderr)
