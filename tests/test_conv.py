@@ -69,6 +69,11 @@ def naive_pool(x, kernel, stride, padding, g, kind):
     return out, gxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
 
 
+def channel_major(x):
+    """The same (N, C, H, W) values stored as (C, N, H, W), as a conv returns them."""
+    return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+
+
 def run(fn, *arrays):
     """fn on float64 leaf tensors, backpropagating a fixed random upstream gradient."""
     tensors = [Tensor(a, requires_grad=True) for a in arrays]
@@ -173,12 +178,14 @@ POOL_CONFIGS = [  # (N, C, H, W), kernel, stride, padding
 @pytest.mark.parametrize("kind, pool", [("max", max_pool2d), ("avg", avg_pool2d)])
 @pytest.mark.parametrize("shape, kernel, stride, padding", POOL_CONFIGS)
 @pytest.mark.parametrize("values", ["random", "ties"])
-def test_pooling_matches_loops(kind, pool, shape, kernel, stride, padding, values):
+@pytest.mark.parametrize("layout", ["NCHW", "channel-major"])
+def test_pooling_matches_loops(kind, pool, shape, kernel, stride, padding, values, layout):
     rng = np.random.default_rng(4)
     x = rng.standard_normal(shape)
     if values == "ties":  # like ReLU outputs: many equal values in a window
         x = np.maximum(np.round(x), 0)
-    out, (gx,), g = run(lambda t: pool(t, kernel, stride, padding), x)
+    stored = channel_major(x) if layout == "channel-major" else x
+    out, (gx,), g = run(lambda t: pool(t, kernel, stride, padding), stored)
     expected_out, expected_gx = naive_pool(x, kernel, stride, padding, g, kind)
     np.testing.assert_allclose(out, expected_out, atol=1e-12)
     np.testing.assert_allclose(gx, expected_gx, atol=1e-12)
@@ -218,6 +225,17 @@ def test_pool_stride_defaults_to_kernel():
     x = Tensor(np.arange(36.0).reshape(1, 1, 6, 6))
     assert max_pool2d(x, 3).shape == (1, 1, 2, 2)
     np.testing.assert_array_equal(max_pool2d(x, 3).data, max_pool2d(x, (3, 3), (3, 3)).data)
+
+
+@pytest.mark.parametrize("pool", [max_pool2d, avg_pool2d])
+@pytest.mark.parametrize("layout", ["NCHW", "channel-major"])
+def test_pooling_keeps_the_memory_layout(pool, layout):
+    x = np.random.default_rng(7).standard_normal((3, 2, 6, 6))
+    t = Tensor(channel_major(x) if layout == "channel-major" else x, requires_grad=True)
+    out = pool(t, 2)
+    out.backward(np.ones(out.shape))
+    for a in (out.data, t.grad):
+        assert a.transpose(1, 0, 2, 3).flags.c_contiguous == (layout == "channel-major")
 
 
 def test_pooling_a_conv_output_view():

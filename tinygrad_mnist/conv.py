@@ -183,14 +183,28 @@ def _check_pool(op: str, x: np.ndarray, kernel: Tuple[int, int],
                          f"size {kernel}")
 
 
+def _is_channel_major(x: np.ndarray) -> bool:
+    """True when x (N, C, H, W) is stored as (C, N, H, W), as a conv's output is."""
+    return x.shape[0] > 1 and x.shape[1] > 1 and x.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
+def _image(shape: Tuple[int, ...], fill: Any, dtype: Any, channel_major: bool,
+           padding: Tuple[int, int] = (0, 0)) -> np.ndarray:
+    """A new (N, C, H + 2·ph, W + 2·pw) array filled with `fill` (uninitialised if
+    None), stored channel-major when asked: pooling keeps its input's memory layout,
+    because NumPy is several times slower writing across layouts."""
+    n, c, h, w = shape[0], shape[1], shape[2] + 2 * padding[0], shape[3] + 2 * padding[1]
+    stored = (c, n, h, w) if channel_major else (n, c, h, w)
+    out = np.empty(stored, dtype) if fill is None else np.full(stored, fill, dtype)
+    return out.transpose(1, 0, 2, 3) if channel_major else out
+
+
 def _padded(x: np.ndarray, padding: Tuple[int, int], fill: float) -> np.ndarray:
     """x with its last two axes padded by `fill` (x itself when there is no padding)."""
-    ph, pw = padding
-    if ph == pw == 0:
+    if padding == (0, 0):
         return x
-    n, c, h, w = x.shape
-    out = np.full((n, c, h + 2 * ph, w + 2 * pw), fill, dtype=x.dtype)
-    out[:, :, ph:ph + h, pw:pw + w] = x
+    out = _image(x.shape, fill, x.dtype, _is_channel_major(x), padding)
+    _crop(out, padding)[...] = x
     return out
 
 
@@ -223,21 +237,22 @@ class MaxPool2d(Function):
         argmax = np.full_like(out, len(views) - 1, dtype=np.min_scalar_type(len(views)))
         for k in range(len(views) - 2, -1, -1):
             np.copyto(argmax, k, where=views[k] == out)
-        self.save_for_backward(x.shape, argmax, kernel_size, stride, padding, out_size)
+        self.save_for_backward(x.shape, _is_channel_major(x), argmax, kernel_size, stride,
+                               padding, out_size)
         return out
 
     def backward(self, g):
-        shape, argmax, kernel, stride, padding, out_size = self.saved
+        shape, channel_major, argmax, kernel, stride, padding, out_size = self.saved
         if _tiles(stride, kernel, padding):
             # Fast path: every input element is in at most one window, so each offset's
-            # view is written once; no padded buffer, no accumulation.
-            gx = np.zeros_like(g, shape=shape) if (shape[2] % kernel[0] or
-                                                   shape[3] % kernel[1]) else np.empty(shape, g.dtype)
+            # view is written exactly once: no padded buffer, no accumulation, and no
+            # zero-filling unless the windows leave a last row or column out.
+            covered = shape[2] % kernel[0] == 0 and shape[3] % kernel[1] == 0
+            gx = _image(shape, None if covered else 0, g.dtype, channel_major)
             for k, view in enumerate(_offset_views(gx, kernel, stride, out_size)):
                 np.multiply(argmax == k, g, out=view)
             return gx
-        n, c, h, w = shape
-        gx = np.zeros((n, c, h + 2 * padding[0], w + 2 * padding[1]), dtype=g.dtype)
+        gx = _image(shape, 0, g.dtype, channel_major, padding)
         for k, view in enumerate(_offset_views(gx, kernel, stride, out_size)):
             view += np.where(argmax == k, g, 0)            # overlapping windows add up
         return _crop(gx, padding)
@@ -262,14 +277,14 @@ class AvgPool2d(Function):
         for view in views[1:]:
             out += view
         out *= np.asarray(1.0 / len(views), dtype=out.dtype)
-        self.save_for_backward(x.shape, kernel_size, stride, padding, out_size)
+        self.save_for_backward(x.shape, _is_channel_major(x), kernel_size, stride, padding,
+                               out_size)
         return out
 
     def backward(self, g):
-        shape, kernel, stride, padding, out_size = self.saved
+        shape, channel_major, kernel, stride, padding, out_size = self.saved
         share = g * np.asarray(1.0 / (kernel[0] * kernel[1]), dtype=g.dtype)
-        n, c, h, w = shape
-        gx = np.zeros((n, c, h + 2 * padding[0], w + 2 * padding[1]), dtype=g.dtype)
+        gx = _image(shape, 0, g.dtype, channel_major, padding)
         for view in _offset_views(gx, kernel, stride, out_size):
             view += share
         return _crop(gx, padding)
