@@ -1,7 +1,8 @@
 """`Optimizer`: parameter groups, per-parameter state, and state_dict save/restore.
 
-Subclasses set their hyperparameter defaults, check them in `_check_group`, and
-implement `step()`. Updates are in place on `param.data`; `param.grad` is never
+Subclasses set their hyperparameter defaults, check them in `_check_group`, create
+per-parameter state in `_initial_state` and update one param group in
+`_update_group`. Updates are in place on `param.data`; `param.grad` is never
 modified. Temporaries live in per-parameter scratch arrays (not part of the state).
 """
 from __future__ import annotations
