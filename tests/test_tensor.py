@@ -156,6 +156,12 @@ def test_leaf_grads_do_not_alias_each_other():
     np.testing.assert_array_equal(b.grad, [1, 1, 1])
 
 
+def test_grad_has_its_tensors_dtype():
+    w = Tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    (Tensor(np.ones((4, 3))) @ w.T).sum().backward()  # float64 input
+    assert w.grad.dtype == np.float32
+
+
 def test_broadcast_gradients_are_reduced_to_the_input_shape():
     a = Tensor(np.ones((4, 1, 3)), requires_grad=True)
     b = Tensor(np.ones((2, 1)), requires_grad=True)

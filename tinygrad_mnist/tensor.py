@@ -184,7 +184,8 @@ class Tensor:
 
     def _accumulate(self, grad: np.ndarray, owned: bool) -> None:
         if self.grad is None:
-            self.grad = grad if owned else np.array(grad, dtype=self.data.dtype)
+            keep = owned and grad.dtype == self.data.dtype
+            self.grad = grad if keep else np.array(grad, dtype=self.data.dtype)
         else:
             self.grad += grad
 
