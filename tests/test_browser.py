@@ -7,14 +7,15 @@ Set TINYGRAD_MNIST_SCREENSHOT=docs/serve.png to save the page after the seven's 
 from __future__ import annotations
 
 import base64
+import http.client
 import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not instal
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-extensions", "--disable-default-apps", "--mute-audio",
+         "--disable-crash-reporter", "--disable-breakpad",
          "--hide-scrollbars", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1"]
 DESKTOP = (760, 560)
 
@@ -44,12 +46,18 @@ class Browser:
         self.process = subprocess.Popen(
             [binary, *FLAGS, f"--user-data-dir={self.profile}",
              f"--window-size={window[0]},{window[1]}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)  # its own process group: its helpers end with it
         self.ids = itertools.count(1)
         try:
             port = self._devtools_port()
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
-                page = next(t for t in json.load(r) if t["type"] == "page")
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # no proxies
+            try:
+                conn.request("GET", "/json/list")
+                targets = json.loads(conn.getresponse().read())
+            finally:
+                conn.close()
+            page = next(t for t in targets if t["type"] == "page")
             self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=20,
                                                   suppress_origin=True)
             self.send("Page.enable")
@@ -170,6 +178,15 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
+        group = self.process.pid  # the session leader's pid is its group's id
+        deadline = time.monotonic() + 10
+        try:
+            while time.monotonic() < deadline:  # helper processes still shutting down
+                os.killpg(group, 0)
+                time.sleep(0.05)
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
