@@ -23,7 +23,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tinygrad_mnist import Tensor
-from tinygrad_mnist.conv import conv2d, max_pool2d
+from tinygrad_mnist.conv import (BATCH_LAST, _crop, _new, _offset_views, _padded,
+                                 _padded_shape, conv2d, max_pool2d)
 
 PAD = ((0, 0), (0, 0), (1, 1), (1, 1))
 
@@ -43,9 +44,12 @@ def best_ms(candidates: Dict[str, Callable[[], object]], repeat: int,
     return best
 
 
-def channel_major(a: np.ndarray) -> np.ndarray:
-    """The same (N, C, H, W) values, stored as (C, N, H, W): what a conv returns."""
-    return np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+CHANNEL_MAJOR = (1, 0, 2, 3)  # storage order (C, N, H, W)
+
+
+def stored(a: np.ndarray, layout) -> np.ndarray:
+    """The same (N, C, H, W) values, stored in the axis order `layout`."""
+    return np.ascontiguousarray(a.transpose(layout)).transpose(np.argsort(layout))
 
 
 # ------------------------------------------------------------------ conv variants
@@ -62,30 +66,43 @@ def shipped_conv(need_x: bool):
     return run
 
 
-def channel_major_conv(need_x: bool, keep_columns: bool = False, nchw: bool = False):
-    """The shipped computation in plain NumPy, with one policy changed:
+def layout_conv(need_x: bool, layout=BATCH_LAST, keep_columns: bool = False,
+                nchw: bool = False):
+    """The shipped computation in plain NumPy (no engine), with one policy changed:
+    layout: how images are stored, e.g. (1, 0, 2, 3) for channel-major (C, N, H, W)
+    instead of batch-last (C, H, W, N); the columns' order follows it.
     keep_columns: keep the forward's columns for backward instead of recomputing them
     (9× the input in memory until backward); nchw: copy the output and the input
-    gradient into (N, C, H, W) memory instead of returning channel-major views."""
-    from tinygrad_mnist.conv import _channel_major, _col2im, _crop, _im2col
+    gradient into (N, C, H, W) memory instead of returning views."""
+    rest = layout[1:]                          # the non-channel axes, as stored
+    back = tuple(np.argsort((1,) + rest))      # (O, *rest) -> (N, O, H, W)
+
+    def columns(x):
+        win = sliding_window_view(_padded(x, (1, 1), 0, layout), (3, 3), axis=(2, 3))
+        return win.transpose((1, 4, 5) + rest).reshape(x.shape[1] * 9, -1)
 
     def run(x, w, b):
-        n, c, h, wd = x.shape
-        o = w.shape[0]
-        cols = _im2col(_channel_major(x, (1, 1)), (3, 3), (1, 1), (h, wd))
-        out = (w.reshape(o, -1) @ cols + b[:, None]).reshape(o, n, h, wd).transpose(1, 0, 2, 3)
+        o, shape = w.shape[0], x.shape
+        dims = tuple(shape[a] for a in rest)
+        cols = columns(x)
+        out = (w.reshape(o, -1) @ cols + b[:, None]).reshape((o,) + dims).transpose(back)
         if not keep_columns:
             del cols
         if nchw:
             out = np.ascontiguousarray(out)
-        g = np.ones_like(out).transpose(1, 0, 2, 3).reshape(o, -1)
+        g = np.ones_like(out).transpose((1,) + rest).reshape(o, -1)
         if not keep_columns:
-            cols = _im2col(_channel_major(x, (1, 1)), (3, 3), (1, 1), (h, wd))
+            cols = columns(x)
         gw = (g @ cols.T).reshape(w.shape)
         gx = None
         if need_x:
-            gx = _crop(_col2im(w.reshape(o, -1).T @ g, (c, n, h + 2, wd + 2), (3, 3),
-                               (1, 1), (h, wd)), (1, 1)).transpose(1, 0, 2, 3)
+            gcols = (w.reshape(o, -1).T @ g).reshape((shape[1], 9) + dims)  # (C, 9, *rest)
+            gxp = _new(_padded_shape(shape, (1, 1)), 0, x.dtype, layout)
+            where = {axis: 2 + i for i, axis in enumerate(rest)}
+            parts = gcols.transpose(where[0], 0, 1, where[2], where[3])  # (N, C, 9, H, W)
+            for k, view in enumerate(_offset_views(gxp, (3, 3), (1, 1), shape[2:])):
+                view += parts[:, :, k]
+            gx = _crop(gxp, (1, 1))
             gx = np.ascontiguousarray(gx) if nchw else gx
         return gx, gw, g.sum(axis=1)
     return run
@@ -181,11 +198,13 @@ def per_offset_conv(need_x: bool):
 
 
 CONV_VARIANTS = {
-    "shipped: channel-major im2col, 1 GEMM, output view": shipped_conv,
-    "  same in plain NumPy (no engine)": channel_major_conv,
-    "  same, output and input grad copied to NCHW": lambda need_x: channel_major_conv(
+    "shipped: batch-last im2col, 1 GEMM, output view": shipped_conv,
+    "  same in plain NumPy (no engine)": layout_conv,
+    "  same, channel-major (C, N, H, W) instead": lambda need_x: layout_conv(
+        need_x, CHANNEL_MAJOR),
+    "  same, output and input grad copied to NCHW": lambda need_x: layout_conv(
         need_x, nchw=True),
-    "  same, columns kept from forward": lambda need_x: channel_major_conv(
+    "  same, columns kept from forward": lambda need_x: layout_conv(
         need_x, keep_columns=True),
     "rows im2col (N·H·W, C·9) @ Wᵀ, NCHW": rows_conv,
     "np.tensordot on sliding_window_view": tensordot_conv,
@@ -270,6 +289,7 @@ POOL_LAYERS = {"pool1 2×2 of 32×28×28": (32, 28, 28), "pool2 2×2 of 64×14×
 
 
 TORCH = "PyTorch CPU (reference)"
+LAYOUTS = {"NCHW": (0, 1, 2, 3), "channel-major": CHANNEL_MAJOR, "batch-last": BATCH_LAST}
 SHIPPED = next(iter(CONV_VARIANTS))
 
 
@@ -296,7 +316,7 @@ def main() -> None:
     for layer, (c_in, c_out, side) in CONV_LAYERS.items():
         need_x = c_in > 1
         x = rng.standard_normal((args.batch, c_in, side, side), dtype=np.float32)
-        x = channel_major(x) if need_x else x  # as the previous conv would leave it
+        x = stored(x, BATCH_LAST) if need_x else x  # as the previous conv leaves it
         w = rng.standard_normal((c_out, c_in, 3, 3), dtype=np.float32)
         b = rng.standard_normal(c_out, dtype=np.float32)
         runs = {name: make(need_x) for name, make in CONV_VARIANTS.items()}
@@ -313,16 +333,16 @@ def main() -> None:
 
     for layer, shape in POOL_LAYERS.items():
         candidates = {}
-        for layout in ("NCHW", "channel-major"):
-            x = rng.standard_normal((args.batch,) + shape, dtype=np.float32)
-            x = channel_major(x) if layout == "channel-major" else x
+        for layout, order in LAYOUTS.items():
+            x = stored(rng.standard_normal((args.batch,) + shape, dtype=np.float32), order)
             reference = shipped_pool(x)
             for name, fn in POOL_VARIANTS.items():
                 np.testing.assert_array_equal(fn(x), reference)
                 candidates[f"{name}, {layout}"] = lambda fn=fn, x=x: fn(x)
         if layer in torch:
             candidates[TORCH] = torch[layer]
-        report(layer, best_ms(candidates, **timing), f"{next(iter(POOL_VARIANTS))}, NCHW")
+        report(layer, best_ms(candidates, **timing),
+               f"{next(iter(POOL_VARIANTS))}, batch-last")
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -69,9 +69,14 @@ def naive_pool(x, kernel, stride, padding, g, kind):
     return out, gxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
 
 
-def channel_major(x):
-    """The same (N, C, H, W) values stored as (C, N, H, W), as a conv returns them."""
-    return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+LAYOUTS = {"NCHW": (0, 1, 2, 3), "channel-major": (1, 0, 2, 3), "batch-last": (1, 2, 3, 0)}
+
+
+def stored(x, layout):
+    """The same (N, C, H, W) values with the axes stored in another order, e.g.
+    batch-last (C, H, W, N), as a conv returns them."""
+    order = LAYOUTS[layout]
+    return np.ascontiguousarray(x.transpose(order)).transpose(np.argsort(order))
 
 
 def run(fn, *arrays):
@@ -120,7 +125,7 @@ def test_conv2d_int_and_pair_arguments_agree():
 
 
 def test_conv2d_chain_on_strided_inputs():
-    """A conv's output is a channel-major view; a second conv, and convs of reversed
+    """A conv's output is a batch-last view; a second conv, and convs of reversed
     or sliced arrays, read any strides correctly."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 2, 9, 8))[:, :, ::-1, 1:]
@@ -178,14 +183,13 @@ POOL_CONFIGS = [  # (N, C, H, W), kernel, stride, padding
 @pytest.mark.parametrize("kind, pool", [("max", max_pool2d), ("avg", avg_pool2d)])
 @pytest.mark.parametrize("shape, kernel, stride, padding", POOL_CONFIGS)
 @pytest.mark.parametrize("values", ["random", "ties"])
-@pytest.mark.parametrize("layout", ["NCHW", "channel-major"])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_pooling_matches_loops(kind, pool, shape, kernel, stride, padding, values, layout):
     rng = np.random.default_rng(4)
     x = rng.standard_normal(shape)
     if values == "ties":  # like ReLU outputs: many equal values in a window
         x = np.maximum(np.round(x), 0)
-    stored = channel_major(x) if layout == "channel-major" else x
-    out, (gx,), g = run(lambda t: pool(t, kernel, stride, padding), stored)
+    out, (gx,), g = run(lambda t: pool(t, kernel, stride, padding), stored(x, layout))
     expected_out, expected_gx = naive_pool(x, kernel, stride, padding, g, kind)
     np.testing.assert_allclose(out, expected_out, atol=1e-12)
     np.testing.assert_allclose(gx, expected_gx, atol=1e-12)
@@ -228,18 +232,30 @@ def test_pool_stride_defaults_to_kernel():
 
 
 @pytest.mark.parametrize("pool", [max_pool2d, avg_pool2d])
-@pytest.mark.parametrize("layout", ["NCHW", "channel-major"])
-def test_pooling_keeps_the_memory_layout(pool, layout):
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("padding", [0, 1])
+def test_pooling_keeps_the_memory_layout(pool, layout, padding):
     x = np.random.default_rng(7).standard_normal((3, 2, 6, 6))
-    t = Tensor(channel_major(x) if layout == "channel-major" else x, requires_grad=True)
-    out = pool(t, 2)
+    t = Tensor(stored(x, layout), requires_grad=True)
+    out = pool(t, 2, padding=padding)
     out.backward(np.ones(out.shape))
     for a in (out.data, t.grad):
-        assert a.transpose(1, 0, 2, 3).flags.c_contiguous == (layout == "channel-major")
+        assert a.transpose(LAYOUTS[layout]).flags.c_contiguous
+
+
+def test_conv2d_returns_a_batch_last_view_and_reads_it_without_copying():
+    x = Tensor(np.ones((3, 2, 6, 6)), requires_grad=True)
+    w = Tensor(np.ones((4, 2, 3, 3)), requires_grad=True)
+    h = conv2d(x, w)
+    assert h.data.transpose(1, 2, 3, 0).flags.c_contiguous
+    assert conv._padded(h.data, (0, 0), 0, conv.BATCH_LAST) is h.data  # no copy to read it
+    out = conv2d(h, Tensor(np.ones((2, 4, 1, 1))))
+    out.backward(np.ones(out.shape))
+    assert x.grad.transpose(1, 2, 3, 0).flags.c_contiguous
 
 
 def test_pooling_a_conv_output_view():
-    """Pooling reads the channel-major view a conv returns, forward and backward."""
+    """Pooling reads the batch-last view a conv returns, forward and backward."""
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal((2, 1, 6, 6)), rng.standard_normal((3, 1, 3, 3))
     hidden = naive_conv(x, w, None, (1, 1), (1, 1), np.zeros((2, 3, 6, 6)))[0]

@@ -12,19 +12,24 @@ dilation, no groups). The op computes a cross-correlation, as every framework do
 How it is computed, without Python loops over pixels or images:
 
 * Convolution is one BLAS matrix product. im2col copies every kh×kw window of the
-  zero-padded input into the columns of a (C·kh·kw, N·OH·OW) matrix (a strided view from
-  `sliding_window_view`, then one gathering copy); the (out_c, C·kh·kw) weight times
-  it is the output as (out_c, N, OH, OW). That "channel-major" array is returned as an
-  (N, C, H, W) *view* (a transpose, no copy): NumPy ops accept any strides, elementwise
-  ops downstream keep the layout, and the next conv's im2col and backward read
-  channel-major memory directly, so no layer pays for a transposing copy.
+  zero-padded input into the columns of a (C·kh·kw, OH·OW·N) matrix (a strided view from
+  `sliding_window_view`, then one gathering copy); the (out_c, C·kh·kw) weight times it
+  is the output as (out_c, OH, OW, N). That "batch-last" array is returned as an
+  (N, C, H, W) *view* (a transpose, no copy). NumPy ops accept any strides and
+  elementwise ops keep the layout, so the next pooling, conv or backward reads
+  batch-last memory directly and no layer pays for a transposing copy. Batch-last is
+  chosen because there the images of a batch sit side by side: every window slice
+  (a shifted block of rows and columns) is made of long contiguous runs of N·W
+  elements, which is what NumPy's copies and adds are fastest on.
 * Its backward recomputes the columns from the saved input (the column buffer, 9× the
   input for a 3×3 kernel, lives only inside forward and inside backward), and returns
   the input gradient by col2im: the gradient columns are added back into a padded
   buffer, one slice-add per kernel offset (kh·kw vectorised adds), so overlapping
-  windows accumulate.
+  windows accumulate. The input gradient is skipped when the input needs none.
 * Pooling works on the kh·kw strided views "element (p, q) of every window" of the
   input, one vectorised op per kernel offset, and keeps the input's memory layout.
+
+`benchmarks/bench_conv_ops.py` times these choices against the alternatives.
 """
 from __future__ import annotations
 
@@ -82,39 +87,61 @@ def _offset_views(a: np.ndarray, kernel: Tuple[int, int], stride: Tuple[int, int
             for p in range(kh) for q in range(kw)]
 
 
-def _channel_major(x: np.ndarray, padding: Tuple[int, int], fill: float = 0.0) -> np.ndarray:
-    """x (N, C, H, W) as a contiguous (C, N, H + 2·ph, W + 2·pw) array, padded with
-    `fill`. No copy when x is already a channel-major view and there is no padding."""
-    (ph, pw), (n, c, h, w) = padding, x.shape
-    xt = x.transpose(1, 0, 2, 3)
-    if ph == pw == 0:
-        return np.ascontiguousarray(xt)
-    out = np.full((c, n, h + 2 * ph, w + 2 * pw), fill, dtype=x.dtype)
-    out[:, :, ph:ph + h, pw:pw + w] = xt
+BATCH_LAST = (1, 2, 3, 0)  # storage order (C, H, W, N) of an (N, C, H, W) image
+
+
+def _layout(x: np.ndarray) -> Tuple[int, ...]:
+    """The order in which x's axes are stored, outermost first."""
+    return tuple(sorted(range(x.ndim), key=lambda axis: -x.strides[axis]))
+
+
+def _new(shape: Tuple[int, ...], fill: Any, dtype: Any, layout: Tuple[int, ...]) -> np.ndarray:
+    """A new array of `shape` whose axes are stored in the order `layout`, filled with
+    `fill` (uninitialised if None): what `np.empty_like` does, for another shape."""
+    stored = tuple(shape[axis] for axis in layout)
+    out = np.empty(stored, dtype) if fill is None else np.full(stored, fill, dtype)
+    return out.transpose(np.argsort(layout))
+
+
+def _padded_shape(shape: Tuple[int, ...], padding: Tuple[int, int]) -> Tuple[int, ...]:
+    n, c, h, w = shape
+    return n, c, h + 2 * padding[0], w + 2 * padding[1]
+
+
+def _padded(x: np.ndarray, padding: Tuple[int, int], fill: Any,
+            layout: Tuple[int, ...]) -> np.ndarray:
+    """x padded with `fill` on its last two axes, stored in `layout`: x itself when
+    it needs no padding and is stored that way already, else a new array."""
+    if padding == (0, 0) and x.transpose(layout).flags.c_contiguous:
+        return x
+    out = _new(_padded_shape(x.shape, padding), None if padding == (0, 0) else fill,
+               x.dtype, layout)
+    _crop(out, padding)[...] = x
     return out
 
 
 def _im2col(xp: np.ndarray, kernel: Tuple[int, int], stride: Tuple[int, int],
             out_size: Tuple[int, int]) -> np.ndarray:
-    """Columns of the channel-major padded input xp (C, N, Hp, Wp): a fresh
-    (C·kh·kw, N·OH·OW) array whose row (c, p, q) and column (n, i, j) holds
-    xp[c, n, i·sh + p, j·sw + q]."""
+    """Columns of the padded input xp (N, C, Hp, Wp): a fresh (C·kh·kw, OH·OW·N) array
+    whose row (c, p, q) and column (i, j, n) holds xp[n, c, i·sh + p, j·sw + q].
+    Fastest when xp is stored batch-last."""
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_size
     windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, :sh * oh:sh, :sw * ow:sw]
-    return windows.transpose(0, 4, 5, 1, 2, 3).reshape(xp.shape[0] * kh * kw, -1)
+    return windows.transpose(1, 4, 5, 2, 3, 0).reshape(xp.shape[1] * kh * kw, -1)
 
 
-def _col2im(cols: np.ndarray, padded_shape: Tuple[int, ...], kernel: Tuple[int, int],
-            stride: Tuple[int, int], out_size: Tuple[int, int]) -> np.ndarray:
+def _col2im(cols: np.ndarray, shape: Tuple[int, ...], padding: Tuple[int, int],
+            kernel: Tuple[int, int], stride: Tuple[int, int],
+            out_size: Tuple[int, int]) -> np.ndarray:
     """The adjoint of `_im2col`: add every column entry back where it was read from,
-    into a zero (C, N, Hp, Wp) buffer. Overlapping windows accumulate."""
-    c, n = padded_shape[:2]
-    (kh, kw), (oh, ow) = kernel, out_size
-    out = np.zeros(padded_shape, dtype=cols.dtype)
-    parts = cols.reshape(c, kh * kw, n, oh, ow)
+    into a zero padded buffer stored batch-last; overlapping windows accumulate.
+    Returns the (N, C, H, W) interior (a view)."""
+    (n, c), (oh, ow) = shape[:2], out_size
+    out = _new(_padded_shape(shape, padding), 0, cols.dtype, BATCH_LAST)
+    parts = cols.reshape(c, kernel[0] * kernel[1], oh, ow, n).transpose(4, 0, 1, 2, 3)
     for k, view in enumerate(_offset_views(out, kernel, stride, out_size)):
-        view += parts[:, k]
-    return out
+        view += parts[:, :, k]
+    return _crop(out, padding)
 
 
 def _crop(a: np.ndarray, padding: Tuple[int, int]) -> np.ndarray:
@@ -127,9 +154,9 @@ def _crop(a: np.ndarray, padding: Tuple[int, int]) -> np.ndarray:
 class Conv2d(Function):
     """2-D cross-correlation of x (N, C, H, W) with w (O, C, kh, kw), plus b (O,).
 
-    Local gradients, with X the im2col columns (C·kh·kw, N·OH·OW), W = w as
-    (O, C·kh·kw) and G the output gradient as (O, N·OH·OW), since out = W·X + b:
-        d/dw = G·Xᵀ,   d/db = Σ_{n,i,j} G,   d/dx = col2im(Wᵀ·G)
+    Local gradients, with X the im2col columns (C·kh·kw, OH·OW·N), W = w as
+    (O, C·kh·kw) and G the output gradient as (O, OH·OW·N), since out = W·X + b:
+        d/dw = G·Xᵀ,   d/db = Σ_{i,j,n} G,   d/dx = col2im(Wᵀ·G)
     """
 
     def forward(self, x, w, b=None, *, stride: Tuple[int, int] = (1, 1),
@@ -144,29 +171,26 @@ class Conv2d(Function):
         kernel = w.shape[2:]
         out_size = _output_size("conv2d", x.shape, kernel, stride, padding)
         self.save_for_backward(x, w, b is not None, stride, padding, out_size)
-        cols = _im2col(_channel_major(x, padding), kernel, stride, out_size)
-        out = w.reshape(w.shape[0], -1) @ cols             # (O, N·OH·OW)
+        cols = _im2col(_padded(x, padding, 0, BATCH_LAST), kernel, stride, out_size)
+        out = w.reshape(w.shape[0], -1) @ cols             # (O, OH·OW·N)
         del cols
         if b is not None:
             out += b[:, None]
-        return out.reshape(w.shape[0], x.shape[0], *out_size).transpose(1, 0, 2, 3)
+        return out.reshape(w.shape[0], *out_size, x.shape[0]).transpose(3, 0, 1, 2)
 
     def backward(self, g):
         x, w, has_bias, stride, padding, out_size = self.saved
         need_x, need_w = self.needs_input_grad[:2]
         o, kernel = w.shape[0], w.shape[2:]
-        g = g.transpose(1, 0, 2, 3).reshape(o, -1)        # G: no copy if channel-major
+        g = g.transpose(BATCH_LAST).reshape(o, -1)         # G: no copy if batch-last
         gx = gw = gb = None
         if need_w:
-            cols = _im2col(_channel_major(x, padding), kernel, stride, out_size)
+            cols = _im2col(_padded(x, padding, 0, BATCH_LAST), kernel, stride, out_size)
             gw = (g @ cols.T).reshape(w.shape)             # G·Xᵀ
             del cols
         if need_x:
             gcols = w.reshape(o, -1).T @ g                 # Wᵀ·G, then col2im
-            n, c, h, wd = x.shape
-            padded = (c, n, h + 2 * padding[0], wd + 2 * padding[1])
-            gx = _crop(_col2im(gcols, padded, kernel, stride, out_size), padding)
-            gx = gx.transpose(1, 0, 2, 3)
+            gx = _col2im(gcols, x.shape, padding, kernel, stride, out_size)
         if not has_bias:
             return gx, gw
         if self.needs_input_grad[2]:
@@ -181,31 +205,6 @@ def _check_pool(op: str, x: np.ndarray, kernel: Tuple[int, int],
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"{op}: padding {padding} must be at most half the kernel "
                          f"size {kernel}")
-
-
-def _is_channel_major(x: np.ndarray) -> bool:
-    """True when x (N, C, H, W) is stored as (C, N, H, W), as a conv's output is."""
-    return x.shape[0] > 1 and x.shape[1] > 1 and x.transpose(1, 0, 2, 3).flags.c_contiguous
-
-
-def _image(shape: Tuple[int, ...], fill: Any, dtype: Any, channel_major: bool,
-           padding: Tuple[int, int] = (0, 0)) -> np.ndarray:
-    """A new (N, C, H + 2·ph, W + 2·pw) array filled with `fill` (uninitialised if
-    None), stored channel-major when asked: pooling keeps its input's memory layout,
-    because NumPy is several times slower writing across layouts."""
-    n, c, h, w = shape[0], shape[1], shape[2] + 2 * padding[0], shape[3] + 2 * padding[1]
-    stored = (c, n, h, w) if channel_major else (n, c, h, w)
-    out = np.empty(stored, dtype) if fill is None else np.full(stored, fill, dtype)
-    return out.transpose(1, 0, 2, 3) if channel_major else out
-
-
-def _padded(x: np.ndarray, padding: Tuple[int, int], fill: float) -> np.ndarray:
-    """x with its last two axes padded by `fill` (x itself when there is no padding)."""
-    if padding == (0, 0):
-        return x
-    out = _image(x.shape, fill, x.dtype, _is_channel_major(x), padding)
-    _crop(out, padding)[...] = x
-    return out
 
 
 def _tiles(stride: Tuple[int, int], kernel: Tuple[int, int],
@@ -228,7 +227,8 @@ class MaxPool2d(Function):
         _check_pool("max_pool2d", x, kernel_size, padding)
         out_size = _output_size("max_pool2d", x.shape, kernel_size, stride, padding)
         lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        views = _offset_views(_padded(x, padding, lowest), kernel_size, stride, out_size)
+        views = _offset_views(_padded(x, padding, lowest, _layout(x)), kernel_size, stride,
+                              out_size)
         out = views[0].copy(order="K")                     # the input's memory layout
         for view in views[1:]:
             np.maximum(out, view, out=out)
@@ -237,22 +237,22 @@ class MaxPool2d(Function):
         argmax = np.full_like(out, len(views) - 1, dtype=np.min_scalar_type(len(views)))
         for k in range(len(views) - 2, -1, -1):
             np.copyto(argmax, k, where=views[k] == out)
-        self.save_for_backward(x.shape, _is_channel_major(x), argmax, kernel_size, stride,
-                               padding, out_size)
+        self.save_for_backward(x.shape, _layout(x), argmax, kernel_size, stride, padding,
+                               out_size)
         return out
 
     def backward(self, g):
-        shape, channel_major, argmax, kernel, stride, padding, out_size = self.saved
+        shape, layout, argmax, kernel, stride, padding, out_size = self.saved
         if _tiles(stride, kernel, padding):
             # Fast path: every input element is in at most one window, so each offset's
             # view is written exactly once: no padded buffer, no accumulation, and no
             # zero-filling unless the windows leave a last row or column out.
             covered = shape[2] % kernel[0] == 0 and shape[3] % kernel[1] == 0
-            gx = _image(shape, None if covered else 0, g.dtype, channel_major)
+            gx = _new(shape, None if covered else 0, g.dtype, layout)
             for k, view in enumerate(_offset_views(gx, kernel, stride, out_size)):
                 np.multiply(argmax == k, g, out=view)
             return gx
-        gx = _image(shape, 0, g.dtype, channel_major, padding)
+        gx = _new(_padded_shape(shape, padding), 0, g.dtype, layout)
         for k, view in enumerate(_offset_views(gx, kernel, stride, out_size)):
             view += np.where(argmax == k, g, 0)            # overlapping windows add up
         return _crop(gx, padding)
@@ -272,19 +272,19 @@ class AvgPool2d(Function):
         if x.dtype.kind != "f":
             x = x.astype(np.float32)
         out_size = _output_size("avg_pool2d", x.shape, kernel_size, stride, padding)
-        views = _offset_views(_padded(x, padding, 0.0), kernel_size, stride, out_size)
+        views = _offset_views(_padded(x, padding, 0, _layout(x)), kernel_size, stride,
+                              out_size)
         out = views[0].copy(order="K")
         for view in views[1:]:
             out += view
         out *= np.asarray(1.0 / len(views), dtype=out.dtype)
-        self.save_for_backward(x.shape, _is_channel_major(x), kernel_size, stride, padding,
-                               out_size)
+        self.save_for_backward(x.shape, _layout(x), kernel_size, stride, padding, out_size)
         return out
 
     def backward(self, g):
-        shape, channel_major, kernel, stride, padding, out_size = self.saved
+        shape, layout, kernel, stride, padding, out_size = self.saved
         share = g * np.asarray(1.0 / (kernel[0] * kernel[1]), dtype=g.dtype)
-        gx = _image(shape, 0, g.dtype, channel_major, padding)
+        gx = _new(_padded_shape(shape, padding), 0, g.dtype, layout)
         for view in _offset_views(gx, kernel, stride, out_size):
             view += share
         return _crop(gx, padding)
