@@ -10,9 +10,10 @@ Routes: ``GET /`` (the page and its two static files), ``GET /healthz`` and
 ``POST /predict``, which takes ``{"width": W, "height": H, "pixels": [W*H greys 0..255]}``
 (row-major, any background: dark ink on white is what the page sends), runs the shared
 :func:`tinygrad_mnist.data.preprocess.mnist_style` and then the predictor, and answers
-``{"digit": d, "probabilities": [10 floats], "preview": [784 greys 0..255]}`` where the
-preview is the 28x28 image the model saw. Every error is a JSON ``{"error": message}``
-with a 4xx status (5xx only if the predictor itself fails); no stack trace is ever sent.
+``{"digit": d, "probabilities": [10 floats], "preview": [784 greys 0..255],
+"milliseconds": t}``; the preview is the 28x28 image the model saw (row-major). Every
+error is a JSON ``{"error": message}`` with a 4xx status (500 only if the predictor
+itself fails); no stack trace is ever sent.
 """
 from __future__ import annotations
 
@@ -53,8 +54,8 @@ _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; "
-                                "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+    "Content-Security-Policy": ("default-src 'self'; frame-ancestors 'none'; "
+                                "base-uri 'none'; form-action 'none'"),
 }
 log = logging.getLogger(__name__)
 
