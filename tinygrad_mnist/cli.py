@@ -195,7 +195,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             serve_run(args.path, host=args.host, port=args.port)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, FileNotFoundError, DataError, TrainingDiverged) as e:
+    except (ValueError, OSError, ImportError, DataError, TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
