@@ -11,6 +11,7 @@ busy machine slows them alike. Layers (batch 128 by default):
     conv2  32→64, 3×3, pad 1, on 14×14
     pool1  max_pool2d 2×2 of (N, 32, 28, 28)
     pool2  max_pool2d 2×2 of (N, 64, 14, 14)
+and a whole CNN training step made of them (see `cnn_step`).
 """
 from __future__ import annotations
 
@@ -288,6 +289,47 @@ CONV_LAYERS = {"conv1 1→32 3×3 28×28": (1, 32, 28), "conv2 32→64 3×3 14×
 POOL_LAYERS = {"pool1 2×2 of 32×28×28": (32, 28, 28), "pool2 2×2 of 64×14×14": (64, 14, 14)}
 
 
+# ----------------------------------------------------------- a whole MNIST CNN step
+def cnn_step(batch: int, rng: np.random.Generator) -> Callable[[], object]:
+    """Forward+backward of conv(1→32, 3×3, pad 1) → ReLU → max-pool 2 → conv(32→64,
+    3×3, pad 1) → ReLU → max-pool 2 → linear(3136→128) → ReLU → linear(128→10) →
+    cross-entropy, built from the Tensor ops (no optimiser step)."""
+    from tinygrad_mnist import cross_entropy
+
+    def param(*shape):
+        return Tensor(rng.standard_normal(shape, dtype=np.float32) * 0.1, requires_grad=True)
+    w1, b1, w2, b2 = param(32, 1, 3, 3), param(32), param(64, 32, 3, 3), param(64)
+    w3, b3, w4, b4 = param(128, 3136), param(128), param(10, 128), param(10)
+    x = Tensor(rng.standard_normal((batch, 1, 28, 28), dtype=np.float32))
+    labels = rng.integers(0, 10, batch)
+
+    def step():
+        h = max_pool2d(conv2d(x, w1, b1, padding=1).relu(), 2)
+        h = max_pool2d(conv2d(h, w2, b2, padding=1).relu(), 2).reshape(batch, -1)
+        logits = (h @ w3.T + b3).relu() @ w4.T + b4
+        cross_entropy(logits, labels).backward()
+    return step
+
+
+def torch_cnn_step(batch: int) -> Callable[[], object]:
+    import torch
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+
+    def param(*shape):
+        return (torch.randn(*shape) * 0.1).requires_grad_()
+    w1, b1, w2, b2 = param(32, 1, 3, 3), param(32), param(64, 32, 3, 3), param(64)
+    w3, b3, w4, b4 = param(128, 3136), param(128), param(10, 128), param(10)
+    x, labels = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+
+    def step():
+        h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1, padding=1)), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2, padding=1)), 2).reshape(batch, -1)
+        logits = F.linear(F.relu(F.linear(h, w3, b3)), w4, b4)
+        F.cross_entropy(logits, labels).backward()
+    return step
+
+
 TORCH = "PyTorch CPU (reference)"
 LAYOUTS = {"NCHW": (0, 1, 2, 3), "channel-major": CHANNEL_MAJOR, "batch-last": BATCH_LAST}
 SHIPPED = next(iter(CONV_VARIANTS))
@@ -343,6 +385,11 @@ def main() -> None:
             candidates[TORCH] = torch[layer]
         report(layer, best_ms(candidates, **timing),
                f"{next(iter(POOL_VARIANTS))}, batch-last")
+    candidates = {"shipped": cnn_step(args.batch, rng)}
+    if torch:
+        candidates[TORCH] = torch_cnn_step(args.batch)
+    report("whole CNN step: conv-relu-pool ×2, linear-relu-linear, cross-entropy",
+           best_ms(candidates, **timing), "shipped")
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -329,3 +329,13 @@ def x_w(x_shape=(2, 3, 8, 8), w_shape=(4, 3, 3, 3)):
 def test_errors_name_the_op_and_the_shapes(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_an_empty_batch_gives_empty_outputs_and_gradients():
+    x = Tensor(np.zeros((0, 2, 5, 5)), requires_grad=True)
+    w = Tensor(np.ones((3, 2, 3, 3)), requires_grad=True)
+    out = avg_pool2d(max_pool2d(conv2d(x, w, padding=1), 3, 1, 1), 2)
+    assert out.shape == (0, 3, 2, 2)
+    out.sum().backward()
+    assert x.grad.shape == (0, 2, 5, 5)
+    np.testing.assert_array_equal(w.grad, np.zeros((3, 2, 3, 3)))
