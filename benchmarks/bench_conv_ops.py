@@ -68,13 +68,14 @@ def shipped_conv(need_x: bool):
 
 
 def layout_conv(need_x: bool, layout=BATCH_LAST, keep_columns: bool = False,
-                nchw: bool = False):
+                nchw: bool = False, direct_gw: bool = False):
     """The shipped computation in plain NumPy (no engine), with one policy changed:
     layout: how images are stored, e.g. (1, 0, 2, 3) for channel-major (C, N, H, W)
     instead of batch-last (C, H, W, N); the columns' order follows it.
     keep_columns: keep the forward's columns for backward instead of recomputing them
     (9× the input in memory until backward); nchw: copy the output and the input
-    gradient into (N, C, H, W) memory instead of returning views."""
+    gradient into (N, C, H, W) memory instead of returning views; direct_gw: the
+    weight gradient as G·Xᵀ instead of (X·Gᵀ)ᵀ (same product, other BLAS shape)."""
     rest = layout[1:]                          # the non-channel axes, as stored
     back = tuple(np.argsort((1,) + rest))      # (O, *rest) -> (N, O, H, W)
 
@@ -94,7 +95,7 @@ def layout_conv(need_x: bool, layout=BATCH_LAST, keep_columns: bool = False,
         g = np.ones_like(out).transpose((1,) + rest).reshape(o, -1)
         if not keep_columns:
             cols = columns(x)
-        gw = (g @ cols.T).reshape(w.shape)
+        gw = (g @ cols.T if direct_gw else (cols @ g.T).T).reshape(w.shape)
         gx = None
         if need_x:
             gcols = (w.reshape(o, -1).T @ g).reshape((shape[1], 9) + dims)  # (C, 9, *rest)
@@ -207,6 +208,7 @@ CONV_VARIANTS = {
         need_x, nchw=True),
     "  same, columns kept from forward": lambda need_x: layout_conv(
         need_x, keep_columns=True),
+    "  same, weight gradient as G·Xᵀ": lambda need_x: layout_conv(need_x, direct_gw=True),
     "rows im2col (N·H·W, C·9) @ Wᵀ, NCHW": rows_conv,
     "np.tensordot on sliding_window_view": tensordot_conv,
     "np.einsum(optimize=True)": einsum_conv,

@@ -103,6 +103,15 @@ def _new(shape: Tuple[int, ...], fill: Any, dtype: Any, layout: Tuple[int, ...])
     return out.transpose(np.argsort(layout))
 
 
+def _stored(a: np.ndarray, layout: Tuple[int, ...]) -> np.ndarray:
+    """a itself if its axes are stored in the order `layout`, else a copy that is. One
+    transposing copy is far cheaper than elementwise ops between arrays whose layouts
+    differ, which NumPy runs with short strided inner loops."""
+    if a.transpose(layout).flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(a.transpose(layout)).transpose(np.argsort(layout))
+
+
 def _padded_shape(shape: Tuple[int, ...], padding: Tuple[int, int]) -> Tuple[int, ...]:
     n, c, h, w = shape
     return n, c, h + 2 * padding[0], w + 2 * padding[1]
@@ -186,7 +195,9 @@ class Conv2d(Function):
         gx = gw = gb = None
         if need_w:
             cols = _im2col(_padded(x, padding, 0, BATCH_LAST), kernel, stride, out_size)
-            gw = (g @ cols.T).reshape(w.shape)             # G·Xᵀ
+            # G·Xᵀ, computed as (X·Gᵀ)ᵀ: the same product, but OpenBLAS splits this shape
+            # better across threads (G·Xᵀ slows 40x when another process holds a core).
+            gw = (cols @ g.T).T.reshape(w.shape)
             del cols
         if need_x:
             gcols = w.reshape(o, -1).T @ g                 # Wᵀ·G, then col2im
@@ -232,17 +243,20 @@ class MaxPool2d(Function):
         out = views[0].copy(order="K")                     # the input's memory layout
         for view in views[1:]:
             np.maximum(out, view, out=out)
-        # Window-offset index of the first maximum: scanning offsets backwards, each
-        # earlier offset that attains the maximum overwrites the later ones.
-        argmax = np.full_like(out, len(views) - 1, dtype=np.min_scalar_type(len(views)))
-        for k in range(len(views) - 2, -1, -1):
-            np.copyto(argmax, k, where=views[k] == out)
+        # Window-offset index of the first maximum (row-major order): the number of
+        # leading offsets that do not attain the maximum.
+        argmax = np.zeros_like(out, dtype=np.min_scalar_type(len(views)))
+        searching = np.ones_like(out, dtype=bool)
+        for view in views[:-1]:
+            searching &= view != out
+            argmax += searching
         self.save_for_backward(x.shape, _layout(x), argmax, kernel_size, stride, padding,
                                out_size)
         return out
 
     def backward(self, g):
         shape, layout, argmax, kernel, stride, padding, out_size = self.saved
+        g = _stored(g, layout)
         if _tiles(stride, kernel, padding):
             # Fast path: every input element is in at most one window, so each offset's
             # view is written exactly once: no padded buffer, no accumulation, and no
@@ -253,8 +267,9 @@ class MaxPool2d(Function):
                 np.multiply(argmax == k, g, out=view)
             return gx
         gx = _new(_padded_shape(shape, padding), 0, g.dtype, layout)
+        part = np.empty_like(g)
         for k, view in enumerate(_offset_views(gx, kernel, stride, out_size)):
-            view += np.where(argmax == k, g, 0)            # overlapping windows add up
+            view += np.multiply(argmax == k, g, out=part)  # overlapping windows add up
         return _crop(gx, padding)
 
 
@@ -283,7 +298,7 @@ class AvgPool2d(Function):
 
     def backward(self, g):
         shape, layout, kernel, stride, padding, out_size = self.saved
-        share = g * np.asarray(1.0 / (kernel[0] * kernel[1]), dtype=g.dtype)
+        share = _stored(g, layout) * np.asarray(1.0 / (kernel[0] * kernel[1]), dtype=g.dtype)
         gx = _new(_padded_shape(shape, padding), 0, g.dtype, layout)
         for view in _offset_views(gx, kernel, stride, out_size):
             view += share
