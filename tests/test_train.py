@@ -15,7 +15,8 @@ from PIL import Image
 import tinygrad_mnist as tg
 from tinygrad_mnist import cli
 from tinygrad_mnist.data import load_mnist
-from tinygrad_mnist.train import TrainConfig, TrainingDiverged, load_trained, predict, train
+from tinygrad_mnist.predict import predict
+from tinygrad_mnist.train import TrainConfig, TrainingDiverged, load_trained, train
 
 pytestmark = pytest.mark.skipif(not os.environ.get("TINYGRAD_MNIST_DATA"),
                                 reason="set TINYGRAD_MNIST_DATA to the MNIST folder")

@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .train import predict
+    from .predict import predict
 
     if args.top < 1 or args.top > 10:
         raise ValueError(f"--top must be in 1..10, got {args.top}")
