@@ -12,6 +12,10 @@ busy machine slows them alike. Layers (batch 128 by default):
     pool1  max_pool2d 2×2 of (N, 32, 28, 28)
     pool2  max_pool2d 2×2 of (N, 64, 14, 14)
 and a whole CNN training step made of them (see `cnn_step`).
+
+Read figures from a quiet machine (the load average is printed before and after): when
+another process holds one of two cores, OpenBLAS's and PyTorch's two threads wait on
+each other and a single matrix product can take many times longer.
 """
 from __future__ import annotations
 
