@@ -2,6 +2,7 @@
 __version__ = "0.1.0"
 
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
+from .conv import avg_pool2d, conv2d, max_pool2d
 from .gradcheck import GradcheckError, gradcheck
 from .serialization import CheckpointError, load, save
 from .tensor import (Tensor, cat, concatenate, cross_entropy, from_numpy, ones, randn, stack,
@@ -9,6 +10,6 @@ from .tensor import (Tensor, cat, concatenate, cross_entropy, from_numpy, ones, 
 
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck",
            "GradcheckError", "tensor", "from_numpy", "zeros", "ones", "randn", "uniform", "concatenate",
-           "cat", "stack", "cross_entropy", "save", "load", "CheckpointError", "nn", "optim"]
+           "cat", "stack", "cross_entropy", "conv2d", "max_pool2d", "avg_pool2d", "save", "load", "CheckpointError", "nn", "optim"]
 
 from . import nn, optim  # noqa: E402  (they build on the names above)
