@@ -444,7 +444,6 @@ def cross_entropy(logits: Tensor, target: ArrayLike, reduction: str = "mean",
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be (N, C) or (C,), got {logits.shape}")
     n, c = logits.shape
-    options = dict(reduction=reduction, label_smoothing=label_smoothing)
     target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
     if target_data.dtype.kind in "iub":
         labels = target_data
@@ -455,9 +454,10 @@ def cross_entropy(logits: Tensor, target: ArrayLike, reduction: str = "mean",
             bad = labels[(labels < 0) | (labels >= c)][0]
             raise ValueError(f"cross_entropy: class label {bad} is outside [0, {c})")
         return ops.CrossEntropy.apply(logits, labels=labels.astype(np.intp, copy=False),
-                                      **options)
+                                      reduction=reduction, label_smoothing=label_smoothing)
     if target_data.shape != logits.shape:
         raise ValueError(f"cross_entropy: probability targets must have the logits' "
                          f"shape {logits.shape}, got {target_data.shape}")
     target = target if isinstance(target, Tensor) else logits._operand(target_data)
-    return ops.CrossEntropy.apply(logits, target, **options)
+    return ops.CrossEntropy.apply(logits, target, reduction=reduction,
+                                  label_smoothing=label_smoothing)

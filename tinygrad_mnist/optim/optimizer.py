@@ -3,7 +3,8 @@
 Subclasses set their hyperparameter defaults, check them in `_check_group`, create
 per-parameter state in `_initial_state` and update one param group in
 `_update_group`. Updates are in place on `param.data`; `param.grad` is never
-modified. Temporaries live in per-parameter scratch arrays (not part of the state).
+modified. Temporaries live in scratch arrays shared by all parameters (not part of
+the state), so a step allocates nothing parameter-sized.
 """
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state: Dict[Tensor, Dict[str, Any]] = {}
         self.param_groups: List[ParamGroup] = []
-        self._scratches: Dict[Tensor, List[np.ndarray]] = {}
+        self._scratches: Dict[Tensor, Tuple[np.ndarray, np.ndarray]] = {}
+        self._pools: Dict[np.dtype, List[np.ndarray]] = {}
         if isinstance(params, Tensor) or isinstance(params, dict):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors "
                             f"or of dicts, got a {type(params).__name__}")
@@ -134,14 +136,30 @@ class Optimizer:
             yield p, p.grad, state
 
     def _scratch(self, p: Tensor, second: bool) -> Tuple[np.ndarray, np.ndarray]:
-        """Reusable temporaries shaped like `p`, allocated once per parameter: a pair
-        of arrays, or (when `second` is false) the same array twice."""
-        bufs = self._scratches.get(p)
-        count = 2 if second else 1
-        if bufs is None or len(bufs) < count or bufs[0].shape != p.data.shape or \
-                bufs[0].dtype != p.data.dtype:
-            bufs = self._scratches[p] = [np.empty_like(p.data) for _ in range(count)]
-        return bufs[0], bufs[count - 1]
+        """Two temporaries shaped like `p`, or (when `second` is false) the same one
+        twice. They are views into flat buffers shared by every parameter, since one
+        parameter's update is done before the next one starts: the buffers are as big
+        as the largest parameter, allocated once, not one per parameter."""
+        views = self._scratches.get(p)
+        if views is None or views[0].shape != p.data.shape or \
+                views[0].dtype != p.data.dtype or (second and views[0] is views[1]):
+            pool = self._pool(p.data.dtype, p.data.size, 2 if second else 1)
+            a = pool[0][:p.data.size].reshape(p.data.shape)
+            b = pool[1][:p.data.size].reshape(p.data.shape) if second else a
+            views = self._scratches[p] = (a, b)
+        return views
+
+    def _pool(self, dtype: np.dtype, size: int, count: int) -> List[np.ndarray]:
+        """At least `count` flat buffers of `dtype` with room for `size` elements, sized
+        for the largest parameter of that dtype in any group."""
+        pool = self._pools.get(dtype, [])
+        if len(pool) < count or len(pool[0]) < size:
+            largest = max([p.data.size for g in self.param_groups for p in g["params"]
+                           if p.data.dtype == dtype] + [size])
+            pool = self._pools[dtype] = [np.empty(largest, dtype)
+                                         for _ in range(max(count, len(pool)))]
+            self._scratches.clear()  # views into the old buffers must not be reused
+        return pool
 
     # --------------------------------------------------------------------- state
     def state_dict(self) -> Dict[str, Any]:
