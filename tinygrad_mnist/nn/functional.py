@@ -68,7 +68,8 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
                running_var: Optional[np.ndarray], weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
-    """Batch normalisation of (N, C) or (N, C, L) per channel C.
+    """Batch normalisation of (N, C, *spatial), e.g. (N, C), (N, C, L) or (N, C, H, W),
+    per channel C, with statistics over every axis but C.
 
     training: (x - mean)/√(var + eps) with the batch mean and biased variance, and
     (if given) running = (1 - momentum)·running + momentum·batch statistic, in place,
@@ -76,11 +77,11 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
     `* weight + bias` if given. Composed from engine ops, so differentiable in x,
     weight and bias."""
     input = _tensor(input)
-    if input.ndim not in (2, 3):
-        raise ValueError(f"batch_norm: expected input (N, C) or (N, C, L), got {input.shape}")
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected input (N, C, *spatial), got {input.shape}")
     channels = input.shape[1]
-    axes = (0,) if input.ndim == 2 else (0, 2)
-    shape = (-1,) if input.ndim == 2 else (-1, 1)  # how a (C,) vector broadcasts
+    axes = (0,) + tuple(range(2, input.ndim))
+    shape = (-1,) + (1,) * (input.ndim - 2)  # how a (C,) vector broadcasts
     if training:
         count = input.size // max(channels, 1)
         if count <= 1:
