@@ -1,0 +1,140 @@
+"""Convolutional layers over (N, C, H, W) images: `Conv2d`, `MaxPool2d`, `AvgPool2d`
+and `BatchNorm2d`, shaped like PyTorch's.
+
+They hold the options and parameters; the computation is `tinygrad_mnist.conv`'s
+(`conv2d`, `max_pool2d`, `avg_pool2d`) and `F.batch_norm`'s. `kernel_size`, `stride`
+and `padding` are an int or an (h, w) pair, as in PyTorch; an input of the wrong shape
+raises a ValueError that names the layer.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from .. import conv as C
+from ..tensor import Tensor
+from . import init
+from .layers import BatchNorm1d
+from .module import Module, Parameter
+
+IntOrPair = C.IntOrPair
+
+
+def _shape_error(layer: Module, x: Tensor, expected: str) -> ValueError:
+    return ValueError(f"{type(layer).__name__}: expected input {expected}, got {x.shape}")
+
+
+def _run(layer: Module, op: Any, *args: Any) -> Tensor:
+    """op(*args), with a ValueError about the input (e.g. smaller than the kernel)
+    naming the layer and its options."""
+    try:
+        return op(*args)
+    except ValueError as e:
+        raise ValueError(f"{type(layer).__name__}({layer.extra_repr()}): {e}") from None
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation) of (N, in_channels, H, W) images, giving
+    (N, out_channels, OH, OW) with OH = (H + 2·padding - kernel) // stride + 1.
+
+    `weight` is (out_channels, in_channels, kh, kw) and `bias` (out_channels,). Both
+    are initialised like PyTorch's: `kaiming_uniform_(weight, a=√5)`, i.e.
+    U(-1/√fan_in, 1/√fan_in) with fan_in = in_channels·kh·kw, and the bias from the
+    same range, drawn (weight first) from `generator` or `nn.init`'s default one.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
+                 stride: IntOrPair = 1, padding: IntOrPair = 0, bias: bool = True,
+                 generator: Optional[np.random.Generator] = None, dtype: Any = np.float32):
+        super().__init__()
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f"Conv2d: channel counts must be >= 1, got in_channels="
+                             f"{in_channels}, out_channels={out_channels}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = C._pair(kernel_size, "kernel_size", "Conv2d", 1)
+        self.stride = C._pair(stride, "stride", "Conv2d", 1)
+        self.padding = C._pair(padding, "padding", "Conv2d", 0)
+        self.weight = Parameter(np.empty((out_channels, in_channels, *self.kernel_size),
+                                         dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty(out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Optional[np.random.Generator] = None) -> None:
+        """Draw fresh weights (PyTorch's default initialisation)."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
+        if self.bias is not None:
+            fan_in, _ = init.calculate_fan_in_and_fan_out(self.weight)
+            bound = 1 / math.sqrt(fan_in)
+            init.uniform_(self.bias, -bound, bound, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise _shape_error(self, x, f"(N, {self.in_channels}, H, W)")
+        return _run(self, C.conv2d, x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        return text + ("" if self.bias is not None else ", bias=False")
+
+
+class _Pool2d(Module):
+    """Options shared by the pooling layers; `stride` defaults to `kernel_size`."""
+
+    op: Any = None  # the functional form in tinygrad_mnist.conv
+
+    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+                 padding: IntOrPair = 0):
+        super().__init__()
+        name = type(self).__name__
+        kernel = C._pair(kernel_size, "kernel_size", name, 1)
+        pad = C._pair(padding, "padding", name, 0)
+        if stride is not None:
+            C._pair(stride, "stride", name, 1)
+        if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
+            raise ValueError(f"{name}: padding {padding!r} must be at most half the "
+                             f"kernel size {kernel_size!r}")
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4:
+            raise _shape_error(self, x, "(N, C, H, W)")
+        return _run(self, type(self).op, x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """Maximum over kernel_size windows (see `tinygrad_mnist.conv.max_pool2d`): ties
+    send the gradient to the first maximum; padding never wins."""
+
+    op = staticmethod(C.max_pool2d)
+
+
+class AvgPool2d(_Pool2d):
+    """Mean over kernel_size windows (see `tinygrad_mnist.conv.avg_pool2d`); zero
+    padding counts in the mean (PyTorch's count_include_pad=True)."""
+
+    op = staticmethod(C.avg_pool2d)
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalisation of (N, C, H, W) images per channel C, with statistics over
+    N, H and W: `BatchNorm1d`'s rules (running statistics, momentum, train/eval,
+    affine) applied to the (N, C, H·W) view of the input."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise _shape_error(self, x, f"(N, {self.num_features}, H, W)")
+        n, c, h, w = x.shape
+        return super().forward(x.reshape(n, c, h * w)).reshape(n, c, h, w)
