@@ -10,6 +10,7 @@ accumulates them where a tensor feeds several ops, and releases the graph.
 from __future__ import annotations
 
 import contextlib
+import operator
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Tuple
 
 import numpy as np
@@ -92,14 +93,18 @@ class Function:
     def apply(cls, *inputs: "Tensor", **options: Any) -> "Tensor":
         """Run forward on the inputs' arrays; record the graph if any input needs it."""
         ctx = cls()
-        data = ctx.forward(*[t.data for t in inputs], **options)
+        data = ctx.forward(*map(_data, inputs), **options)
         if _GradMode.enabled:
-            needs = tuple([t.requires_grad for t in inputs])
+            needs = tuple(map(_requires_grad, inputs))
             if True in needs:
                 ctx.parents = inputs
                 ctx.needs_input_grad = needs
                 return _make_tensor(data, True, ctx)
         return _make_tensor(data, False, None)
+
+
+_data = operator.attrgetter("data")
+_requires_grad = operator.attrgetter("requires_grad")
 
 
 def _make_tensor(data: Any, requires_grad: bool, ctx: Optional[Function]) -> "Tensor":
@@ -143,7 +148,8 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
             raise RuntimeError(
                 f"backward: a gradient can be created implicitly only for a scalar output, "
                 f"but the output has shape {root.shape}; pass gradient= of that shape")
-        gradient = np.ones_like(root.data)
+        gradient = np.empty_like(root.data)                # d(root)/d(root) = 1
+        gradient.fill(1)
     else:
         gradient = np.asarray(getattr(gradient, "data", gradient), dtype=root.dtype)
         if gradient.shape != root.shape:

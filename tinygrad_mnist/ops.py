@@ -6,6 +6,7 @@ broadcast inputs are reduced by the engine (`autograd.unbroadcast`), not here.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -136,12 +137,15 @@ class Sigmoid(Function):
 
 class ReLU(Function):
     def forward(self, x):
-        out = np.maximum(x, 0)                             # d/dx = [x > 0]
-        self.save_for_backward(out)
-        return out
+        out = np.zeros(x.shape, x.dtype)                   # max(x, 0), against an array
+        np.maximum(x, out, out=out)                        # of zeros: NumPy's maximum with
+        self.save_for_backward(out)                        # a scalar is 3x slower
+        return out                                         # d/dx = [x > 0]
 
     def backward(self, g):
-        return g * (self.saved[0] > 0)
+        mask = (self.saved[0] > 0).astype(g.dtype)         # a float mask multiplies faster
+        mask *= g                                          # than a boolean one
+        return mask
 
 
 class LeakyReLU(Function):
@@ -197,6 +201,25 @@ class Max(Function):
 
 
 # ---------------------------------------------------------------------------- linear
+@functools.lru_cache(maxsize=32)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of n ones, made once per length and dtype."""
+    ones = np.ones(n, dtype)
+    ones.flags.writeable = False
+    return ones
+
+
+def _column_sums(a: np.ndarray) -> np.ndarray:
+    """Σ over the rows of a 2-D array, as a vector-matrix product with ones: BLAS, and
+    several times faster than `a.sum(axis=0)`."""
+    return _ones(a.shape[0], a.dtype) @ a
+
+
+def _row_sums(a: np.ndarray) -> np.ndarray:
+    """Σ over the columns of a 2-D array (as a matrix-vector product, likewise)."""
+    return a @ _ones(a.shape[1], a.dtype)
+
+
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b for operands of 2 or more dimensions. When the summed dimension has length 1
     the product is an outer product, (n, 1) @ (1, m), which NumPy's matmul computes
@@ -253,8 +276,7 @@ class Linear(Function):
         g2 = g.reshape(-1, g.shape[-1])                    # (rows, out_features)
         gw = _matmul(g2.T, x.reshape(-1, x.shape[-1])) if need[1] else None
         if len(need) == 3:
-            # Σ_rows g as a vector-matrix product: BLAS, and faster than sum(axis=0)
-            gb = np.ones(len(g2), g.dtype) @ g2 if need[2] else None
+            gb = _column_sums(g2) if need[2] else None
             return gx, gw, gb
         return gx, gw
 
@@ -334,17 +356,18 @@ class CrossEntropy(Function):
     def forward(self, logits, target=None, *, labels=None, reduction: str = "mean",
                 label_smoothing: float = 0.0):
         n, c = logits.shape
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        logp = logits - logits.max(axis=1, keepdims=True)  # shifted: exp never overflows
+        logp -= np.log(_row_sums(np.exp(logp)))[:, None]   # log softmax
         s = label_smoothing
         if labels is not None:
-            loss = -logp[np.arange(n), labels]
+            labels = np.arange(0, n * c, c) + labels       # as flat indices into logp
+            loss = -logp.ravel()[labels]
             if s:
-                loss = (1 - s) * loss - (s / c) * logp.sum(axis=1)
+                loss = (1 - s) * loss - (s / c) * _row_sums(logp)
         else:
             if s:
                 target = (1 - s) * target + s / c
-            loss = -(target * logp).sum(axis=1)
+            loss = -_row_sums(target * logp)
         self.save_for_backward(logp, target, labels, reduction, s)
         if reduction == "none":
             return loss
@@ -362,7 +385,7 @@ class CrossEntropy(Function):
         if self.needs_input_grad[0]:
             glogits = np.exp(logp)                         # softmax
             if labels is not None:                         # target = (1-s)·onehot + s/C
-                glogits[np.arange(n), labels] -= 1 - s
+                glogits.ravel()[labels] -= 1 - s
                 if s:
                     glogits -= s / c
             else:

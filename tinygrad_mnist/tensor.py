@@ -170,8 +170,7 @@ class Tensor:
     def __float__(self) -> float:
         return float(self.item())
 
-    def __hash__(self) -> int:
-        return id(self)
+    __hash__ = object.__hash__  # by identity, in C: tensors key the optimizer's state
 
     # ------------------------------------------------------------------ autograd
     def backward(self, gradient: Optional[ArrayLike] = None,
@@ -450,11 +449,12 @@ def cross_entropy(logits: Tensor, target: ArrayLike, reduction: str = "mean",
         if labels.shape != (n,):
             raise ValueError(f"cross_entropy: labels must have shape ({n},) for logits "
                              f"{logits.shape}, got {labels.shape}")
-        if n and (labels.min() < 0 or labels.max() >= c):
+        labels = labels.astype(np.intp, copy=False)
+        if n and labels.view(np.uintp).max() >= c:  # viewed unsigned, a label < 0 is huge
             bad = labels[(labels < 0) | (labels >= c)][0]
             raise ValueError(f"cross_entropy: class label {bad} is outside [0, {c})")
-        return ops.CrossEntropy.apply(logits, labels=labels.astype(np.intp, copy=False),
-                                      reduction=reduction, label_smoothing=label_smoothing)
+        return ops.CrossEntropy.apply(logits, labels=labels, reduction=reduction,
+                                      label_smoothing=label_smoothing)
     if target_data.shape != logits.shape:
         raise ValueError(f"cross_entropy: probability targets must have the logits' "
                          f"shape {logits.shape}, got {target_data.shape}")

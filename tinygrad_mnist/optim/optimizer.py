@@ -49,7 +49,8 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state: Dict[Tensor, Dict[str, Any]] = {}
         self.param_groups: List[ParamGroup] = []
-        self._scratches: Dict[Tensor, Tuple[np.ndarray, np.ndarray]] = {}
+        # parameter -> (its data array when the views were made, (view, view))
+        self._scratches: Dict[Tensor, Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray]]] = {}
         self._pools: Dict[np.dtype, List[np.ndarray]] = {}
         if isinstance(params, Tensor) or isinstance(params, dict):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors "
@@ -140,13 +141,14 @@ class Optimizer:
         twice. They are views into flat buffers shared by every parameter, since one
         parameter's update is done before the next one starts: the buffers are as big
         as the largest parameter, allocated once, not one per parameter."""
-        views = self._scratches.get(p)
-        if views is None or views[0].shape != p.data.shape or \
-                views[0].dtype != p.data.dtype or (second and views[0] is views[1]):
-            pool = self._pool(p.data.dtype, p.data.size, 2 if second else 1)
-            a = pool[0][:p.data.size].reshape(p.data.shape)
-            b = pool[1][:p.data.size].reshape(p.data.shape) if second else a
-            views = self._scratches[p] = (a, b)
+        data, views = self._scratches.get(p, (None, None))
+        if data is not p.data or (second and views[0] is views[1]):  # new, or data replaced
+            data = p.data
+            pool = self._pool(data.dtype, data.size, 2 if second else 1)
+            a = pool[0][:data.size].reshape(data.shape)
+            b = pool[1][:data.size].reshape(data.shape) if second else a
+            views = (a, b)
+            self._scratches[p] = (data, views)
         return views
 
     def _pool(self, dtype: np.dtype, size: int, count: int) -> List[np.ndarray]:

@@ -36,7 +36,7 @@ class SGD(Optimizer):
         extra = bool(momentum and (dampening or nesterov))
         for p, grad, state in self._with_grads(group):
             a, b = self._scratch(p, extra)
-            g = with_weight_decay(grad, p, weight_decay, out=a)
+            g = with_weight_decay(grad, p, weight_decay, out=a) if weight_decay else grad
             step = g
             if momentum:
                 buf = state.get("momentum_buffer")

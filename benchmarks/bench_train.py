@@ -1,0 +1,295 @@
+"""MLP training speed and memory: tinygrad_mnist against hand-written NumPy and PyTorch.
+
+    python benchmarks/bench_train.py [--sizes 784-128-10 784-512-256-10] [--repeats 5]
+        [--epochs-fraction 1.0] [--step-batch-sizes 1 32 128] [--sections epoch step memory]
+        [--data auto|mnist|random] [--threads N] [--no-torch]
+
+Three implementations train the same MLPs (ReLU hidden layers, softmax cross-entropy,
+SGD lr=0.01 momentum=0.9, float32, shuffled batches, same initial weights):
+  tinygrad_mnist  its public API: nn.Sequential/Linear/ReLU, F.cross_entropy,
+                  optim.SGD, zero_grad/backward/step, data.DataLoader
+  numpy by hand   benchmarks/numpy_reference.py, the floor to beat
+  PyTorch CPU     when importable (never a dependency), else skipped with a message
+
+Sections:
+  epoch   seconds per epoch (60,000 images, batch --batch-size): a warm-up, then
+          --repeats interleaved rounds (A B C, A B C, ...); median and min-max, and the
+          ratios tinygrad_mnist / numpy and tinygrad_mnist / PyTorch of the medians.
+          With --epochs-fraction < 1 each timing runs that fraction of an epoch and
+          is scaled up to a whole epoch.
+  step    microseconds per training step at each of --step-batch-sizes (per-op
+          overhead shows at batch 1), interleaved the same way.
+  memory  peak resident set (getrusage ru_maxrss) of training --memory-epochs epochs,
+          each implementation in a fresh subprocess that loads the data from a .npy
+          file first; reported whole and as the rise over the resident set before
+          training, with NumPy's own allocations traced by tracemalloc in a second
+          subprocess (PyTorch's allocator is invisible to tracemalloc), and the
+          resident set after each epoch to show it does not grow.
+
+Data: the real MNIST training set when $TINYGRAD_MNIST_DATA is set (--data auto),
+else random data of the same shape. Thread counts: the libraries' defaults unless
+--threads N, which reruns the script with OPENBLAS/OMP/MKL_NUM_THREADS=N, the same
+for all three. Prints Markdown tables and writes them to bench_train.csv beside this
+file (--csv to change).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import tracemalloc
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+from harness import median  # noqa: E402
+
+SECTIONS = ("epoch", "step", "memory")
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", nargs="+", default=["784-128-10", "784-512-256-10"],
+                   help="MLP layer sizes (default: 784-128-10 784-512-256-10)")
+    p.add_argument("--batch-size", type=int, default=128, help="for epoch and memory")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds")
+    p.add_argument("--epochs-fraction", type=float, default=1.0,
+                   help="fraction of an epoch per timing (scaled up to an epoch)")
+    p.add_argument("--step-batch-sizes", type=int, nargs="+", default=[1, 32, 128])
+    p.add_argument("--step-sizes", default="784-128-10", help="MLP of the step section")
+    p.add_argument("--step-samples", type=int, default=6400,
+                   help="samples per step timing (steps = this / batch size)")
+    p.add_argument("--memory-epochs", type=int, default=3)
+    p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    p.add_argument("--data", choices=("auto", "mnist", "random"), default="auto")
+    p.add_argument("--samples", type=int, default=60000,
+                   help="use only this many training samples (an 'epoch' is then smaller)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS/OpenMP threads for all three (default: library defaults)")
+    p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    p.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
+    p.add_argument("--memory-worker", help=argparse.SUPPRESS)  # internal: one measurement
+    p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--npz", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+# ------------------------------------------------------------------- epoch and step
+def _ratios(med: Dict[str, float], key: str) -> Tuple[float, float]:
+    return med[key] / med["numpy"], (med[key] / med["torch"] if "torch" in med else math.nan)
+
+
+def _ratio_text(r: float) -> str:
+    return "–" if math.isnan(r) else f"{r:.2f}"
+
+
+def _long_rows(section, mlp, batch, name, med, lo, hi, ratio_np, ratio_pt) -> List[list]:
+    return [[section, mlp, batch, name, metric, value] for metric, value in (
+        ("median_s", med), ("min_s", lo), ("max_s", hi),
+        ("ratio_to_numpy", ratio_np), ("ratio_to_torch", ratio_pt))]
+
+
+def epoch_section(args, x, y, classes) -> List[list]:
+    rows, table = [], []
+    scaled = args.epochs_fraction < 1
+    print(f"\n### Seconds per epoch ({len(x):,} images), batch {args.batch_size}"
+          + (f", timing {args.epochs_fraction:g} of an epoch and scaling up" if scaled else "")
+          + f", median of {args.repeats} interleaved rounds\n")
+    for text in args.sizes:
+        sizes = harness.parse_sizes(text)
+        made = {key: cls(sizes, x, y, args.batch_size) for key, cls in classes.items()}
+        per_epoch = next(iter(made.values())).batches_per_epoch
+        steps = max(1, math.ceil(args.epochs_fraction * per_epoch))
+        scale = per_epoch / steps
+        runs = {k: (lambda t=t: t.steps(steps)) for k, t in made.items()}
+        warmup = {k: (lambda t=t: t.steps(min(steps, 20))) for k, t in made.items()}
+        times = harness.interleaved(runs, args.repeats, warmup)
+        med = {k: median(v) * scale for k, v in times.items()}
+        for k, t in made.items():
+            lo, hi = min(times[k]) * scale, max(times[k]) * scale
+            r_np, r_pt = _ratios(med, k)
+            table.append([text, t.name, f"{med[k]:.3f}", f"{lo:.3f}–{hi:.3f}",
+                          _ratio_text(r_np), _ratio_text(r_pt)])
+            rows += _long_rows("epoch", text, args.batch_size, t.name, med[k], lo, hi, r_np, r_pt)
+    print(harness.markdown_table(["MLP", "implementation", "median s/epoch", "min–max s",
+                                  "÷ numpy by hand", "÷ PyTorch"], table))
+    return rows
+
+
+def step_section(args, x, y, classes) -> List[list]:
+    rows, table = [], []
+    sizes = harness.parse_sizes(args.step_sizes)
+    print(f"\n### Microseconds per training step, {args.step_sizes}, median of "
+          f"{args.repeats} interleaved rounds\n")
+    for batch in args.step_batch_sizes:
+        made = {key: cls(sizes, x, y, batch) for key, cls in classes.items()}
+        steps = max(1, math.ceil(args.step_samples / batch))
+        runs = {k: (lambda t=t: t.steps(steps)) for k, t in made.items()}
+        times = harness.interleaved(runs, args.repeats)
+        med = {k: median(v) / steps for k, v in times.items()}
+        for k, t in made.items():
+            lo, hi = min(times[k]) / steps, max(times[k]) / steps
+            r_np, r_pt = _ratios(med, k)
+            table.append([batch, t.name, f"{med[k] * 1e6:.0f}",
+                          f"{lo * 1e6:.0f}–{hi * 1e6:.0f}", _ratio_text(r_np), _ratio_text(r_pt)])
+            rows += _long_rows("step", args.step_sizes, batch, t.name, med[k], lo, hi,
+                               r_np, r_pt)
+    print(harness.markdown_table(["batch", "implementation", "median µs/step",
+                                  "min–max µs", "÷ numpy by hand", "÷ PyTorch"], table))
+    return rows
+
+
+# ---------------------------------------------------------------------------- memory
+def _status_kib(field: str) -> int:
+    """A field of /proc/self/status in KiB (VmRSS: resident now, VmHWM: its peak);
+    0 where there is no /proc."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _reset_peak_rss() -> bool:
+    """Make VmHWM start again from the current resident set (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_kib() -> int:
+    """Peak resident set: VmHWM, else getrusage's ru_maxrss (a whole-process peak)."""
+    return _status_kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def memory_worker(args) -> None:
+    """In a fresh process: load the data, then build one implementation's trainer and
+    train args.memory_epochs epochs, printing one JSON line of measurements (KiB)."""
+    if args.memory_worker == "torch":
+        import torch  # noqa: F401  (imported before the baseline, as the others' modules are)
+    import tinygrad_mnist.data.loader  # noqa: F401
+    with np.load(args.npz) as data:
+        x, y = data["x"], data["y"]
+    reset = _reset_peak_rss()
+    start = {"rss": _status_kib("VmRSS"), "peak": _peak_kib(), "peak_reset": reset}
+    if args.trace:
+        tracemalloc.start()
+    trainer = harness.TRAINERS[args.memory_worker](
+        harness.parse_sizes(args.sizes[0]), x, y, args.batch_size)
+    steps = max(1, math.ceil(args.epochs_fraction * trainer.batches_per_epoch))
+    epochs = []
+    for _ in range(args.memory_epochs):
+        trainer.steps(steps)
+        traced, traced_peak = tracemalloc.get_traced_memory() if args.trace else (0, 0)
+        epochs.append({"rss": _status_kib("VmRSS"), "peak": _peak_kib(),
+                       "traced": traced / 1024, "traced_peak": traced_peak / 1024})
+    print(json.dumps({"start": start, "epochs": epochs}))
+
+
+def _run_worker(args, key: str, npz: str, size: str, trace: bool) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-worker", key,
+           "--npz", npz, "--sizes", size, "--batch-size", str(args.batch_size),
+           "--epochs-fraction", str(args.epochs_fraction),
+           "--memory-epochs", str(args.memory_epochs)] + (["--trace"] if trace else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def memory_section(args, x, y, classes) -> List[list]:
+    mib = 1 / 1024  # KiB -> MiB
+    rows, table, notes = [], [], []
+    fraction = "" if args.epochs_fraction >= 1 else f" of {args.epochs_fraction:g} epoch each"
+    print(f"\n### Memory of training, batch {args.batch_size}, {args.memory_epochs} epochs"
+          f"{fraction}, each implementation in a fresh process\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = os.path.join(tmp, "data.npz")
+        np.savez(npz, x=x, y=y)
+        for size in args.sizes:
+            rise: Dict[str, float] = {}
+            traced_peak: Dict[str, float] = {}
+            for key, cls in classes.items():
+                r = _run_worker(args, key, npz, size, trace=False)
+                t = _run_worker(args, key, npz, size, trace=True) if key != "torch" else None
+                peak = max(e["peak"] for e in r["epochs"])
+                rise[key] = peak - r["start"]["rss"]
+                rss = [e["rss"] for e in r["epochs"]]
+                growth = (rss[-1] - rss[0]) / max(len(rss) - 1, 1)
+                traced = [e["traced"] for e in t["epochs"]] if t else []
+                traced_growth = (traced[-1] - traced[0]) / max(len(traced) - 1, 1) if t else 0.0
+                if t:
+                    traced_peak[key] = max(e["traced_peak"] for e in t["epochs"])
+                table.append([
+                    size, cls.name, f"{peak * mib:.1f}", f"{rise[key] * mib:.1f}",
+                    f"{traced_peak[key] * mib:.2f}" if t else "n/a",
+                    " / ".join(f"{v * mib:.1f}" for v in rss),
+                    f"{growth * mib:+.2f}" + (f" ({traced_growth:+.1f} KiB traced)" if t else "")])
+                for metric, value in (("peak_rss_bytes", peak * 1024),
+                                      ("peak_rise_bytes", rise[key] * 1024),
+                                      ("traced_peak_bytes", traced_peak.get(key, math.nan) * 1024),
+                                      ("rss_growth_bytes_per_epoch", growth * 1024),
+                                      ("traced_growth_bytes_per_epoch", traced_growth * 1024)):
+                    rows.append(["memory", size, args.batch_size, cls.name, metric, value])
+                if not r["start"]["peak_reset"]:
+                    notes.append(f"{cls.name}: could not reset the peak (no /proc/self/"
+                                 f"clear_refs); its peak includes the set-up")
+            if rise.get("numpy") and traced_peak.get("numpy"):
+                notes.append(f"{size}: tinygrad_mnist / numpy by hand = "
+                             f"{rise['framework'] / rise['numpy']:.2f} (peak rise), "
+                             f"{traced_peak['framework'] / traced_peak['numpy']:.2f} (traced peak)")
+    print(harness.markdown_table(
+        ["MLP", "implementation", "peak RSS MiB", "peak rise in training MiB",
+         "traced peak MiB", "RSS after each epoch MiB", "growth MiB/epoch"], table))
+    print("\nPeak RSS: VmHWM of the whole process (interpreter, libraries, the 60,000 "
+          "images), reset after the data was loaded; rise: that peak minus the resident "
+          "set before the model was built. Traced: tracemalloc's peak of Python and NumPy "
+          "allocations while building and training (PyTorch's allocator is not traced).")
+    for note in notes:
+        print(f"- {note}")
+    return rows
+
+
+# ------------------------------------------------------------------------------ main
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, list]:
+    """Run the chosen sections; return their CSV rows by section."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.memory_worker:
+        memory_worker(args)
+        return {}
+    if args.threads is not None and harness.rerun_with_threads(Path(__file__), argv,
+                                                               args.threads):
+        return {}
+    x, y, described = harness.load_data(args.data, args.samples)
+    classes = harness.trainers(not args.no_torch)
+    print(f"## MLP training: float32, SGD(lr={harness.LR}, momentum={harness.MOMENTUM}), "
+          f"{described}\n")
+    print(f"- machine: {harness.machine_note()}")
+    print(f"- threads: {harness.thread_note(with_torch='torch' in classes)}")
+    results: Dict[str, list] = {}
+    for name, section in (("epoch", epoch_section), ("step", step_section),
+                          ("memory", memory_section)):
+        if name in args.sections:
+            results[name] = section(args, x, y, classes)
+    print(f"\nLoad average at the end: {harness.load_note()}")
+    harness.write_csv(args.csv, ["section", "mlp", "batch", "implementation", "metric", "value"],
+                      [r for rows in results.values() for r in rows])
+    return results
+
+
+if __name__ == "__main__":
+    main()

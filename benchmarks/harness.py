@@ -1,0 +1,289 @@
+"""Shared by the MLP benchmarks: the data, the three trainers being compared
+(tinygrad_mnist, the hand-written NumPy reference, PyTorch CPU), interleaved timing,
+Markdown tables, CSV files and BLAS thread settings."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # so the scripts also import each other when imported
+    sys.path.insert(0, str(HERE))
+
+from numpy_reference import NumpyMLP  # noqa: E402
+
+LR, MOMENTUM = 0.01, 0.9
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+# ---------------------------------------------------------------------------- data
+def load_data(kind: str = "auto", samples: int = 60000,
+              seed: int = 0) -> Tuple[np.ndarray, np.ndarray, str]:
+    """(x float32 (samples, 784), y int64 (samples,), description). "mnist": the real
+    training set from $TINYGRAD_MNIST_DATA (standardised), its first `samples`;
+    "random": uniform noise and random labels of that shape; "auto": MNIST if the
+    variable is set."""
+    if kind == "auto":
+        kind = "mnist" if os.environ.get("TINYGRAD_MNIST_DATA") else "random"
+    if kind == "mnist":
+        from tinygrad_mnist.data import load_mnist, prepare
+        mnist = load_mnist(download=False, quiet=True)
+        x, _ = prepare(mnist.train_images, standardize=True)
+        x, y = x[:samples], mnist.train_labels[:samples].astype(np.int64)
+        return x, y, f"the MNIST training set ({len(x):,} images, standardised)"
+    if kind != "random":
+        raise ValueError(f"unknown data {kind!r}: use auto, mnist or random")
+    rng = np.random.default_rng(seed)
+    return (rng.random((samples, 784), dtype=np.float32), rng.integers(0, 10, samples),
+            f"random data of MNIST's shape ({samples:,} x 784)")
+
+
+def parse_sizes(text: str) -> Tuple[int, ...]:
+    """"784-128-10" -> (784, 128, 10)."""
+    sizes = tuple(int(s) for s in text.split("-"))
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"bad layer sizes {text!r}: expected e.g. 784-128-10")
+    return sizes
+
+
+def size_name(sizes: Sequence[int]) -> str:
+    return "-".join(map(str, sizes))
+
+
+# ------------------------------------------------------------------------ trainers
+class Trainer:
+    """Trains an MLP of `sizes` with SGD(lr=0.01, momentum=0.9) on shuffled batches
+    of (x, y); every trainer starts from the same weights (NumpyMLP's initialisation
+    with `seed`). `steps(n)` runs n training steps, continuing through epochs, and
+    returns the summed loss (each step reads its loss back, as a training loop does)."""
+
+    name = ""
+
+    def __init__(self, sizes, x, y, batch_size: int, seed: int = 0):
+        self.sizes, self.x, self.y, self.batch_size = tuple(sizes), x, y, batch_size
+        self.batches_per_epoch = math.ceil(len(x) / batch_size)
+        init = NumpyMLP(sizes, LR, MOMENTUM, seed)
+        self.setup([w.copy() for w in init.weights], [b.copy() for b in init.biases], seed)
+
+    def setup(self, weights: List[np.ndarray], biases: List[np.ndarray], seed: int) -> None:
+        raise NotImplementedError
+
+    def steps(self, n: int) -> float:
+        raise NotImplementedError
+
+
+def _shuffled_batches(n: int, batch_size: int, seed: int) -> Iterator[np.ndarray]:
+    """Index arrays of shuffled batches, epoch after epoch."""
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            yield order[start:start + batch_size]
+
+
+class FrameworkTrainer(Trainer):
+    """tinygrad_mnist through its public API: nn.Sequential of nn.Linear/nn.ReLU,
+    F.cross_entropy, optim.SGD(momentum=0.9), zero_grad/backward/step, DataLoader."""
+
+    name = "tinygrad_mnist"
+
+    def setup(self, weights, biases, seed):
+        from tinygrad_mnist import from_numpy, nn, optim
+        from tinygrad_mnist.data.loader import DataLoader
+        from tinygrad_mnist.nn import functional as F
+        layers: list = []
+        for w, b in zip(weights, biases):
+            linear = nn.Linear(w.shape[1], w.shape[0])
+            linear.weight.data[...] = w
+            linear.bias.data[...] = b
+            layers += [linear, nn.ReLU()]
+        self.model = nn.Sequential(*layers[:-1])
+        self.optimizer = optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
+        self.loader = DataLoader(self.x, self.y, batch_size=self.batch_size, shuffle=True,
+                                 seed=seed)
+        self._from_numpy, self._cross_entropy = from_numpy, F.cross_entropy
+        self._batches = self._forever()
+
+    def _forever(self):
+        while True:
+            yield from self.loader
+
+    def steps(self, n: int) -> float:
+        model, optimizer, batches = self.model, self.optimizer, self._batches
+        from_numpy, cross_entropy = self._from_numpy, self._cross_entropy
+        total = 0.0
+        for _ in range(n):
+            xb, yb = next(batches)
+            loss = cross_entropy(model(from_numpy(xb)), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        return total
+
+
+class NumpyTrainer(Trainer):
+    """The hand-written NumPy reference (benchmarks/numpy_reference.py)."""
+
+    name = "numpy by hand"
+
+    def setup(self, weights, biases, seed):
+        self.model = NumpyMLP(self.sizes, LR, MOMENTUM, seed)
+        self.model.weights[:], self.model.biases[:] = weights, biases
+        self._batches = _shuffled_batches(len(self.x), self.batch_size, seed)
+
+    def steps(self, n: int) -> float:
+        x, y, step, batches = self.x, self.y, self.model.train_step, self._batches
+        total = 0.0
+        for _ in range(n):
+            idx = next(batches)
+            total += step(x[idx], y[idx])
+        return total
+
+
+def import_torch():
+    """PyTorch, or None (with the reason on stderr) when it cannot be imported."""
+    try:
+        import torch
+    except Exception as e:  # ImportError, or a broken install
+        print(f"PyTorch not importable ({type(e).__name__}: {e}); skipping it",
+              file=sys.stderr)
+        return None
+    return torch
+
+
+class TorchTrainer(Trainer):
+    """PyTorch CPU, idiomatic: nn.Sequential, F.cross_entropy, optim.SGD; batches are
+    one index_select of a tensor sharing the data, as the others fancy-index."""
+
+    name = "PyTorch CPU"
+
+    def setup(self, weights, biases, seed):
+        import torch
+        self.torch = torch
+        layers: list = []
+        for w, b in zip(weights, biases):
+            linear = torch.nn.Linear(w.shape[1], w.shape[0])
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(w))
+                linear.bias.copy_(torch.from_numpy(b))
+            layers += [linear, torch.nn.ReLU()]
+        self.model = torch.nn.Sequential(*layers[:-1])
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
+        self.tx, self.ty = torch.from_numpy(self.x), torch.from_numpy(self.y)
+        self._batches = _shuffled_batches(len(self.x), self.batch_size, seed)
+
+    def steps(self, n: int) -> float:
+        torch, model, optimizer = self.torch, self.model, self.optimizer
+        tx, ty, batches = self.tx, self.ty, self._batches
+        cross_entropy = torch.nn.functional.cross_entropy
+        total = 0.0
+        for _ in range(n):
+            idx = torch.from_numpy(next(batches))
+            loss = cross_entropy(model(tx.index_select(0, idx)), ty.index_select(0, idx))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        return total
+
+
+TRAINERS = {"framework": FrameworkTrainer, "numpy": NumpyTrainer, "torch": TorchTrainer}
+
+
+def trainers(include_torch: bool = True) -> Dict[str, type]:
+    """The trainer classes to compare: PyTorch only when wanted and importable."""
+    chosen = {"framework": FrameworkTrainer, "numpy": NumpyTrainer}
+    if include_torch and import_torch() is not None:
+        chosen["torch"] = TorchTrainer
+    return chosen
+
+
+# -------------------------------------------------------------------------- timing
+def interleaved(runs: Dict[str, Callable[[], None]], repeats: int,
+                warmup: Optional[Dict[str, Callable[[], None]]] = None
+                ) -> Dict[str, List[float]]:
+    """Seconds per call of each run: warm-up calls first, then `repeats` rounds
+    A B C, A B C, ..., so that a machine that gets busier slows all of them alike."""
+    for fn in (warmup or runs).values():
+        fn()
+    times: Dict[str, List[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+# ------------------------------------------------------------------------- threads
+def thread_note(with_torch: bool = False) -> str:
+    """How many threads BLAS and PyTorch may use, as set by the environment."""
+    set_vars = [f"{v}={os.environ[v]}" for v in THREAD_VARS if v in os.environ]
+    note = ", ".join(set_vars) if set_vars else "library defaults (no thread variable set)"
+    if with_torch:
+        import torch
+        note += f"; torch.get_num_threads() = {torch.get_num_threads()}"
+    return note
+
+
+def rerun_with_threads(script: Path, argv: Sequence[str], threads: int) -> bool:
+    """If the thread variables are not already `threads`, run `script argv` again in a
+    child process with OPENBLAS/OMP/MKL_NUM_THREADS set (NumPy's BLAS and PyTorch read
+    them at start-up, so it takes a new process) and return True."""
+    wanted = str(threads)
+    if all(os.environ.get(v) == wanted for v in THREAD_VARS):
+        return False
+    env = dict(os.environ, **{v: wanted for v in THREAD_VARS})
+    subprocess.run([sys.executable, str(script), *argv], env=env, check=True)
+    return True
+
+
+def load_note() -> str:
+    try:
+        return "%.2f %.2f %.2f (1, 5, 15 min)" % os.getloadavg()
+    except OSError:
+        return "unknown"
+
+
+def machine_note() -> str:
+    return (f"{platform.machine()}, {os.cpu_count()} cores, load average {load_note()}; "
+            f"Python {platform.python_version()}, NumPy {np.__version__}"
+            + (f", BLAS {_blas_name()}" if _blas_name() else ""))
+
+
+def _blas_name() -> str:
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        return f"{blas['name']} {blas.get('version', '')}".strip()
+    except Exception:  # older NumPy: no dicts mode
+        return ""
+
+
+# --------------------------------------------------------------------------- output
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)

@@ -1,0 +1,99 @@
+"""The benchmark scripts still run: each script's main() with tiny sizes and one
+repetition. Nothing here is timed or compared; the benchmarks themselves are run by
+hand (see README, Performance)."""
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load(name):
+    """Import benchmarks/<name>.py (not a package) as a module."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"bench_smoke_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_bench_train_runs_every_section(tmp_path, capsys):
+    out = tmp_path / "train.csv"
+    results = load("bench_train").main([
+        "--sizes", "784-16-10", "--batch-size", "32", "--repeats", "1",
+        "--epochs-fraction", "0.1", "--samples", "640", "--data", "random",
+        "--step-batch-sizes", "1", "8", "--step-samples", "8",
+        "--memory-epochs", "2", "--csv", str(out)])
+    text = capsys.readouterr().out
+    assert set(results) == {"epoch", "step", "memory"}
+    for title in ("Seconds per epoch", "Microseconds per training step", "Memory of training"):
+        assert title in text
+    assert "| 784-16-10 | tinygrad_mnist |" in text and "| 784-16-10 | numpy by hand |" in text
+    metrics = {(r["section"], r["implementation"], r["metric"]) for r in rows(out)}
+    for name in ("tinygrad_mnist", "numpy by hand"):
+        assert ("epoch", name, "median_s") in metrics
+        assert ("step", name, "ratio_to_numpy") in metrics
+        assert ("memory", name, "peak_rise_bytes") in metrics
+
+
+def test_bench_train_without_torch_says_so_or_skips_it(tmp_path, capsys):
+    load("bench_train").main([
+        "--sizes", "784-8-10", "--repeats", "1", "--epochs-fraction", "0.1",
+        "--samples", "256", "--data", "random", "--sections", "epoch", "--no-torch",
+        "--csv", str(tmp_path / "t.csv")])
+    assert "PyTorch CPU" not in capsys.readouterr().out
+
+
+def test_bench_scaling_runs_and_plots(tmp_path, capsys):
+    png, out = tmp_path / "scaling.png", tmp_path / "scaling.csv"
+    results = load("bench_scaling").main([
+        "--widths", "8", "16", "--batch-sizes", "8", "16", "--batch-mlp", "784-8-10",
+        "--fraction", "0.01", "--min-steps", "1", "--repeats", "1", "--samples", "256",
+        "--data", "random", "--csv", str(out), "--png", str(png)])
+    assert len(results["width"]) == 2 and len(results["batch"]) == 2
+    assert png.stat().st_size > 0 and png.read_bytes()[:4] == b"\x89PNG"
+    assert len(rows(out)) == 4
+    assert "Epoch time vs hidden width" in capsys.readouterr().out
+
+
+def test_bench_engine_runs(tmp_path, capsys):
+    result = load("bench_engine").main(["--batch", "4", "--repeats", "2", "--rounds", "1",
+                                        "--csv", str(tmp_path / "engine.csv")])
+    assert result["ratio"] > 0
+    assert "ratio tinygrad_mnist / numpy by hand" in capsys.readouterr().out
+
+
+def test_numpy_reference_matches_the_framework():
+    """The hand-written reference computes the same loss and gradients as the engine."""
+    import numpy as np
+    numpy_reference = load("numpy_reference")
+    from tinygrad_mnist import from_numpy, nn
+    from tinygrad_mnist.nn import functional as F
+    rng = np.random.default_rng(0)
+    for batch in (1, 5):
+        x = rng.random((batch, 784), dtype=np.float32)
+        y = rng.integers(0, 10, batch)
+        ref = numpy_reference.NumpyMLP((784, 12, 7, 10), seed=1)
+        layers = []
+        for w, b in zip(ref.weights, ref.biases):
+            linear = nn.Linear(w.shape[1], w.shape[0])
+            linear.weight.data[...], linear.bias.data[...] = w, b
+            layers += [linear, nn.ReLU()]
+        model = nn.Sequential(*layers[:-1])
+        loss, grad_w, grad_b = ref.loss_and_grads(x, y)
+        out = F.cross_entropy(model(from_numpy(x)), y)
+        out.backward()
+        assert out.item() == pytest.approx(loss, rel=1e-5)
+        linears = [m for m in model if isinstance(m, nn.Linear)]
+        for m, gw, gb in zip(linears, grad_w, grad_b):
+            np.testing.assert_allclose(m.weight.grad, gw, rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(m.bias.grad, gb, rtol=1e-4, atol=1e-6)
