@@ -16,7 +16,8 @@ minutes. Two floors, for the same epoch:
                   matrix product measured here
   matmuls only    the same products at their own shapes, timed alone: what BLAS costs
                   for this network, with nothing else
-Prints Markdown tables, writes bench_scaling.csv and bench_scaling.png beside this file.
+Threads: --threads N (default 1) as in bench_train.py. Prints Markdown tables, writes
+bench_scaling.csv and bench_scaling.png beside this file.
 """
 from __future__ import annotations
 
@@ -51,8 +52,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=60000, help="samples in an epoch")
     p.add_argument("--data", choices=("auto", "mnist", "random"), default="auto")
     p.add_argument("--torch", action="store_true", help="time PyTorch CPU too")
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS/OpenMP threads for all (default: library defaults)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS/OpenMP threads, the same for every implementation "
+                        "(default 1; 0 leaves the libraries' defaults)")
     p.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
     p.add_argument("--png", type=Path, default=Path(__file__).with_suffix(".png"))
     return p.parse_args(argv)
@@ -188,7 +190,7 @@ def plot(width: List[dict], batch: List[dict], classes, path: Path, gflops: floa
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, list]:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if args.threads is not None and harness.rerun_with_threads(Path(__file__), argv,
+    if args.threads and harness.rerun_with_threads(Path(__file__), argv,
                                                                args.threads):
         return {}
     x, y, described = harness.load_data(args.data, args.samples)

