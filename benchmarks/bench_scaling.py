@@ -45,7 +45,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--batch-sizes", type=int, nargs="+",
                    default=[16, 32, 64, 128, 256, 512, 1024])
     p.add_argument("--batch-mlp", default="784-128-10", help="MLP of the batch sweep")
-    p.add_argument("--fraction", type=float, default=0.05,
+    p.add_argument("--fraction", type=float, default=0.2,
                    help="fraction of an epoch per timing, scaled up to an epoch")
     p.add_argument("--min-steps", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)

@@ -110,3 +110,45 @@ def test_threads_option_reruns_the_script_with_the_thread_variables(tmp_path, ca
         "--threads", "1", "--csv", str(out)]) == {}  # the child process did the work
     assert "OPENBLAS_NUM_THREADS=1, OMP_NUM_THREADS=1" in capfd.readouterr().out
     assert rows(out)
+
+
+def test_the_benchmarked_training_step_stays_float32(monkeypatch):
+    """Every op's output and every gradient of a training step is float32: no silent
+    upcast to float64 anywhere on the path that bench_train.py times."""
+    import numpy as np
+    harness = load("harness")
+    from tinygrad_mnist import autograd
+    seen = []
+    apply, engine_backward = autograd.Function.apply.__func__, autograd.backward
+
+    def checked_apply(cls, *inputs, **options):
+        out = apply(cls, *inputs, **options)
+        seen.append((cls.__name__, out.dtype))
+        return out
+
+    def checked_backward(root, gradient, retain_graph):
+        for node in autograd._topological_order(root):
+            original = node._ctx.backward
+
+            def backward(g, original=original, name=type(node._ctx).__name__):
+                grads = original(g)
+                for gi in grads if isinstance(grads, tuple) else (grads,):
+                    if gi is not None:
+                        seen.append((name + ".backward", gi.dtype))
+                return grads
+            node._ctx.backward = backward
+        return engine_backward(root, gradient, retain_graph)
+
+    monkeypatch.setattr(autograd.Function, "apply", classmethod(checked_apply))
+    monkeypatch.setattr(autograd, "backward", checked_backward)
+    x, y, _ = harness.load_data("random", 64)
+    for batch in (1, 16):
+        trainer = harness.FrameworkTrainer((784, 32, 16, 10), x, y, batch)
+        trainer.steps(3)
+        for p in trainer.model.parameters():
+            state = trainer.optimizer.state[p]
+            assert p.data.dtype == p.grad.dtype == state["momentum_buffer"].dtype == np.float32
+    names = {name for name, _ in seen}
+    assert {"Linear", "ReLU", "CrossEntropy", "Linear.backward", "CrossEntropy.backward"} <= names
+    assert {dtype for _, dtype in seen} == {np.dtype(np.float32)}, \
+        sorted({s for s in seen if s[1] != np.float32})
