@@ -9,7 +9,7 @@ raises a ValueError that names the layer.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
 
 import numpy as np
 
