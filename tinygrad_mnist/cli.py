@@ -14,7 +14,7 @@ from . import __version__
 
 HELP = {
     "model": "architecture: mlp (fully connected) or cnn (convolutional)",
-    "hidden": "hidden layer sizes of the MLP, e.g. --hidden 512 256",
+    "hidden": "hidden layer sizes of the MLP (of the CNN's fully connected part), e.g. 512 256",
     "epochs": "passes over the training split",
     "batch_size": "images per optimizer step",
     "optimizer": "sgd, momentum (SGD, 0.9), nesterov, rmsprop, adam or adamw",
@@ -32,11 +32,12 @@ HELP = {
                 "then the user cache, downloading if needed)",
     "out": "run directory (default: a fresh runs/YYYYmmdd-HHMMSS)",
     "limit": "train on only the first N training images, for quick tries",
-    "augment": "randomly shift training images by up to 2 pixels",
+    "augment": "randomly shift training images by up to 2 pixels (--no-augment: off)",
 }
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
+    from . import models
     from .train import TrainConfig
 
     p = sub.add_parser("train", help="train a model and write a run directory",
@@ -48,9 +49,12 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
             continue
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
+        if default is None and f.name in ("hidden", "augment"):
+            default = ", ".join(f"{m}: {d[f.name]}" for m, d in models.DEFAULTS.items())
         help_text = f"{HELP[f.name]} (default: {default})"
-        if f.type in ("bool", bool):
-            p.add_argument(flag, action="store_true", default=None, help=help_text)
+        if "bool" in str(f.type):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                           help=help_text)
         elif f.name == "hidden":
             p.add_argument(flag, type=int, nargs="+", default=None, help=help_text)
         else:

@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
@@ -38,7 +38,7 @@ SCHEDULES = ("none", "step", "cosine", "onecycle")
 class TrainConfig:
     """Every option of a training run (the keys of `--config FILE.json`)."""
     model: str = "mlp"
-    hidden: List[int] = field(default_factory=lambda: [512, 256])
+    hidden: Optional[List[int]] = None  # None: the model's default (models.DEFAULTS)
     epochs: int = 12
     batch_size: int = 128
     optimizer: str = "adam"
@@ -54,7 +54,7 @@ class TrainConfig:
     data_dir: Optional[str] = None
     out: Optional[str] = None
     limit: Optional[int] = None
-    augment: bool = False
+    augment: Optional[bool] = None  # None: the model's default (models.DEFAULTS)
     plots: bool = True
     quiet: bool = False
 
@@ -64,6 +64,9 @@ class TrainConfig:
                 raise ValueError(message)
         need(self.model in models.MODELS,
              f"--model must be one of {sorted(models.MODELS)}, got {self.model!r}")
+        for key, value in models.DEFAULTS.get(self.model, {}).items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
         need(self.optimizer in OPTIMIZERS,
              f"--optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         need(self.schedule in SCHEDULES,
