@@ -61,9 +61,9 @@ class CNN(nn.Sequential):
 
     Pooling comes before batch norm and ReLU: ReLU commutes with max pooling exactly,
     and batch norm nearly (a per-channel affine map, monotone while its scale stays
-    positive; only its statistics are taken over the pooled values). The order gives
-    the same network as conv → BN → ReLU → pool at a quarter of the cost of its
-    elementwise layers. No override of `forward`, so the model exports to ONNX.
+    positive; only its statistics are taken over the pooled values). So the network
+    is nearly conv → BN → ReLU → pool, with its batch norm and ReLU on a quarter of
+    the values. No override of `forward`, so the model exports to ONNX.
     """
 
     def __init__(self, hidden: Optional[Sequence[int]] = None, dropout: float = 0.0,
