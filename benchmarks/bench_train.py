@@ -10,6 +10,8 @@ SGD lr=0.01 momentum=0.9, float32, shuffled batches, same initial weights):
                   optim.SGD, zero_grad/backward/step, data.DataLoader
   numpy by hand   benchmarks/numpy_reference.py, the floor to beat
   PyTorch CPU     when importable (never a dependency), else skipped with a message
+and, with --with-unfolded, the reference with PyTorch's update on unscaled gradients
+(the one pass per step more that a generic optimizer has to make).
 
 Sections:
   epoch   seconds per epoch (60,000 images, batch --batch-size): a warm-up, then
@@ -79,6 +81,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help="BLAS/OpenMP threads, the same for every implementation "
                         "(default 1; 0 leaves the libraries' defaults)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    p.add_argument("--with-unfolded", action="store_true",
+                   help="also time the reference with PyTorch's update on unscaled "
+                        "gradients (one pass more per step; see numpy_reference.py)")
     p.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
     p.add_argument("--memory-worker", help=argparse.SUPPRESS)  # internal: one measurement
     p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
@@ -278,7 +283,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, list]:
                                                                args.threads):
         return {}
     x, y, described = harness.load_data(args.data, args.samples)
-    classes = harness.trainers(not args.no_torch)
+    classes = harness.trainers(not args.no_torch, args.with_unfolded)
     print(f"## MLP training: float32, SGD(lr={harness.LR}, momentum={harness.MOMENTUM}), "
           f"{described}\n")
     print(f"- machine: {harness.machine_note()}")

@@ -137,8 +137,10 @@ class NumpyTrainer(Trainer):
 
     name = "numpy by hand"
 
+    fold_lr = True
+
     def setup(self, weights, biases, seed):
-        self.model = NumpyMLP(self.sizes, LR, MOMENTUM, seed)
+        self.model = NumpyMLP(self.sizes, LR, MOMENTUM, seed, fold_lr=self.fold_lr)
         self.model.weights[:], self.model.biases[:] = weights, biases
         self._batches = _shuffled_batches(len(self.x), self.batch_size, seed)
 
@@ -149,6 +151,13 @@ class NumpyTrainer(Trainer):
             idx = next(batches)
             total += step(x[idx], y[idx])
         return total
+
+
+class UnfoldedNumpyTrainer(NumpyTrainer):
+    """The reference with PyTorch's update on unscaled gradients (fold_lr=False)."""
+
+    name = "numpy by hand, unfolded lr"
+    fold_lr = False
 
 
 def import_torch():
@@ -198,12 +207,16 @@ class TorchTrainer(Trainer):
         return total
 
 
-TRAINERS = {"framework": FrameworkTrainer, "numpy": NumpyTrainer, "torch": TorchTrainer}
+TRAINERS = {"framework": FrameworkTrainer, "numpy": NumpyTrainer, "torch": TorchTrainer,
+            "unfolded": UnfoldedNumpyTrainer}
 
 
-def trainers(include_torch: bool = True) -> Dict[str, type]:
-    """The trainer classes to compare: PyTorch only when wanted and importable."""
+def trainers(include_torch: bool = True, unfolded: bool = False) -> Dict[str, type]:
+    """The trainer classes to compare: PyTorch only when wanted and importable, the
+    unfolded reference only when asked for."""
     chosen = {"framework": FrameworkTrainer, "numpy": NumpyTrainer}
+    if unfolded:
+        chosen["unfolded"] = UnfoldedNumpyTrainer
     if include_torch and import_torch() is not None:
         chosen["torch"] = TorchTrainer
     return chosen

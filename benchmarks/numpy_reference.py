@@ -20,6 +20,12 @@ hand in NumPy: forward, backward and update, no framework. It is the floor that
 
 Weights use PyTorch's layout, (out_features, in_features), and PyTorch's default
 initialisation, so the same seed gives the same network as `nn.Linear`.
+
+`fold_lr=False` gives the same code with PyTorch's update instead, b ← m·b + g,
+θ ← θ - lr·b, on unscaled gradients: what an optimizer that receives `p.grad` (as
+tinygrad_mnist's and PyTorch's do) has to do, one pass more per step. bench_train.py
+shows it beside the floor with --with-unfolded, to separate that pass from the
+framework's own overhead.
 """
 from __future__ import annotations
 
@@ -34,20 +40,23 @@ class NumpyMLP:
     (float32 images (B, 784), integer labels (B,)) and returns the batch's mean loss."""
 
     def __init__(self, sizes: Sequence[int], lr: float = 0.01, momentum: float = 0.9,
-                 seed: int = 0):
+                 seed: int = 0, fold_lr: bool = True):
         rng = np.random.default_rng(seed)
         self.sizes, self.lr, self.momentum = tuple(sizes), np.float32(lr), np.float32(momentum)
+        self.fold_lr = fold_lr
         self.weights: List[np.ndarray] = []
         self.biases: List[np.ndarray] = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             bound = 1 / math.sqrt(fan_in)  # kaiming_uniform_(a=√5), as nn.Linear
             self.weights.append(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32))
             self.biases.append(rng.uniform(-bound, bound, fan_out).astype(np.float32))
-        # v = lr·(momentum buffer); zero, so the first step sets it to lr·g exactly.
+        # v = lr·(momentum buffer) (the buffer itself if not fold_lr); zero, so the
+        # first step sets it to lr·g (g) exactly.
         self.v_weights = [np.zeros_like(w) for w in self.weights]
         self.v_biases = [np.zeros_like(b) for b in self.biases]
         self.g_weights = [np.empty_like(w) for w in self.weights]
         self.g_biases = [np.empty_like(b) for b in self.biases]
+        self.scratch = [] if fold_lr else [np.empty_like(p) for p in self.weights + self.biases]
         self._buffers: Dict[int, dict] = {}
 
     def _buffers_for(self, batch: int) -> dict:
@@ -98,7 +107,7 @@ class NumpyMLP:
         g = grads[-1]
         np.divide(logits, total[:, None], out=g)
         g[rows, y] -= 1
-        g *= self.lr / batch
+        g *= (self.lr if self.fold_lr else 1) / batch
 
         for i in range(len(self.weights) - 1, -1, -1):
             w, gw = self.weights[i], self.g_weights[i]
@@ -117,11 +126,15 @@ class NumpyMLP:
                 g = g_in
 
         m = self.momentum
-        for p, v, gp in zip(self.weights + self.biases, self.v_weights + self.v_biases,
-                            self.g_weights + self.g_biases):
+        for i, (p, v, gp) in enumerate(zip(self.weights + self.biases,
+                                           self.v_weights + self.v_biases,
+                                           self.g_weights + self.g_biases)):
             v *= m
             v += gp
-            p -= v
+            if self.fold_lr:
+                p -= v
+            else:
+                p -= np.multiply(v, self.lr, out=self.scratch[i])
         return loss
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray):

@@ -49,8 +49,9 @@ def test_bench_train_without_torch_says_so_or_skips_it(tmp_path, capsys):
     load("bench_train").main([
         "--sizes", "784-8-10", "--repeats", "1", "--epochs-fraction", "0.1",
         "--samples", "256", "--data", "random", "--sections", "epoch", "--no-torch",
-        "--threads", "0", "--csv", str(tmp_path / "t.csv")])
-    assert "PyTorch CPU" not in capsys.readouterr().out
+        "--with-unfolded", "--threads", "0", "--csv", str(tmp_path / "t.csv")])
+    out = capsys.readouterr().out
+    assert "PyTorch CPU" not in out and "| numpy by hand, unfolded lr |" in out
 
 
 def test_bench_scaling_runs_and_plots(tmp_path, capsys):
@@ -97,6 +98,22 @@ def test_numpy_reference_matches_the_framework():
         for m, gw, gb in zip(linears, grad_w, grad_b):
             np.testing.assert_allclose(m.weight.grad, gw, rtol=1e-4, atol=1e-6)
             np.testing.assert_allclose(m.bias.grad, gb, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("fold_lr", [True, False])
+def test_numpy_reference_trains_like_the_framework(fold_lr):
+    """Three SGD-with-momentum steps by hand end where nn + optim.SGD end."""
+    import numpy as np
+    harness = load("harness")
+    x, y, _ = harness.load_data("random", 48)
+    framework = harness.FrameworkTrainer((784, 12, 10), x, y, 16)
+    reference = (harness.NumpyTrainer if fold_lr else harness.UnfoldedNumpyTrainer)(
+        (784, 12, 10), x, y, 16)
+    assert framework.steps(3) == pytest.approx(reference.steps(3), rel=1e-5)
+    linears = [m for m in framework.model if hasattr(m, "weight")]
+    for m, w, b in zip(linears, reference.model.weights, reference.model.biases):
+        np.testing.assert_allclose(m.weight.data, w, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(m.bias.data, b, rtol=1e-5, atol=1e-6)
 
 
 def test_threads_option_reruns_the_script_with_the_thread_variables(tmp_path, capfd,
