@@ -7,6 +7,7 @@ A run directory holds `config.json`, `metrics.csv`, `best.npz` and `last.npz`,
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -66,7 +67,7 @@ class TrainConfig:
              f"--model must be one of {sorted(models.MODELS)}, got {self.model!r}")
         for key, value in models.DEFAULTS.get(self.model, {}).items():
             if getattr(self, key) is None:
-                setattr(self, key, value)
+                setattr(self, key, copy.deepcopy(value))
         need(self.optimizer in OPTIMIZERS,
              f"--optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         need(self.schedule in SCHEDULES,
