@@ -361,22 +361,23 @@ class CrossEntropy(Function):
         logp -= np.log(_row_sums(np.exp(logp)))[:, None]   # log softmax
         s = label_smoothing
         if labels is not None:
-            labels = np.arange(0, n * c, c) + labels       # as flat indices into logp
-            loss = -logp.ravel()[labels]
+            at_label = np.arange(0, n * c, c) + labels     # flat indices into logp
+            loss = -logp.ravel()[at_label]
             if s:
                 loss = (1 - s) * loss - (s / c) * _row_sums(logp)
         else:
+            at_label = None
             if s:
                 target = (1 - s) * target + s / c
             loss = -_row_sums(target * logp)
-        self.save_for_backward(logp, target, labels, reduction, s)
+        self.save_for_backward(logp, target, at_label, reduction, s)
         if reduction == "none":
             return loss
         total = loss.sum()                                 # a scalar of the logits' dtype
         return total / n if reduction == "mean" else total
 
     def backward(self, g):
-        logp, target, labels, reduction, s = self.saved
+        logp, target, at_label, reduction, s = self.saved
         n, c = logp.shape
         if reduction == "none":
             scale = g[:, None]
@@ -385,8 +386,8 @@ class CrossEntropy(Function):
         glogits = gtarget = None
         if self.needs_input_grad[0]:
             glogits = np.exp(logp)                         # softmax
-            if labels is not None:                         # target = (1-s)·onehot + s/C
-                glogits.ravel()[labels] -= 1 - s
+            if at_label is not None:                       # target = (1-s)·onehot + s/C
+                glogits.ravel()[at_label] -= 1 - s
                 if s:
                     glogits -= s / c
             else:
@@ -394,4 +395,4 @@ class CrossEntropy(Function):
             glogits *= scale
         if len(self.needs_input_grad) > 1 and self.needs_input_grad[1]:
             gtarget = -(1 - s) * logp * scale              # d/dt = -(1-s)·log p
-        return (glogits, gtarget) if labels is None else glogits
+        return (glogits, gtarget) if at_label is None else glogits
