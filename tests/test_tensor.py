@@ -186,6 +186,28 @@ def test_no_grad_records_nothing_as_context_and_decorator():
     assert (w * 2).requires_grad
 
 
+def test_grad_mode_is_per_thread():
+    import threading
+
+    w = Tensor(np.ones(3), requires_grad=True)
+    inside, leave = threading.Event(), threading.Event()
+    seen = {}
+
+    def worker():
+        with no_grad():
+            inside.set()
+            leave.wait(5)
+            seen["worker"] = (w * 2).requires_grad
+
+    t = threading.Thread(target=worker)
+    t.start()
+    inside.wait(5)
+    seen["main"] = (w * 2).requires_grad  # another thread's no_grad does not reach here
+    leave.set()
+    t.join()
+    assert seen == {"main": True, "worker": False}
+
+
 def test_deep_chain_backprops_without_recursion_error():
     x = Tensor(np.array(1.0), requires_grad=True)
     y = x

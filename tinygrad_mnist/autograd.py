@@ -10,6 +10,7 @@ accumulates them where a tensor feeds several ops, and releases the graph.
 from __future__ import annotations
 
 import contextlib
+import threading
 import operator
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Tuple
 
@@ -19,13 +20,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
 
 
-class _GradMode:
+class _GradMode(threading.local):
+    """Whether ops record a graph: one flag per thread, like PyTorch's grad mode."""
     enabled = True
+
+
+_grad_mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
     """True unless inside `no_grad()`."""
-    return _GradMode.enabled
+    return _grad_mode.enabled
 
 
 class _SetGradMode(contextlib.ContextDecorator):
@@ -33,14 +38,14 @@ class _SetGradMode(contextlib.ContextDecorator):
 
     def __init__(self, mode: bool):
         self._mode = mode
-        self._saved: list = []
+        self._saved = threading.local()  # a decorator's instance may run in many threads
 
     def __enter__(self) -> None:
-        self._saved.append(_GradMode.enabled)
-        _GradMode.enabled = self._mode
+        self._saved.__dict__.setdefault("stack", []).append(_grad_mode.enabled)
+        _grad_mode.enabled = self._mode
 
     def __exit__(self, *exc: Any) -> None:
-        _GradMode.enabled = self._saved.pop()
+        _grad_mode.enabled = self._saved.stack.pop()
 
 
 def no_grad() -> _SetGradMode:
@@ -94,7 +99,7 @@ class Function:
         """Run forward on the inputs' arrays; record the graph if any input needs it."""
         ctx = cls()
         data = ctx.forward(*map(_data, inputs), **options)
-        if _GradMode.enabled:
+        if _grad_mode.enabled:
             needs = tuple(map(_requires_grad, inputs))
             if True in needs:
                 ctx.parents = inputs
