@@ -159,3 +159,16 @@ def lecun_normal_(tensor: T, generator: Optional[np.random.Generator] = None) ->
     """LeCun: N(0, 1/fan_in) (plain normal, not truncated)."""
     std = _std(1.0, _fan(tensor, "fan_in"))
     return normal_(tensor, 0.0, std, generator)
+
+
+def default_(weight: T, bias: Optional[T] = None,
+             generator: Optional[np.random.Generator] = None) -> T:
+    """PyTorch's default initialisation of Linear and Conv2d: the weight from
+    kaiming_uniform_(a=√5), which is U(-1/√fan_in, 1/√fan_in), and the bias from the
+    same range."""
+    kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    if bias is not None:
+        fan_in, _ = calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in else 0.0
+        uniform_(bias, -bound, bound, generator)
+    return weight

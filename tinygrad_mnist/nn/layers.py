@@ -1,7 +1,6 @@
 """Layers: `Linear`, activations, `Flatten`, `Dropout`, `BatchNorm1d`."""
 from __future__ import annotations
 
-import math
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -37,10 +36,7 @@ class Linear(Module):
 
     def reset_parameters(self, generator: Optional[np.random.Generator] = None) -> None:
         """Draw fresh weights (PyTorch's default initialisation)."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features else 0.0
-            init.uniform_(self.bias, -bound, bound, generator)
+        init.default_(self.weight, self.bias, generator)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.bias is None:
