@@ -320,3 +320,12 @@ def test_a_tiny_cnn_learns_through_the_command_line(tmp_path, monkeypatch):
     digits[:, 4:24, 13:15] = 1.0                   # two vertical strokes: a "1"
     proba = trained.predict_proba(digits)
     assert proba.shape == (2, 10) and np.allclose(proba.sum(1), 1, atol=1e-5)
+
+
+def test_slicing_a_model_gives_a_plain_sequential():
+    model = models.CNN(channels=(4, 8, 8), generator=np.random.default_rng(0))
+    head = model[-3:]
+    assert type(head) is nn.Sequential and len(head) == 3
+    assert head[0] is model[-3]
+    body = models.MLP(hidden=[16])[:2]
+    assert type(body) is nn.Sequential and len(body) == 2

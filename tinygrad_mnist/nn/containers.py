@@ -26,8 +26,9 @@ class _Indexed(Module):
         return list(self._modules)[index % n]
 
     def __getitem__(self, index: Union[int, slice]) -> Any:
-        if isinstance(index, slice):
-            return type(self)(list(self._modules.values())[index])
+        if isinstance(index, slice):  # a plain container (subclasses may take other arguments)
+            container = Sequential if isinstance(self, Sequential) else ModuleList
+            return container(list(self._modules.values())[index])
         return self._modules[self._key(index)]
 
     def __setitem__(self, index: int, module: Module) -> None:
