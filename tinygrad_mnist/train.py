@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import __version__, metrics, models, nn, optim, plots
 from .autograd import no_grad
-from .data import (DataLoader, Stats, apply_standardization, load_mnist, scale, to_layout,
+from .data import (DataLoader, Stats, apply_standardization, load_mnist, prepare, to_layout,
                    train_val_split)
 from .serialization import load, save
 from .tensor import from_numpy
@@ -121,16 +121,11 @@ def load_data(config: TrainConfig) -> Data:
     if config.limit is not None:
         x, y = x[:config.limit], y[:config.limit]
     split = train_val_split(x, y, config.val_size, seed=config.seed, stratify=True)
-    x_train = scale(split.x_train)
-    stats = Stats(float(x_train.mean(dtype=np.float64)), float(x_train.std(dtype=np.float64)))
     layout = models.LAYOUTS[config.model]
-
-    def prepare(images: np.ndarray, scaled: bool = False) -> np.ndarray:
-        return to_layout(apply_standardization(images if scaled else scale(images), stats),
-                         layout)
-
-    return Data(prepare(x_train, scaled=True), split.y_train, prepare(split.x_val),
-                split.y_val, prepare(mnist.test_images),
+    x_train, stats = prepare(split.x_train, layout=layout, standardize=True)
+    x_val, _ = prepare(split.x_val, layout=layout, standardize=stats)
+    x_test, _ = prepare(mnist.test_images, layout=layout, standardize=stats)
+    return Data(x_train, split.y_train, x_val, split.y_val, x_test,
                 mnist.test_labels.astype(np.int64), stats)
 
 
@@ -394,6 +389,8 @@ class Trained:
     config: TrainConfig
     stats: Stats
     checkpoint: Path
+    epoch: int
+    val_acc: Optional[float]  # validation accuracy saved with the model, if any
 
     def prepare(self, images: np.ndarray) -> np.ndarray:
         """Float images in [0, 1], (N, 28, 28) → the model's normalised input."""
@@ -419,7 +416,9 @@ def load_trained(path: PathLike) -> Trained:
     model = build_model(config)
     model.load_state_dict(state["model"])
     model.eval()
-    return Trained(model, config, Stats(*state["stats"]), checkpoint)
+    val_acc = state.get("val_acc")
+    return Trained(model, config, Stats(*state["stats"]), checkpoint, int(state["epoch"]),
+                   None if val_acc is None else float(val_acc))
 
 
 def write_report(run_dir: Path, data: Optional[Data] = None, training_seconds: float = 0.0,
@@ -433,10 +432,9 @@ def write_report(run_dir: Path, data: Optional[Data] = None, training_seconds: f
     y_pred = proba.argmax(axis=1)
     cm = metrics.confusion_matrix(data.y_test, y_pred)
     table = metrics.classification_report(data.y_test, y_pred)
-    state = load(trained.checkpoint)
     report = {"test_accuracy": test_acc, "test_loss": test_loss,
-              "test_images": int(len(data.y_test)), "best_epoch": int(state["epoch"]),
-              "val_accuracy": float(state["val_acc"]), "training_seconds": training_seconds,
+              "test_images": int(len(data.y_test)), "best_epoch": trained.epoch,
+              "val_accuracy": trained.val_acc, "training_seconds": training_seconds,
               "model": trained.config.model,
               "parameters": int(trained.model.num_parameters()),
               "config": dataclasses.asdict(trained.config), "version": __version__,
@@ -469,14 +467,15 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 
 def _markdown_report(report: Dict[str, Any], table: pd.DataFrame, cm: np.ndarray,
                      trained: Trained) -> str:
+    val = ("no saved validation accuracy" if report["val_accuracy"] is None else
+           f"best validation accuracy {report['val_accuracy']:.2%}")
     cm_frame = pd.DataFrame(cm, index=pd.Index(range(10), name="true \\ predicted"),
                             columns=range(10))
     return (f"# Test report\n\n"
             f"- test accuracy: **{report['test_accuracy']:.2%}** on "
             f"{report['test_images']:,} images (loss {report['test_loss']:.4f})\n"
-            f"- model: `{report['model']}`, {report['parameters']:,} parameters, best "
-            f"validation accuracy {report['val_accuracy']:.2%} at epoch "
-            f"{report['best_epoch']}\n"
+            f"- model: `{report['model']}`, {report['parameters']:,} parameters, "
+            f"{val} at epoch {report['best_epoch']}\n"
             f"- training time: {report['training_seconds']:.1f} s\n\n"
             f"## Per class\n\n{_markdown_table(table)}\n\n"
             f"## Confusion matrix\n\n{_markdown_table(cm_frame)}\n\n"

@@ -30,11 +30,11 @@ def scale(images: np.ndarray) -> np.ndarray:
 
 def fit_standardization(x: np.ndarray) -> Stats:
     """Mean and standard deviation over all pixels of ``x`` (use the training split only)."""
-    x = np.asarray(x, dtype=np.float64)
-    std = float(x.std())
+    x = np.asarray(x)  # accumulate in float64 without a float64 copy of the images
+    std = float(x.std(dtype=np.float64))
     if not std > 0:
         raise ValueError("cannot standardise: all pixel values are equal (std is 0)")
-    return Stats(float(x.mean()), std)
+    return Stats(float(x.mean(dtype=np.float64)), std)
 
 
 def apply_standardization(x: np.ndarray, stats: Stats) -> np.ndarray:
