@@ -188,9 +188,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _predict(args)
         elif args.command == "export":
             from .export import to_onnx
+            from .models import LAYOUTS
             from .train import load_trained
             trained = load_trained(args.path)
-            shape = (1, 784) if trained.config.model == "mlp" else (1, 1, 28, 28)
+            layout = LAYOUTS[trained.config.model]
+            shape = (1, 784) if layout == "flat" else (1, 1, 28, 28)
             to_onnx(trained.model, args.onnx, shape, mean=trained.stats.mean,
                     std=trained.stats.std)
             print(f"wrote {args.onnx}")
