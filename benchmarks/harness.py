@@ -149,7 +149,7 @@ class NumpyTrainer(Trainer):
         total = 0.0
         for _ in range(n):
             idx = next(batches)
-            total += step(x[idx], y[idx])
+            total += step(np.take(x, idx, axis=0), np.take(y, idx))
         return total
 
 
@@ -173,7 +173,7 @@ def import_torch():
 
 class TorchTrainer(Trainer):
     """PyTorch CPU, idiomatic: nn.Sequential, F.cross_entropy, optim.SGD; batches are
-    one index_select of a tensor sharing the data, as the others fancy-index."""
+    one index_select of a tensor sharing the data, as the others gather with np.take."""
 
     name = "PyTorch CPU"
 

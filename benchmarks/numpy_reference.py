@@ -158,11 +158,11 @@ class NumpyMLP:
 def train_epoch(model: NumpyMLP, x: np.ndarray, y: np.ndarray, batch_size: int,
                 rng: np.random.Generator, steps: int = 0) -> float:
     """One shuffled pass (or its first `steps` batches) over (x, y); the summed loss.
-    Batches are one fancy index per batch, as in tinygrad_mnist's DataLoader."""
+    Batches are one gather (np.take) per batch, as in tinygrad_mnist's DataLoader."""
     order = rng.permutation(len(x))
     batches = math.ceil(len(x) / batch_size)
     total = 0.0
     for b in range(min(batches, steps) if steps else batches):
         idx = order[b * batch_size:(b + 1) * batch_size]
-        total += model.train_step(x[idx], y[idx])
+        total += model.train_step(np.take(x, idx, axis=0), np.take(y, idx))
     return total

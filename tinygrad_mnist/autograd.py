@@ -3,15 +3,18 @@ the iterative backward pass.
 
 A `Function` subclass implements `forward` on raw NumPy arrays and `backward`, which
 maps the gradient of its output to one gradient per input (or None). The engine
-does the rest: it records the graph, walks it in reverse topological order without
-recursion, reduces gradients over broadcast axes in one place (`unbroadcast`),
-accumulates them where a tensor feeds several ops, and releases the graph.
+does the rest: it records the graph, walks it newest node first (a reverse
+topological order, without recursion), reduces gradients over broadcast axes in one
+place (`unbroadcast`), accumulates them where a tensor feeds several ops, and
+releases the graph.
 """
 from __future__ import annotations
 
 import contextlib
-import threading
+import itertools
 import operator
+import threading
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Tuple
 
 import numpy as np
@@ -79,6 +82,7 @@ class Function:
     parents: Tuple["Tensor", ...] = ()
     needs_input_grad: Tuple[bool, ...] = ()
     saved: Tuple[Any, ...] = ()
+    seq: int = 0  # when it was recorded: every node's inputs have smaller numbers
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
@@ -102,12 +106,13 @@ class Function:
         if _grad_mode.enabled:
             needs = tuple(map(_requires_grad, inputs))
             if True in needs:
-                ctx.parents = inputs
-                ctx.needs_input_grad = needs
+                ctx.parents, ctx.needs_input_grad = inputs, needs
+                ctx.seq = next(_sequence)                 # creation order, for backward
                 return _make_tensor(data, True, ctx)
         return _make_tensor(data, False, None)
 
 
+_sequence = itertools.count(1)
 _data = operator.attrgetter("data")
 _requires_grad = operator.attrgetter("requires_grad")
 
@@ -122,25 +127,6 @@ class _Released(Function):
 
 
 _RELEASED = _Released()
-
-
-def _topological_order(root: "Tensor") -> list:
-    """Non-leaf tensors reachable from `root`, each after everything it depends on."""
-    order, seen = [], set()
-    stack = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for parent in node._ctx.parents:
-            if parent._ctx is not None and id(parent) not in seen:
-                stack.append((parent, False))
-    return order
 
 
 def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool) -> None:
@@ -164,29 +150,43 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
         root._accumulate(gradient, owned=False)
         return
 
-    grads = {id(root): gradient}
-    for node in reversed(_topological_order(root)):
-        grad = grads.pop(id(node), None)
-        if grad is None:
-            continue
+    if root._ctx is _RELEASED:
+        _raise_released()
+    # Newest node first: a tensor is always created after its inputs, so by the time a
+    # node comes off the heap every op that consumed it has passed its gradient back.
+    grads = {root._ctx.seq: gradient}                      # node's seq -> d(root)/d(node)
+    heap = [(-root._ctx.seq, root)]
+    while heap:
+        key, node = heappop(heap)
+        grad = grads.pop(-key)
         ctx = node._ctx
-        if ctx is _RELEASED:
-            raise RuntimeError("backward: this graph was already freed by an earlier "
-                               "backward(); pass retain_graph=True to the first call to "
-                               "backpropagate through it twice")
         input_grads = ctx.backward(grad)
-        if not isinstance(input_grads, tuple):
+        if type(input_grads) is not tuple:
             input_grads = (input_grads,)
         for parent, g in zip(ctx.parents, input_grads):
             if g is None or not parent.requires_grad:
                 continue
             if g.shape != parent.data.shape:
                 g = unbroadcast(g, parent.data.shape)
-            if parent._ctx is None:
+            parent_ctx = parent._ctx
+            if parent_ctx is None:
                 # A leaf may keep g itself only if no other tensor can see the array.
-                parent._accumulate(g, owned=g is not grad and g.base is None)
+                parent._accumulate(g, g is not grad and g.base is None)
+            elif parent_ctx is _RELEASED:
+                _raise_released()
             else:
-                previous = grads.get(id(parent))
-                grads[id(parent)] = g if previous is None else previous + g
+                seq = parent_ctx.seq
+                previous = grads.get(seq)
+                if previous is None:
+                    grads[seq] = g
+                    heappush(heap, (-seq, parent))
+                else:
+                    grads[seq] = previous + g
         if not retain_graph:
             node._ctx = _RELEASED
+
+
+def _raise_released() -> None:
+    raise RuntimeError("backward: this graph was already freed by an earlier backward(); "
+                       "pass retain_graph=True to the first call to backpropagate through "
+                       "it twice")
