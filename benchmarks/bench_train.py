@@ -1,6 +1,6 @@
 """MLP training speed and memory: tinygrad_mnist against hand-written NumPy and PyTorch.
 
-    python benchmarks/bench_train.py [--sizes 784-128-10 784-512-256-10] [--repeats 5]
+    python benchmarks/bench_train.py [--sizes 784-128-10 784-512-256-10] [--repeats 7]
         [--epochs-fraction 1.0] [--step-batch-sizes 1 32 128] [--sections epoch step memory]
         [--data auto|mnist|random] [--threads 1] [--no-torch]
 
@@ -65,7 +65,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--sizes", nargs="+", default=["784-128-10", "784-512-256-10"],
                    help="MLP layer sizes (default: 784-128-10 784-512-256-10)")
     p.add_argument("--batch-size", type=int, default=128, help="for epoch and memory")
-    p.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds")
+    p.add_argument("--repeats", type=int, default=7, help="interleaved timed rounds")
     p.add_argument("--epochs-fraction", type=float, default=1.0,
                    help="fraction of an epoch per timing (scaled up to an epoch)")
     p.add_argument("--step-batch-sizes", type=int, nargs="+", default=[1, 32, 128])
