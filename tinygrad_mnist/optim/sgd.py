@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, ParamGroup, Params, check_range, with_weight_decay
+from .optimizer import (Optimizer, ParamGroup, Params, check_range, scalar,
+                        with_weight_decay)
 
 
 class SGD(Optimizer):
@@ -43,7 +44,7 @@ class SGD(Optimizer):
                 if buf is None:
                     buf = state["momentum_buffer"] = np.array(g, dtype=p.data.dtype)
                 else:
-                    buf *= momentum
+                    buf *= scalar(momentum, buf.dtype)
                     buf += np.multiply(g, 1.0 - dampening, out=b) if dampening else g
                 if nesterov:
                     step = np.multiply(buf, momentum, out=b)
@@ -51,7 +52,7 @@ class SGD(Optimizer):
                 else:
                     step = buf
             if step is a or step is b:
-                step *= lr
+                step *= scalar(lr, step.dtype)
             else:  # the gradient or the momentum buffer: scale into a free scratch array
-                step = np.multiply(step, lr, out=a)
+                step = np.multiply(step, scalar(lr, step.dtype), out=a)
             p.data -= step
