@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import operator
 import threading
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Tuple
@@ -102,9 +101,9 @@ class Function:
     def apply(cls, *inputs: "Tensor", **options: Any) -> "Tensor":
         """Run forward on the inputs' arrays; record the graph if any input needs it."""
         ctx = cls()
-        data = ctx.forward(*map(_data, inputs), **options)
+        data = ctx.forward(*[t.data for t in inputs], **options)
         if _grad_mode.enabled:
-            needs = tuple(map(_requires_grad, inputs))
+            needs = tuple([t.requires_grad for t in inputs])
             if True in needs:
                 ctx.parents, ctx.needs_input_grad = inputs, needs
                 ctx.seq = next(_sequence)                 # creation order, for backward
@@ -113,8 +112,6 @@ class Function:
 
 
 _sequence = itertools.count(1)
-_data = operator.attrgetter("data")
-_requires_grad = operator.attrgetter("requires_grad")
 
 
 def _make_tensor(data: Any, requires_grad: bool, ctx: Optional[Function]) -> "Tensor":
