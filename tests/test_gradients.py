@@ -137,6 +137,21 @@ def cross_entropy_case(draw):
     return Case(lambda z, t: tg.cross_entropy(z, t, reduction, smoothing), (logits, target))
 
 
+@st.composite
+def batch_norm_case(draw):
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    spatial = draw(shapes(min_dims=0, max_dims=2, max_side=3))
+    if n * int(np.prod(spatial)) < 2:                  # statistics need two values
+        n = 2
+    x = draw(distinct((n, c) + spatial, spacing=0.3))  # no channel is constant
+    affine = (draw(st.booleans()), draw(st.booleans()))
+    params = tuple(draw(arrays((c,))) for used in affine if used)
+
+    def fn(x, *params):
+        return ops.BatchNorm.apply(x, *params, eps=1e-5, affine=affine)
+    return Case(fn, (x,) + params)
+
+
 OP_CASES = {
     "Add": binary(lambda a, b: a + b),
     "Sub": binary(lambda a, b: a - b),
@@ -162,6 +177,7 @@ OP_CASES = {
     "Concatenate": concatenate_case(),
     "LogSoftmax": log_softmax_case(),
     "CrossEntropy": cross_entropy_case(),
+    "BatchNorm": batch_norm_case(),
     "Conv2d": CONV_CASES["Conv2d"],
     "MaxPool2d": CONV_CASES["MaxPool2d"],
     "AvgPool2d": CONV_CASES["AvgPool2d"],

@@ -73,36 +73,29 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
 
     training: (x - mean)/√(var + eps) with the batch mean and biased variance, and
     (if given) running = (1 - momentum)·running + momentum·batch statistic, in place,
-    with the unbiased variance. Otherwise: the running statistics normalise. Then
-    `* weight + bias` if given. Composed from engine ops, so differentiable in x,
-    weight and bias."""
+    with the unbiased variance (one fused op, `ops.BatchNorm`). Otherwise: the running
+    statistics normalise (composed from engine ops). Then `* weight + bias` if given.
+    Differentiable in x, weight and bias."""
     input = _tensor(input)
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected input (N, C, *spatial), got {input.shape}")
     channels = input.shape[1]
-    axes = (0,) + tuple(range(2, input.ndim))
     shape = (-1,) + (1,) * (input.ndim - 2)  # how a (C,) vector broadcasts
     if training:
-        count = input.size // max(channels, 1)
-        if count <= 1:
+        if input.size // max(channels, 1) <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input {input.shape}")
-        mean = input.mean(axes, keepdims=True)
-        centred = input - mean
-        var = (centred * centred).mean(axes, keepdims=True)
-        out = centred * (var + eps) ** -0.5
-        if running_mean is not None:
-            running_mean *= 1.0 - momentum
-            running_mean += momentum * mean.data.reshape(-1)
-        if running_var is not None:
-            running_var *= 1.0 - momentum
-            running_var += momentum * (var.data.reshape(-1) * (count / (count - 1)))
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: running_mean and running_var are needed "
-                             "when not training")
-        inv_std = 1.0 / np.sqrt(running_var + eps)
-        out = (input - running_mean.reshape(shape)) * inv_std.reshape(shape)
+        params = [t for t in (weight, bias) if t is not None]
+        running = None
+        if running_mean is not None or running_var is not None:
+            running = (running_mean, running_var, momentum)
+        return ops.BatchNorm.apply(input, *params, eps=eps, running=running,
+                                   affine=(weight is not None, bias is not None))
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: running_mean and running_var are needed "
+                         "when not training")
+    inv_std = 1.0 / np.sqrt(running_var + eps)
+    out = (input - running_mean.reshape(shape)) * inv_std.reshape(shape)
     if weight is not None:
         out = out * (weight if input.ndim == 2 else weight.reshape(shape))
     if bias is not None:
