@@ -20,7 +20,12 @@ Sections:
           With --epochs-fraction < 1 each timing runs that fraction of an epoch and
           is scaled up to a whole epoch.
   step    microseconds per training step at each of --step-batch-sizes (per-op
-          overhead shows at batch 1), interleaved the same way.
+          overhead shows at batch 1), interleaved the same way; every timed round
+          is --steps steps from the same initial weights. (Trained on, a batch-1
+          run at this learning rate silences most hidden units within a thousand
+          steps; their momentum buffers then decay into subnormal floats, which
+          some CPUs handle many times slower, so a continuing run would time that
+          instead of the steps.)
   memory  peak resident set (getrusage ru_maxrss) of training --memory-epochs epochs,
           each implementation in a fresh subprocess that loads the data from a .npy
           file first; reported whole and as the rise over the resident set before
@@ -70,8 +75,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help="fraction of an epoch per timing (scaled up to an epoch)")
     p.add_argument("--step-batch-sizes", type=int, nargs="+", default=[1, 32, 128])
     p.add_argument("--step-sizes", default="784-128-10", help="MLP of the step section")
-    p.add_argument("--step-samples", type=int, default=6400,
-                   help="samples per step timing (steps = this / batch size)")
+    p.add_argument("--steps", type=int, default=400,
+                   help="training steps per timed round of the step section")
     p.add_argument("--memory-epochs", type=int, default=3)
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     p.add_argument("--data", choices=("auto", "mnist", "random"), default="auto")
@@ -140,9 +145,10 @@ def step_section(args, x, y, classes) -> List[list]:
           f"{args.repeats} interleaved rounds\n")
     for batch in args.step_batch_sizes:
         made = {key: cls(sizes, x, y, batch) for key, cls in classes.items()}
-        steps = max(1, math.ceil(args.step_samples / batch))
+        steps = args.steps
         runs = {k: (lambda t=t: t.steps(steps)) for k, t in made.items()}
-        times = harness.interleaved(runs, args.repeats)
+        times = harness.interleaved(runs, args.repeats,
+                                    before={k: t.restart for k, t in made.items()})
         med = {k: median(v) / steps for k, v in times.items()}
         for k, t in made.items():
             lo, hi = min(times[k]) / steps, max(times[k]) / steps

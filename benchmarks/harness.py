@@ -65,7 +65,8 @@ class Trainer:
     """Trains an MLP of `sizes` with SGD(lr=0.01, momentum=0.9) on shuffled batches
     of (x, y); every trainer starts from the same weights (NumpyMLP's initialisation
     with `seed`). `steps(n)` runs n training steps, continuing through epochs, and
-    returns the summed loss (each step reads its loss back, as a training loop does)."""
+    returns the summed loss (each step reads its loss back, as a training loop does);
+    `restart()` goes back to the initial weights and the first batch."""
 
     name = ""
 
@@ -73,7 +74,12 @@ class Trainer:
         self.sizes, self.x, self.y, self.batch_size = tuple(sizes), x, y, batch_size
         self.batches_per_epoch = math.ceil(len(x) / batch_size)
         init = NumpyMLP(sizes, LR, MOMENTUM, seed)
-        self.setup([w.copy() for w in init.weights], [b.copy() for b in init.biases], seed)
+        self._initial = init.weights, init.biases, seed
+        self.restart()
+
+    def restart(self) -> None:
+        weights, biases, seed = self._initial
+        self.setup([w.copy() for w in weights], [b.copy() for b in biases], seed)
 
     def setup(self, weights: List[np.ndarray], biases: List[np.ndarray], seed: int) -> None:
         raise NotImplementedError
@@ -224,15 +230,19 @@ def trainers(include_torch: bool = True, unfolded: bool = False) -> Dict[str, ty
 
 # -------------------------------------------------------------------------- timing
 def interleaved(runs: Dict[str, Callable[[], None]], repeats: int,
-                warmup: Optional[Dict[str, Callable[[], None]]] = None
+                warmup: Optional[Dict[str, Callable[[], None]]] = None,
+                before: Optional[Dict[str, Callable[[], None]]] = None
                 ) -> Dict[str, List[float]]:
     """Seconds per call of each run: warm-up calls first, then `repeats` rounds
-    A B C, A B C, ..., so that a machine that gets busier slows all of them alike."""
+    A B C, A B C, ..., so that a machine that gets busier slows all of them alike.
+    `before[name]`, if given, is called untimed before each timed call of that run."""
     for fn in (warmup or runs).values():
         fn()
     times: Dict[str, List[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
+            if before:
+                before[name]()
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)

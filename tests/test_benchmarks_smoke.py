@@ -31,7 +31,7 @@ def test_bench_train_runs_every_section(tmp_path, capsys):
     results = load("bench_train").main([
         "--sizes", "784-16-10", "--batch-size", "32", "--repeats", "1",
         "--epochs-fraction", "0.1", "--samples", "640", "--data", "random",
-        "--step-batch-sizes", "1", "8", "--step-samples", "8",
+        "--step-batch-sizes", "1", "8", "--steps", "8",
         "--memory-epochs", "2", "--threads", "0", "--csv", str(out)])
     text = capsys.readouterr().out
     assert set(results) == {"epoch", "step", "memory"}
@@ -114,6 +114,19 @@ def test_numpy_reference_trains_like_the_framework(fold_lr):
     for m, w, b in zip(linears, reference.model.weights, reference.model.biases):
         np.testing.assert_allclose(m.weight.data, w, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(m.bias.data, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["FrameworkTrainer", "NumpyTrainer"])
+def test_restart_repeats_the_same_steps(name):
+    """The step section times every round from the same start: after restart() the
+    same weights meet the same batches, so the losses repeat exactly."""
+    harness = load("harness")
+    x, y, _ = harness.load_data("random", 64)
+    trainer = getattr(harness, name)((784, 12, 10), x, y, 16)
+    first = trainer.steps(5)
+    assert trainer.steps(5) != first      # training moved on
+    trainer.restart()
+    assert trainer.steps(5) == first
 
 
 def test_threads_option_reruns_the_script_with_the_thread_variables(tmp_path, capfd,
