@@ -17,8 +17,8 @@ Sections:
           rounds alternate the implementations (A B, A B, ...) so a machine that gets
           busier slows both alike. Median, min-max, and the ratio of the medians.
   layers  milliseconds of forward and of backward per layer at --batch-size (each
-          layer run alone on its real input, backward of an all-ones gradient; median
-          of --repeats), both implementations side by side, so the slow part shows.
+          layer run alone on its real input, backward of an all-ones gradient stored
+          like the layer's output; median of --repeats), both implementations side by side, so the slow part shows.
   memory  NumPy memory traced by tracemalloc: the peak over one training step, and
           what a Conv2d's forward keeps for its backward against the size of its
           (C·kh·kw, OH·OW·N) column matrix (which must not outlive the layer's
@@ -220,7 +220,7 @@ def framework_layer_times(model: nn.Module, x: np.ndarray, repeats: int) -> List
             start = time.perf_counter()
             y = layer(inp)
             mid = time.perf_counter()
-            y.backward(np.ones(y.shape, y.dtype))
+            y.backward(np.ones_like(y.data))
             fwd.append(mid - start)
             bwd.append(time.perf_counter() - mid)
             inp.grad = None
@@ -308,7 +308,7 @@ def memory_section(args, x) -> List[list]:
             y = layer(inp)
             kept = tracemalloc.get_traced_memory()[0] - before - y.data.nbytes
             oh, ow = y.shape[2:]
-            y.backward(np.ones(y.shape, y.dtype))
+            y.backward(np.ones_like(y.data))
             del y
             left = tracemalloc.get_traced_memory()[0] - before - inp.grad.nbytes
             tracemalloc.stop()

@@ -243,6 +243,26 @@ def test_pooling_keeps_the_memory_layout(pool, layout, padding):
         assert a.transpose(LAYOUTS[layout]).flags.c_contiguous
 
 
+@pytest.mark.parametrize("layer", ["relu", "batch_norm"])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_layers_after_a_conv_keep_the_memory_layout(layer, layout):
+    """ReLU and batch norm return their output and input gradient stored like their
+    input: between arrays of different layouts NumPy's loops run strided, several
+    times slower, and every later op would pay for it."""
+    rng = np.random.default_rng(3)
+    x, g = rng.standard_normal((3, 2, 6, 6)), rng.standard_normal((3, 2, 6, 6))
+    fn = tg.nn.BatchNorm2d(2, dtype=np.float64) if layer == "batch_norm" else Tensor.relu
+    results = []
+    for arrays in ((x, g), (stored(x, layout), stored(g, layout))):
+        t = Tensor(arrays[0], requires_grad=True)
+        out = fn(t)
+        out.backward(arrays[1])
+        results.append((out.data, t.grad))
+    for a, expected in zip(results[1], results[0]):
+        assert a.transpose(LAYOUTS[layout]).flags.c_contiguous
+        np.testing.assert_allclose(a, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_conv2d_returns_a_batch_last_view_and_reads_it_without_copying():
     x = Tensor(np.ones((3, 2, 6, 6)), requires_grad=True)
     w = Tensor(np.ones((4, 2, 3, 3)), requires_grad=True)

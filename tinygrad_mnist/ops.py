@@ -212,14 +212,21 @@ _zeros: dict = {}
 
 
 def _zeros_like(x: np.ndarray) -> np.ndarray:
-    """Read-only zeros shaped like x: a view of one buffer per dtype, grown as needed, so
-    no call pays for filling an array with zeros."""
+    """Read-only zeros shaped like x and with its axes stored in the same order (a
+    conv's batch-last output, say): a view of one buffer per dtype, grown as needed, so
+    no call pays for filling an array with zeros, and an op between x and the zeros
+    runs over both in memory order (different layouts make NumPy's loops strided and
+    several times slower)."""
     buf = _zeros.get(x.dtype)
     if buf is None or buf.size < x.size:
         buf = np.zeros(max(x.size, 1024), x.dtype)
         buf.flags.writeable = False
         _zeros[x.dtype] = buf
-    return buf[:x.size].reshape(x.shape)
+    if x.flags.c_contiguous:
+        return buf[:x.size].reshape(x.shape)
+    order = sorted(range(x.ndim), key=lambda axis: -x.strides[axis])   # outermost first
+    stored = buf[:x.size].reshape([x.shape[axis] for axis in order])
+    return stored.transpose(np.argsort(order))
 
 
 def _column_sums(a: np.ndarray) -> np.ndarray:
