@@ -40,6 +40,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .autograd import Function
+from .ops import _row_sums
 from .tensor import Tensor
 
 IntOrPair = Union[int, Tuple[int, int]]
@@ -205,7 +206,7 @@ class Conv2d(Function):
         if not has_bias:
             return gx, gw
         if self.needs_input_grad[2]:
-            gb = g.sum(axis=1)
+            gb = _row_sums(g)                              # Σ over (i, j, n), by BLAS
         return gx, gw, gb
 
 
