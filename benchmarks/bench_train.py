@@ -11,7 +11,9 @@ SGD lr=0.01 momentum=0.9, float32, shuffled batches, same initial weights):
   numpy by hand   benchmarks/numpy_reference.py, the floor to beat
   PyTorch CPU     when importable (never a dependency), else skipped with a message
 and, with --with-unfolded, the reference with PyTorch's update on unscaled gradients
-(the one pass per step more that a generic optimizer has to make).
+(the one pass per step more that a generic optimizer has to make); with --with-ops,
+tinygrad_mnist's own op Functions called by hand, without graph, engine, modules or
+optimizer object (the gap to tinygrad_mnist is what autograd's Python costs).
 
 Sections:
   epoch   seconds per epoch (60,000 images, batch --batch-size): a warm-up, then
@@ -89,6 +91,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--with-unfolded", action="store_true",
                    help="also time the reference with PyTorch's update on unscaled "
                         "gradients (one pass more per step; see numpy_reference.py)")
+    p.add_argument("--with-ops", action="store_true",
+                   help="also time tinygrad_mnist's op Functions called by hand, without "
+                        "autograd (see harness.OpsTrainer)")
     p.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
     p.add_argument("--memory-worker", help=argparse.SUPPRESS)  # internal: one measurement
     p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
@@ -289,7 +294,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, list]:
                                                                args.threads):
         return {}
     x, y, described = harness.load_data(args.data, args.samples)
-    classes = harness.trainers(not args.no_torch, args.with_unfolded)
+    classes = harness.trainers(not args.no_torch, args.with_unfolded, args.with_ops)
     print(f"## MLP training: float32, SGD(lr={harness.LR}, momentum={harness.MOMENTUM}), "
           f"{described}\n")
     print(f"- machine: {harness.machine_note()}")

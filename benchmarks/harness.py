@@ -166,6 +166,62 @@ class UnfoldedNumpyTrainer(NumpyTrainer):
     fold_lr = False
 
 
+class OpsTrainer(FrameworkTrainer):
+    """tinygrad_mnist's own Functions (ops.Linear, ops.ReLU, ops.CrossEntropy) called
+    by hand, forward then backward in reverse, and optim.SGD's update written out: the
+    framework's array work without its graph, engine, modules or optimizer object.
+    The gap between it and tinygrad_mnist is the Python that autograd costs."""
+
+    name = "tinygrad_mnist ops, no autograd"
+
+    def setup(self, weights, biases, seed):
+        super().setup(weights, biases, seed)
+        self.params = [p.data for m in self.model if hasattr(m, "weight")
+                       for p in (m.weight, m.bias)]
+        self.buffers: List[Optional[np.ndarray]] = [None] * len(self.params)
+        self.scratch = np.empty(max(p.size for p in self.params), np.float32)
+
+    def steps(self, n: int) -> float:
+        from tinygrad_mnist import ops
+        params, buffers, batches = self.params, self.buffers, self._batches
+        lr, momentum = np.float32(LR), np.float32(MOMENTUM)
+        last = len(params) // 2 - 1
+        total = 0.0
+        for _ in range(n):
+            xb, yb = next(batches)
+            a, nodes = xb, []
+            for i in range(last + 1):
+                linear = ops.Linear()
+                linear.needs_input_grad = (i > 0, True, True)
+                a = linear.forward(a, params[2 * i], params[2 * i + 1])
+                nodes.append(linear)
+                if i < last:
+                    relu = ops.ReLU()
+                    a = relu.forward(a)
+                    nodes.append(relu)
+            loss_fn = ops.CrossEntropy()
+            loss_fn.needs_input_grad = (True,)
+            loss = loss_fn.forward(a, labels=yb.astype(np.intp, copy=False))
+            g = loss_fn.backward(np.ones((), np.float32))
+            grads: List[np.ndarray] = []
+            for node in reversed(nodes):
+                if isinstance(node, ops.Linear):
+                    g, gw, gb = node.backward(g)
+                    grads[:0] = [gw, gb]
+                else:
+                    g = node.backward(g)
+            for i, (p, grad) in enumerate(zip(params, grads)):
+                if buffers[i] is None:
+                    buffers[i] = np.array(grad)
+                else:
+                    buffers[i] *= momentum
+                    buffers[i] += grad
+                step = self.scratch[:p.size].reshape(p.shape)
+                p -= np.multiply(buffers[i], lr, out=step)
+            total += float(loss)
+        return total
+
+
 def import_torch():
     """PyTorch, or None (with the reason on stderr) when it cannot be imported."""
     try:
@@ -214,15 +270,18 @@ class TorchTrainer(Trainer):
 
 
 TRAINERS = {"framework": FrameworkTrainer, "numpy": NumpyTrainer, "torch": TorchTrainer,
-            "unfolded": UnfoldedNumpyTrainer}
+            "unfolded": UnfoldedNumpyTrainer, "ops": OpsTrainer}
 
 
-def trainers(include_torch: bool = True, unfolded: bool = False) -> Dict[str, type]:
+def trainers(include_torch: bool = True, unfolded: bool = False,
+             ops: bool = False) -> Dict[str, type]:
     """The trainer classes to compare: PyTorch only when wanted and importable, the
-    unfolded reference only when asked for."""
+    unfolded reference and the ops without autograd only when asked for."""
     chosen = {"framework": FrameworkTrainer, "numpy": NumpyTrainer}
     if unfolded:
         chosen["unfolded"] = UnfoldedNumpyTrainer
+    if ops:
+        chosen["ops"] = OpsTrainer
     if include_torch and import_torch() is not None:
         chosen["torch"] = TorchTrainer
     return chosen

@@ -100,23 +100,28 @@ def test_numpy_reference_matches_the_framework():
             np.testing.assert_allclose(m.bias.grad, gb, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("fold_lr", [True, False])
-def test_numpy_reference_trains_like_the_framework(fold_lr):
-    """Three SGD-with-momentum steps by hand end where nn + optim.SGD end."""
+@pytest.mark.parametrize("name", ["NumpyTrainer", "UnfoldedNumpyTrainer", "OpsTrainer"])
+def test_references_train_like_the_framework(name):
+    """Three SGD-with-momentum steps by hand (or with the framework's ops called by
+    hand) end where nn + optim.SGD end."""
     import numpy as np
     harness = load("harness")
     x, y, _ = harness.load_data("random", 48)
-    framework = harness.FrameworkTrainer((784, 12, 10), x, y, 16)
-    reference = (harness.NumpyTrainer if fold_lr else harness.UnfoldedNumpyTrainer)(
-        (784, 12, 10), x, y, 16)
+    framework = harness.FrameworkTrainer((784, 12, 12, 10), x, y, 16)
+    reference = getattr(harness, name)((784, 12, 12, 10), x, y, 16)
     assert framework.steps(3) == pytest.approx(reference.steps(3), rel=1e-5)
     linears = [m for m in framework.model if hasattr(m, "weight")]
-    for m, w, b in zip(linears, reference.model.weights, reference.model.biases):
+    if name == "OpsTrainer":
+        weights, biases = reference.params[::2], reference.params[1::2]
+    else:
+        weights, biases = reference.model.weights, reference.model.biases
+    assert len(weights) == len(linears) == 3
+    for m, w, b in zip(linears, weights, biases):
         np.testing.assert_allclose(m.weight.data, w, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(m.bias.data, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["FrameworkTrainer", "NumpyTrainer"])
+@pytest.mark.parametrize("name", ["FrameworkTrainer", "NumpyTrainer", "OpsTrainer"])
 def test_restart_repeats_the_same_steps(name):
     """The step section times every round from the same start: after restart() the
     same weights meet the same batches, so the losses repeat exactly."""
