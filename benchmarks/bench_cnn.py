@@ -18,7 +18,8 @@ Sections:
           busier slows both alike. Median, min-max, and the ratio of the medians.
   layers  milliseconds of forward and of backward per layer at --batch-size (each
           layer run alone on its real input, backward of an all-ones gradient stored
-          like the layer's output; median of --repeats), both implementations side by side, so the slow part shows.
+          like the layer's output; median of --repeats), both implementations side by
+          side, so the slow part shows.
   memory  NumPy memory traced by tracemalloc: the peak over one training step, and
           what a Conv2d's forward keeps for its backward against the size of its
           (C·kh·kw, OH·OW·N) column matrix (which must not outlive the layer's

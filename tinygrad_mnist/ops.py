@@ -208,6 +208,11 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     return ones
 
 
+def _layout(x: np.ndarray) -> Tuple[int, ...]:
+    """The order in which x's axes are stored, outermost first."""
+    return tuple(sorted(range(x.ndim), key=lambda axis: -x.strides[axis]))
+
+
 _zeros: dict = {}
 
 
@@ -224,7 +229,7 @@ def _zeros_like(x: np.ndarray) -> np.ndarray:
         _zeros[x.dtype] = buf
     if x.flags.c_contiguous:
         return buf[:x.size].reshape(x.shape)
-    order = sorted(range(x.ndim), key=lambda axis: -x.strides[axis])   # outermost first
+    order = _layout(x)
     stored = buf[:x.size].reshape([x.shape[axis] for axis in order])
     return stored.transpose(np.argsort(order))
 
