@@ -16,7 +16,9 @@ hand in NumPy: forward, backward and update, no framework. It is the floor that
 - ReLU is `np.maximum` against a buffer of zeros (NumPy's maximum with a scalar is
   several times slower), and its gradient is a multiply by a float mask;
 - the softmax's row sums are a matrix-vector product with ones, like the bias
-  gradients (NumPy's sum along a short axis is slow).
+  gradients (NumPy's sum along a short axis is slow), and its row maxima are taken
+  over the first axis of a transposed copy of the logits (NumPy's maximum along a
+  short last axis is slow too: 8 µs instead of 2 for 128 x 10).
 
 Weights use PyTorch's layout, (out_features, in_features), and PyTorch's default
 initialisation, so the same seed gives the same network as `nn.Linear`.
@@ -72,7 +74,8 @@ class NumpyMLP:
                 "ones_out": np.ones(self.sizes[-1], np.float32),
                 "total": np.empty(batch, np.float32),
                 "rows": np.arange(batch),
-                "colmax": np.empty((batch, 1), np.float32),
+                "logits_t": np.empty((self.sizes[-1], batch), np.float32),
+                "rowmax": np.empty(batch, np.float32),
             }
         return bufs
 
@@ -98,8 +101,9 @@ class NumpyMLP:
 
         # Softmax cross-entropy, in place on the logits; d(loss)/d(logits) =
         # (softmax - onehot) / B, here times lr (see the module docstring).
-        np.max(logits, axis=1, keepdims=True, out=bufs["colmax"])
-        logits -= bufs["colmax"]
+        np.copyto(bufs["logits_t"], logits.T)
+        np.max(bufs["logits_t"], axis=0, out=bufs["rowmax"])
+        logits -= bufs["rowmax"][:, None]
         picked = logits[rows, y]
         np.exp(logits, out=logits)
         total = np.matmul(logits, bufs["ones_out"], out=bufs["total"])

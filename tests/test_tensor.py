@@ -156,6 +156,17 @@ def test_leaf_grads_do_not_alias_each_other():
     np.testing.assert_array_equal(b.grad, [1, 1, 1])
 
 
+def test_implicit_seed_gradient_is_never_handed_out_writable():
+    # backward() without a gradient starts from a shared read-only one: a leaf gets
+    # its own writable copy, and changing it leaves later backward passes unaffected.
+    for make_root in (lambda t: t, lambda t: t.reshape(()), lambda t: t * 1):
+        for _ in range(2):
+            x = Tensor(np.array([2.0]), requires_grad=True)
+            make_root(x).backward()
+            np.testing.assert_array_equal(x.grad, [1.0])
+            x.grad *= 7
+
+
 def test_grad_has_its_tensors_dtype():
     w = Tensor(np.ones((2, 3), np.float32), requires_grad=True)
     (Tensor(np.ones((4, 3))) @ w.T).sum().backward()  # float64 input

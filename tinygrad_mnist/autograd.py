@@ -11,6 +11,7 @@ releases the graph.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import threading
 from heapq import heappop, heappush
@@ -136,8 +137,7 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
             raise RuntimeError(
                 f"backward: a gradient can be created implicitly only for a scalar output, "
                 f"but the output has shape {root.shape}; pass gradient= of that shape")
-        gradient = np.empty_like(root.data)                # d(root)/d(root) = 1
-        gradient.fill(1)
+        gradient = _seed(root.data.shape, root.data.dtype)  # d(root)/d(root) = 1
     else:
         gradient = np.asarray(getattr(gradient, "data", gradient), dtype=root.dtype)
         if gradient.shape != root.shape:
@@ -181,6 +181,15 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
                     grads[seq] = previous + g
         if not retain_graph:
             node._ctx = _RELEASED
+
+
+@functools.lru_cache(maxsize=16)
+def _seed(shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A read-only array of ones of a one-element root's shape, made once: the engine
+    never writes into a gradient it is handed, and neither may a Function."""
+    one = np.ones(shape, dtype)
+    one.flags.writeable = False
+    return one
 
 
 def _raise_released() -> None:

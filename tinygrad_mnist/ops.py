@@ -255,6 +255,23 @@ def _row_sums(a: np.ndarray) -> np.ndarray:
     return a @ _ones(a.shape[1], a.dtype)
 
 
+def _row_max(a: np.ndarray) -> np.ndarray:
+    """The maximum of each row of a 2-D array, as a column (n, 1). NumPy reduces a
+    short row at a time slowly; for rows shorter than 64 the maximum over the first
+    axis of a transposed copy is 4-10x faster ((128, 10): 8.3 -> 1.9 µs)."""
+    if a.shape[1] < 64 and a.shape[0] > 1:
+        return np.ascontiguousarray(a.T).max(axis=0)[:, None]
+    return a.max(axis=1, keepdims=True)
+
+
+@functools.lru_cache(maxsize=32)
+def _row_starts(n: int, c: int) -> np.ndarray:
+    """Flat indices of the first element of each row of an (n, c) array (read-only)."""
+    starts = np.arange(0, n * c, c)
+    starts.flags.writeable = False
+    return starts
+
+
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b for operands of 2 or more dimensions. When the summed dimension has length 1
     the product is an outer product, (n, 1) @ (1, m) (the weight gradient at batch size
@@ -428,7 +445,8 @@ class BatchNorm(Function):
 # ---------------------------------------------------------------- fused, for stability
 class LogSoftmax(Function):
     def forward(self, x, axis: int):
-        shifted = x - x.max(axis=axis, keepdims=True)      # never overflows
+        top = _row_max(x) if x.ndim == 2 and axis == 1 else x.max(axis=axis, keepdims=True)
+        shifted = x - top                                  # exp never overflows
         out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         self.save_for_backward(out, axis)
         return out                                         # d/dx = g - softmax·Σg
@@ -446,41 +464,44 @@ class CrossEntropy(Function):
     def forward(self, logits, target=None, *, labels=None, reduction: str = "mean",
                 label_smoothing: float = 0.0):
         n, c = logits.shape
-        logp = logits - logits.max(axis=1, keepdims=True)  # shifted: exp never overflows
-        logp -= np.log(_row_sums(np.exp(logp)))[:, None]   # log softmax
+        shifted = logits - _row_max(logits)                # exp never overflows
+        probs = np.exp(shifted)
+        total = _row_sums(probs)
+        probs /= total[:, None]                            # softmax, kept for backward
+        log_total = np.log(total)                          # log p = shifted - log_total
         s = label_smoothing
+        logp = None
         if labels is not None:
-            at_label = np.arange(0, n * c, c) + labels     # flat indices into logp
-            loss = -logp.ravel()[at_label]
-            if s:
-                loss = (1 - s) * loss - (s / c) * _row_sums(logp)
+            at_label = _row_starts(n, c) + labels          # flat indices of the labels
+            loss = log_total - shifted.ravel()[at_label]   # -log p[label]
+            if s:                                          # -Σ log p = C·log_total - Σ shifted
+                loss = (1 - s) * loss + (s / c) * (c * log_total - _row_sums(shifted))
         else:
             at_label = None
+            logp = shifted - log_total[:, None]
             if s:
                 target = (1 - s) * target + s / c
             loss = -_row_sums(target * logp)
-        self.save_for_backward(logp, target, at_label, reduction, s)
+        self.save_for_backward(probs, logp, target, at_label, reduction, s)
         if reduction == "none":
             return loss
         total = loss.sum()                                 # a scalar of the logits' dtype
         return total / n if reduction == "mean" else total
 
     def backward(self, g):
-        logp, target, at_label, reduction, s = self.saved
-        n, c = logp.shape
+        probs, logp, target, at_label, reduction, s = self.saved
+        n, c = probs.shape
         if reduction == "none":
             scale = g[:, None]
         else:                                              # a Python number: no array op
             scale = float(g) / n if reduction == "mean" else float(g)
         glogits = gtarget = None
         if self.needs_input_grad[0]:
-            glogits = np.exp(logp)                         # softmax
             if at_label is not None:                       # target = (1-s)·onehot + s/C
+                glogits = probs - s / c if s else probs.copy()
                 glogits.ravel()[at_label] -= 1 - s
-                if s:
-                    glogits -= s / c
             else:
-                glogits = glogits * target.sum(axis=1, keepdims=True) - target
+                glogits = probs * target.sum(axis=1, keepdims=True) - target
             glogits *= scale
         if len(self.needs_input_grad) > 1 and self.needs_input_grad[1]:
             gtarget = -(1 - s) * logp * scale              # d/dt = -(1-s)·log p
