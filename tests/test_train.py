@@ -132,6 +132,7 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path):
         np.testing.assert_array_equal(a["model"][key], b["model"][key])
 
 
+@pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # diverging on purpose
 def test_non_finite_loss_stops_with_a_clear_message(tmp_path):
     config = _config(tmp_path, "diverge", optimizer="sgd", lr=1e30, schedule="none",
                      dropout=0.0)
