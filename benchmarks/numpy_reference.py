@@ -15,6 +15,10 @@ hand in NumPy: forward, backward and update, no framework. It is the floor that
   NumPy's (n, 1) @ (1, m) matmul is 6x slower, a broadcasting multiply 1.4x;
 - ReLU is `np.maximum` against a buffer of zeros (NumPy's maximum with a scalar is
   several times slower), and its gradient is a multiply by a float mask;
+- a weight of more than 2^17 elements is updated in flat pieces of 2^15, so that each
+  pass of the update finds its piece of every array still in the L2 cache (the same
+  rule as tinygrad_mnist's optimizers; it makes this update 20-30 % faster for a
+  512 x 784 weight);
 - the softmax's row sums are a matrix-vector product with ones, like the bias
   gradients (NumPy's sum along a short axis is slow), and its row maxima are taken
   over the first axis of a transposed copy of the logits (NumPy's maximum along a
@@ -32,9 +36,22 @@ framework's own overhead.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+
+BLOCK, BLOCKED_ABOVE = 1 << 15, 1 << 17
+
+
+def _pieces(*arrays: np.ndarray) -> List[tuple]:
+    """Matching flat pieces of BLOCK elements of same-sized arrays, or the whole
+    arrays as one piece if they have at most BLOCKED_ABOVE elements."""
+    size = arrays[0].size
+    if size <= BLOCKED_ABOVE:
+        return [arrays]
+    flat = [a.reshape(-1) for a in arrays]
+    return [tuple(f[i:i + BLOCK] for f in flat) for i in range(0, size, BLOCK)]
 
 
 class NumpyMLP:
@@ -58,8 +75,21 @@ class NumpyMLP:
         self.v_biases = [np.zeros_like(b) for b in self.biases]
         self.g_weights = [np.empty_like(w) for w in self.weights]
         self.g_biases = [np.empty_like(b) for b in self.biases]
-        self.scratch = [] if fold_lr else [np.empty_like(p) for p in self.weights + self.biases]
+        params = self.weights + self.biases
+        self.scratch = [p if fold_lr else np.empty_like(p) for p in params]  # unused if folded
         self._buffers: Dict[int, dict] = {}
+        self._update: Optional[Tuple[list, List[tuple]]] = None  # (arrays, their pieces)
+
+    def _update_pieces(self) -> List[tuple]:
+        """(θ, v, g, scratch) of every parameter, in pieces (made once; again if the
+        weight arrays were replaced)."""
+        arrays = self.weights + self.biases
+        if self._update is None or any(a is not b for a, b in zip(arrays, self._update[0])):
+            pieces = [piece for quad in zip(arrays, self.v_weights + self.v_biases,
+                                            self.g_weights + self.g_biases, self.scratch)
+                      for piece in _pieces(*quad)]
+            self._update = (arrays, pieces)
+        return self._update[1]
 
     def _buffers_for(self, batch: int) -> dict:
         bufs = self._buffers.get(batch)
@@ -129,16 +159,14 @@ class NumpyMLP:
                 g_in *= mask
                 g = g_in
 
-        m = self.momentum
-        for i, (p, v, gp) in enumerate(zip(self.weights + self.biases,
-                                           self.v_weights + self.v_biases,
-                                           self.g_weights + self.g_biases)):
+        m, lr, fold_lr = self.momentum, self.lr, self.fold_lr
+        for p, v, gp, scratch in self._update_pieces():
             v *= m
             v += gp
-            if self.fold_lr:
+            if fold_lr:
                 p -= v
             else:
-                p -= np.multiply(v, self.lr, out=self.scratch[i])
+                p -= np.multiply(v, lr, out=scratch)
         return loss
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray):

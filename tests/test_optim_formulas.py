@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tinygrad_mnist import nn, optim
+from tinygrad_mnist.optim import optimizer
 
 STEPS = 12
 SHAPES = [(3, 4), (5,)]
@@ -192,3 +193,39 @@ def test_parameters_without_grad_are_skipped():
     opt.step()
     assert np.all(b.data == 1) and b not in opt.state
     assert opt.state[a]["step"] == 1
+
+
+@pytest.mark.parametrize("cls, reference, kwargs", CASES, ids=IDS)
+def test_large_parameters_update_piece_by_piece_with_the_same_numbers(cls, reference, kwargs,
+                                                                      monkeypatch):
+    # 601 x 250 = 150,250 elements: four whole pieces and a partial one; one large
+    # parameter is stored Fortran-ordered (updated whole), one is small.
+    rng = np.random.default_rng(2)
+    shapes = [(601, 250), (600, 250), (7,)]
+    thetas = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    thetas[1] = np.asfortranarray(thetas[1])
+    grads = [[(rng.standard_normal(s) * (0.05 + step % 3)).astype(np.float32)
+              for s in shapes] for step in range(4)]
+
+    def train():
+        params = [nn.Parameter(t.copy(order="K")) for t in thetas]
+        opt = cls(params, **kwargs)
+        for step_grads in grads:
+            for p, g in zip(params, step_grads):
+                p.grad = g
+            opt.step()
+        return params, opt
+
+    pieces, opt = train()
+    assert max(len(b) for b in opt._pools[np.dtype(np.float32)]) < 601 * 250  # pieces
+    monkeypatch.setattr(optimizer, "BLOCKED_ABOVE", 10 ** 9)  # every parameter whole
+    whole, _ = train()
+    for a, b in zip(pieces, whole):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_a_gradient_of_the_wrong_shape_is_named():
+    p = nn.Parameter(np.ones((2, 3), np.float32))
+    p.grad = np.ones((1, 3), np.float32)
+    with pytest.raises(ValueError, match=r"shape \(2, 3\) has a gradient of shape \(1, 3\)"):
+        optim.SGD([p], lr=0.1).step()

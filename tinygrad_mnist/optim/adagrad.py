@@ -36,15 +36,16 @@ class Adagrad(Optimizer):
     def _update_group(self, group: ParamGroup) -> None:
         lr, lr_decay, eps = float(group["lr"]), float(group["lr_decay"]), float(group["eps"])
         weight_decay = float(group["weight_decay"])
-        for p, g, state in self._with_grads(group):
+        for p, grad, state in self._with_grads(group):
             state["step"] += 1
             clr = lr / (1.0 + (state["step"] - 1) * lr_decay)
-            b, a = self._scratch(p, bool(weight_decay))
-            g = with_weight_decay(g, p, weight_decay, out=a)
-            total = state["sum"]
-            total += np.multiply(g, g, out=b)
-            std = np.sqrt(total, out=b)
-            std += eps
-            step = np.divide(g, std, out=b)
-            step *= clr
-            p.data -= step
+            for theta, g, total, b, a in self._blocks(p, grad, state["sum"],
+                                                      second=bool(weight_decay)):
+                if weight_decay:
+                    g = with_weight_decay(g, theta, weight_decay, out=a)
+                total += np.multiply(g, g, out=b)
+                std = np.sqrt(total, out=b)
+                std += eps
+                step = np.divide(g, std, out=b)
+                step *= clr
+                theta -= step

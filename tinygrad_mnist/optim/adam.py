@@ -51,32 +51,36 @@ class Adam(Optimizer):
         weight_decay = float(group["weight_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
         amsgrad, decoupled = group["amsgrad"], self.decoupled_weight_decay
-        for p, g, state in self._with_grads(group):
+        for p, grad, state in self._with_grads(group):
             state["step"] += 1
             t = state["step"]
-            b, a = self._scratch(p, bool(weight_decay) and not decoupled)
-            if decoupled:
-                if weight_decay:
-                    p.data *= 1.0 - lr * weight_decay
-            else:
-                g = with_weight_decay(g, p, weight_decay, out=a)
-            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            exp_avg *= beta1
-            exp_avg += np.multiply(g, 1.0 - beta1, out=b)
-            exp_avg_sq *= beta2
-            exp_avg_sq += np.multiply(np.multiply(g, g, out=b), 1.0 - beta2, out=b)
-            second = exp_avg_sq
+            whole_max = None
             if amsgrad:
-                second = state.get("max_exp_avg_sq")
-                if second is None:
-                    second = state["max_exp_avg_sq"] = np.zeros_like(p.data)
-                np.maximum(second, exp_avg_sq, out=second)
-            denom = np.sqrt(second, out=b)
-            denom /= math.sqrt(1.0 - beta2 ** t)
-            denom += eps
-            step = np.divide(exp_avg, denom, out=b)
-            step *= lr / (1.0 - beta1 ** t)
-            p.data -= step
+                whole_max = state.get("max_exp_avg_sq")
+                if whole_max is None:
+                    whole_max = state["max_exp_avg_sq"] = np.zeros_like(p.data)
+            for theta, g, exp_avg, exp_avg_sq, max_exp_avg_sq, b, a in self._blocks(
+                    p, grad, state["exp_avg"], state["exp_avg_sq"], whole_max,
+                    second=bool(weight_decay) and not decoupled):
+                if decoupled:
+                    if weight_decay:
+                        theta *= 1.0 - lr * weight_decay
+                else:
+                    if weight_decay:
+                        g = with_weight_decay(g, theta, weight_decay, out=a)
+                exp_avg *= beta1
+                exp_avg += np.multiply(g, 1.0 - beta1, out=b)
+                exp_avg_sq *= beta2
+                exp_avg_sq += np.multiply(np.multiply(g, g, out=b), 1.0 - beta2, out=b)
+                second = exp_avg_sq
+                if amsgrad:
+                    second = np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+                denom = np.sqrt(second, out=b)
+                denom /= math.sqrt(1.0 - beta2 ** t)
+                denom += eps
+                step = np.divide(exp_avg, denom, out=b)
+                step *= lr / (1.0 - beta1 ** t)
+                theta -= step
 
 
 class AdamW(Adam):

@@ -39,31 +39,33 @@ class RMSprop(Optimizer):
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
         weight_decay, momentum = float(group["weight_decay"]), float(group["momentum"])
         centered = group["centered"]
-        for p, g, state in self._with_grads(group):
+        for p, grad, state in self._with_grads(group):
             state["step"] += 1
-            b, a = self._scratch(p, bool(weight_decay))
-            g = with_weight_decay(g, p, weight_decay, out=a)
-            square_avg = state["square_avg"]
-            square_avg *= alpha
-            square_avg += np.multiply(np.multiply(g, g, out=b), 1.0 - alpha, out=b)
-            if centered:
-                grad_avg = _buffer(state, "grad_avg", p.data)
-                grad_avg *= alpha
-                grad_avg += np.multiply(g, 1.0 - alpha, out=b)
-                avg = np.subtract(square_avg, np.multiply(grad_avg, grad_avg, out=b), out=b)
-                np.sqrt(avg, out=avg)
-            else:
-                avg = np.sqrt(square_avg, out=b)
-            avg += eps
-            if momentum > 0:
-                buf = _buffer(state, "momentum_buffer", p.data)
-                buf *= momentum
-                buf += np.divide(g, avg, out=avg)
-                p.data -= np.multiply(buf, lr, out=b)
-            else:
-                step = np.divide(g, avg, out=avg)
-                step *= lr
-                p.data -= step
+            whole_avg = _buffer(state, "grad_avg", p.data) if centered else None
+            whole_buf = _buffer(state, "momentum_buffer", p.data) if momentum > 0 else None
+            for theta, g, square_avg, grad_avg, buf, b, a in self._blocks(
+                    p, grad, state["square_avg"], whole_avg, whole_buf,
+                    second=bool(weight_decay)):
+                if weight_decay:
+                    g = with_weight_decay(g, theta, weight_decay, out=a)
+                square_avg *= alpha
+                square_avg += np.multiply(np.multiply(g, g, out=b), 1.0 - alpha, out=b)
+                if centered:
+                    grad_avg *= alpha
+                    grad_avg += np.multiply(g, 1.0 - alpha, out=b)
+                    avg = np.subtract(square_avg, np.multiply(grad_avg, grad_avg, out=b), out=b)
+                    np.sqrt(avg, out=avg)
+                else:
+                    avg = np.sqrt(square_avg, out=b)
+                avg += eps
+                if momentum > 0:
+                    buf *= momentum
+                    buf += np.divide(g, avg, out=avg)
+                    theta -= np.multiply(buf, lr, out=b)
+                else:
+                    step = np.divide(g, avg, out=avg)
+                    step *= lr
+                    theta -= step
 
 
 def _buffer(state: dict, key: str, like: np.ndarray) -> np.ndarray:

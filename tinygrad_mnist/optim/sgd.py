@@ -36,23 +36,30 @@ class SGD(Optimizer):
         nesterov = group["nesterov"]
         extra = bool(momentum and (dampening or nesterov))
         for p, grad, state in self._with_grads(group):
-            a, b = self._scratch(p, extra)
-            g = with_weight_decay(grad, p, weight_decay, out=a) if weight_decay else grad
-            step = g
+            dtype = p.data.dtype
+            whole_buf, first = None, False
             if momentum:
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = np.array(g, dtype=p.data.dtype)
-                else:
-                    buf *= scalar(momentum, buf.dtype)
-                    buf += np.multiply(g, 1.0 - dampening, out=b) if dampening else g
-                if nesterov:
-                    step = np.multiply(buf, momentum, out=b)
-                    step += g
-                else:
-                    step = buf
-            if step is a or step is b:
-                step *= scalar(lr, step.dtype)
-            else:  # the gradient or the momentum buffer: scale into a free scratch array
-                step = np.multiply(step, scalar(lr, step.dtype), out=a)
-            p.data -= step
+                whole_buf = state.get("momentum_buffer")
+                first = whole_buf is None
+                if first:
+                    whole_buf = state["momentum_buffer"] = np.empty_like(p.data)
+            for theta, g, buf, a, b in self._blocks(p, grad, whole_buf, second=extra):
+                if weight_decay:
+                    g = with_weight_decay(g, theta, weight_decay, out=a)
+                step = g
+                if momentum:
+                    if first:                              # b ← g at the first step
+                        np.copyto(buf, g)
+                    else:
+                        buf *= scalar(momentum, dtype)
+                        buf += np.multiply(g, 1.0 - dampening, out=b) if dampening else g
+                    if nesterov:
+                        step = np.multiply(buf, momentum, out=b)
+                        step += g
+                    else:
+                        step = buf
+                if step is a or step is b:
+                    step *= scalar(lr, dtype)
+                else:  # the gradient or the momentum buffer: scale into a free scratch array
+                    step = np.multiply(step, scalar(lr, dtype), out=a)
+                theta -= step
