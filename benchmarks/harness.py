@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # so the scripts also import each other when imported
     sys.path.insert(0, str(HERE))
 
-from numpy_reference import NumpyMLP  # noqa: E402
+from numpy_reference import NumpyMLP, update_pieces  # noqa: E402
 
 LR, MOMENTUM = 0.01, 0.9
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -168,9 +168,10 @@ class UnfoldedNumpyTrainer(NumpyTrainer):
 
 class OpsTrainer(FrameworkTrainer):
     """tinygrad_mnist's own Functions (ops.Linear, ops.ReLU, ops.CrossEntropy) called
-    by hand, forward then backward in reverse, and optim.SGD's update written out: the
-    framework's array work without its graph, engine, modules or optimizer object.
-    The gap between it and tinygrad_mnist is the Python that autograd costs."""
+    by hand, forward then backward in reverse, and optim.SGD's update written out (in
+    pieces for a large weight, as optim.SGD makes them): the framework's array work
+    without its graph, engine, modules or optimizer object. The gap between it and
+    tinygrad_mnist is the Python that autograd costs."""
 
     name = "tinygrad_mnist ops, no autograd"
 
@@ -211,13 +212,17 @@ class OpsTrainer(FrameworkTrainer):
                 else:
                     g = node.backward(g)
             for i, (p, grad) in enumerate(zip(params, grads)):
-                if buffers[i] is None:
-                    buffers[i] = np.array(grad)
-                else:
-                    buffers[i] *= momentum
-                    buffers[i] += grad
-                step = self.scratch[:p.size].reshape(p.shape)
-                p -= np.multiply(buffers[i], lr, out=step)
+                first = buffers[i] is None
+                if first:
+                    buffers[i] = np.empty_like(grad)
+                scratch = self.scratch[:p.size].reshape(p.shape)
+                for theta, buf, g, step in update_pieces(p, buffers[i], grad, scratch):
+                    if first:
+                        np.copyto(buf, g)
+                    else:
+                        buf *= momentum
+                        buf += g
+                    theta -= np.multiply(buf, lr, out=step)
             total += float(loss)
         return total
 

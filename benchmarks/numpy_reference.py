@@ -44,7 +44,7 @@ import numpy as np
 BLOCK, BLOCKED_ABOVE = 1 << 15, 1 << 17
 
 
-def _pieces(*arrays: np.ndarray) -> List[tuple]:
+def update_pieces(*arrays: np.ndarray) -> List[tuple]:
     """Matching flat pieces of BLOCK elements of same-sized arrays, or the whole
     arrays as one piece if they have at most BLOCKED_ABOVE elements."""
     size = arrays[0].size
@@ -87,7 +87,7 @@ class NumpyMLP:
         if self._update is None or any(a is not b for a, b in zip(arrays, self._update[0])):
             pieces = [piece for quad in zip(arrays, self.v_weights + self.v_biases,
                                             self.g_weights + self.g_biases, self.scratch)
-                      for piece in _pieces(*quad)]
+                      for piece in update_pieces(*quad)]
             self._update = (arrays, pieces)
         return self._update[1]
 
