@@ -61,7 +61,10 @@ def test_report_accuracy_matches_an_independent_recomputation(run_dir):
     assert report["test_accuracy"] > 0.85
     cm = np.array(report["confusion_matrix"])
     assert cm.sum() == 10_000 and np.trace(cm) == round(accuracy * 10_000)
-    assert "| 7 |" in (run_dir / "report.md").read_text()
+    text = (run_dir / "report.md").read_text()
+    assert "| 7 |" in text
+    support = np.bincount(mnist.test_labels, minlength=10)
+    assert f"| {support[7]} |" in text and f"| {support[7]}.0000 |" not in text  # counts
 
 
 def test_evaluate_reruns_the_report(run_dir, capsys):

@@ -459,8 +459,8 @@ def write_report(run_dir: Path, data: Optional[Data] = None, training_seconds: f
 def _markdown_table(frame: pd.DataFrame) -> str:
     header = "| " + " | ".join([frame.index.name or ""] + list(map(str, frame.columns))) + " |"
     lines = [header, "|" + "---|" * (len(frame.columns) + 1)]
-    for name, row in frame.iterrows():
-        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.tolist()]
+    for name, *row in frame.itertuples():  # by row, each column keeping its dtype
+        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join([str(name)] + cells) + " |")
     return "\n".join(lines)
 
