@@ -466,19 +466,19 @@ class CrossEntropy(Function):
         n, c = logits.shape
         shifted = logits - _row_max(logits)                # exp never overflows
         probs = np.exp(shifted)
-        total = _row_sums(probs)
-        probs /= total[:, None]                            # softmax, kept for backward
-        log_total = np.log(total)                          # log p = shifted - log_total
+        sums = _row_sums(probs)
+        probs /= sums[:, None]                             # softmax, kept for backward
+        log_sums = np.log(sums)                            # log p = shifted - log_sums
         s = label_smoothing
         logp = None
         if labels is not None:
             at_label = _row_starts(n, c) + labels          # flat indices of the labels
-            loss = log_total - shifted.ravel()[at_label]   # -log p[label]
-            if s:                                          # -Σ log p = C·log_total - Σ shifted
-                loss = (1 - s) * loss + (s / c) * (c * log_total - _row_sums(shifted))
+            loss = log_sums - shifted.ravel()[at_label]    # -log p[label]
+            if s:                                          # -Σ log p = C·log_sums - Σ shifted
+                loss = (1 - s) * loss + (s / c) * (c * log_sums - _row_sums(shifted))
         else:
             at_label = None
-            logp = shifted - log_total[:, None]
+            logp = shifted - log_sums[:, None]
             if s:
                 target = (1 - s) * target + s / c
             loss = -_row_sums(target * logp)
