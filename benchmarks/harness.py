@@ -147,7 +147,8 @@ class NumpyTrainer(Trainer):
 
     def setup(self, weights, biases, seed):
         self.model = NumpyMLP(self.sizes, LR, MOMENTUM, seed, fold_lr=self.fold_lr)
-        self.model.weights[:], self.model.biases[:] = weights, biases
+        for own, given in zip(self.model.weights + self.model.biases, weights + biases):
+            own[...] = given                  # in place: NumpyMLP.pieces views these arrays
         self._batches = _shuffled_batches(len(self.x), self.batch_size, seed)
 
     def steps(self, n: int) -> float:

@@ -36,22 +36,21 @@ framework's own overhead.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from tinygrad_mnist.optim.optimizer import BLOCK, BLOCKED_ABOVE  # the same rule as optim's
 
-BLOCK, BLOCKED_ABOVE = 1 << 15, 1 << 17
-
-
-def update_pieces(*arrays: np.ndarray) -> List[tuple]:
-    """Matching flat pieces of BLOCK elements of same-sized arrays, or the whole
-    arrays as one piece if they have at most BLOCKED_ABOVE elements."""
+def update_pieces(*arrays: Optional[np.ndarray]) -> List[tuple]:
+    """Matching flat pieces of BLOCK elements of same-sized arrays (a None stays None),
+    or the whole arrays as one piece if they have at most BLOCKED_ABOVE elements."""
     size = arrays[0].size
     if size <= BLOCKED_ABOVE:
         return [arrays]
-    flat = [a.reshape(-1) for a in arrays]
-    return [tuple(f[i:i + BLOCK] for f in flat) for i in range(0, size, BLOCK)]
+    flat = [a if a is None else a.reshape(-1) for a in arrays]
+    return [tuple(f if f is None else f[i:i + BLOCK] for f in flat)
+            for i in range(0, size, BLOCK)]
 
 
 class NumpyMLP:
@@ -76,20 +75,13 @@ class NumpyMLP:
         self.g_weights = [np.empty_like(w) for w in self.weights]
         self.g_biases = [np.empty_like(b) for b in self.biases]
         params = self.weights + self.biases
-        self.scratch = [p if fold_lr else np.empty_like(p) for p in params]  # unused if folded
+        scratch = [None if fold_lr else np.empty_like(p) for p in params]
+        # (θ, v, g, scratch) of every parameter in update pieces; the arrays are only
+        # ever written in place, so the pieces are made once.
+        self.pieces = [piece for quad in zip(params, self.v_weights + self.v_biases,
+                                             self.g_weights + self.g_biases, scratch)
+                       for piece in update_pieces(*quad)]
         self._buffers: Dict[int, dict] = {}
-        self._update: Optional[Tuple[list, List[tuple]]] = None  # (arrays, their pieces)
-
-    def _update_pieces(self) -> List[tuple]:
-        """(θ, v, g, scratch) of every parameter, in pieces (made once; again if the
-        weight arrays were replaced)."""
-        arrays = self.weights + self.biases
-        if self._update is None or any(a is not b for a, b in zip(arrays, self._update[0])):
-            pieces = [piece for quad in zip(arrays, self.v_weights + self.v_biases,
-                                            self.g_weights + self.g_biases, self.scratch)
-                      for piece in update_pieces(*quad)]
-            self._update = (arrays, pieces)
-        return self._update[1]
 
     def _buffers_for(self, batch: int) -> dict:
         bufs = self._buffers.get(batch)
@@ -160,7 +152,7 @@ class NumpyMLP:
                 g = g_in
 
         m, lr, fold_lr = self.momentum, self.lr, self.fold_lr
-        for p, v, gp, scratch in self._update_pieces():
+        for p, v, gp, scratch in self.pieces:
             v *= m
             v += gp
             if fold_lr:
