@@ -40,7 +40,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .autograd import Function
-from .ops import _layout, _row_sums
+from .ops import _row_sums
 from .tensor import Tensor
 
 IntOrPair = Union[int, Tuple[int, int]]
@@ -89,6 +89,11 @@ def _offset_views(a: np.ndarray, kernel: Tuple[int, int], stride: Tuple[int, int
 
 
 BATCH_LAST = (1, 2, 3, 0)  # storage order (C, H, W, N) of an (N, C, H, W) image
+
+
+def _layout(x: np.ndarray) -> Tuple[int, ...]:
+    """The order in which x's axes are stored, outermost first."""
+    return tuple(sorted(range(x.ndim), key=lambda axis: -x.strides[axis]))
 
 
 def _new(shape: Tuple[int, ...], fill: Any, dtype: Any, layout: Tuple[int, ...]) -> np.ndarray:

@@ -208,11 +208,6 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     return ones
 
 
-def _layout(x: np.ndarray) -> Tuple[int, ...]:
-    """The order in which x's axes are stored, outermost first."""
-    return tuple(sorted(range(x.ndim), key=lambda axis: -x.strides[axis]))
-
-
 def _column_sums(a: np.ndarray) -> np.ndarray:
     """Σ over the rows of a 2-D array, as a vector-matrix product with ones: BLAS, and
     several times faster than `a.sum(axis=0)`."""
