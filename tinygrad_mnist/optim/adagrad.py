@@ -41,8 +41,7 @@ class Adagrad(Optimizer):
             clr = lr / (1.0 + (state["step"] - 1) * lr_decay)
             for theta, g, total, b, a in self._blocks(p, grad, state["sum"],
                                                       second=bool(weight_decay)):
-                if weight_decay:
-                    g = with_weight_decay(g, theta, weight_decay, out=a)
+                g = with_weight_decay(g, theta, weight_decay, out=a)
                 total += np.multiply(g, g, out=b)
                 std = np.sqrt(total, out=b)
                 std += eps

@@ -66,8 +66,7 @@ class Adam(Optimizer):
                     if weight_decay:
                         theta *= 1.0 - lr * weight_decay
                 else:
-                    if weight_decay:
-                        g = with_weight_decay(g, theta, weight_decay, out=a)
+                    g = with_weight_decay(g, theta, weight_decay, out=a)
                 exp_avg *= beta1
                 exp_avg += np.multiply(g, 1.0 - beta1, out=b)
                 exp_avg_sq *= beta2

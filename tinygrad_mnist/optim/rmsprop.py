@@ -46,8 +46,7 @@ class RMSprop(Optimizer):
             for theta, g, square_avg, grad_avg, buf, b, a in self._blocks(
                     p, grad, state["square_avg"], whole_avg, whole_buf,
                     second=bool(weight_decay)):
-                if weight_decay:
-                    g = with_weight_decay(g, theta, weight_decay, out=a)
+                g = with_weight_decay(g, theta, weight_decay, out=a)
                 square_avg *= alpha
                 square_avg += np.multiply(np.multiply(g, g, out=b), 1.0 - alpha, out=b)
                 if centered:

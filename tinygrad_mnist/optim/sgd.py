@@ -36,7 +36,7 @@ class SGD(Optimizer):
         nesterov = group["nesterov"]
         extra = bool(momentum and (dampening or nesterov))
         for p, grad, state in self._with_grads(group):
-            dtype = p.data.dtype
+            m, step_size = scalar(momentum, p.data.dtype), scalar(lr, p.data.dtype)
             whole_buf, first = None, False
             if momentum:
                 whole_buf = state.get("momentum_buffer")
@@ -44,14 +44,13 @@ class SGD(Optimizer):
                 if first:
                     whole_buf = state["momentum_buffer"] = np.empty_like(p.data)
             for theta, g, buf, a, b in self._blocks(p, grad, whole_buf, second=extra):
-                if weight_decay:
-                    g = with_weight_decay(g, theta, weight_decay, out=a)
+                g = with_weight_decay(g, theta, weight_decay, out=a)
                 step = g
                 if momentum:
                     if first:                              # b ← g at the first step
                         np.copyto(buf, g)
                     else:
-                        buf *= scalar(momentum, dtype)
+                        buf *= m
                         buf += np.multiply(g, 1.0 - dampening, out=b) if dampening else g
                     if nesterov:
                         step = np.multiply(buf, momentum, out=b)
@@ -59,7 +58,7 @@ class SGD(Optimizer):
                     else:
                         step = buf
                 if step is a or step is b:
-                    step *= scalar(lr, dtype)
+                    step *= step_size
                 else:  # the gradient or the momentum buffer: scale into a free scratch array
-                    step = np.multiply(step, scalar(lr, dtype), out=a)
+                    step = np.multiply(step, step_size, out=a)
                 theta -= step
