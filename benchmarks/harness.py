@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # so the scripts also import each other when imported
     sys.path.insert(0, str(HERE))
 
-from numpy_reference import NumpyMLP, update_pieces  # noqa: E402
+from numpy_reference import NumpyMLP, flat_pieces  # noqa: E402
 
 LR, MOMENTUM = 0.01, 0.9
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -217,7 +217,7 @@ class OpsTrainer(FrameworkTrainer):
                 if first:
                     buffers[i] = np.empty_like(grad)
                 scratch = self.scratch[:p.size].reshape(p.shape)
-                for theta, buf, g, step in update_pieces(p, buffers[i], grad, scratch):
+                for theta, buf, g, step in flat_pieces(p, buffers[i], grad, scratch):
                     if first:
                         np.copyto(buf, g)
                     else:

@@ -37,21 +37,12 @@ framework's own overhead.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 
-from tinygrad_mnist.optim.optimizer import BLOCK, BLOCKED_ABOVE  # the same rule as optim's
-
-def update_pieces(*arrays: Optional[np.ndarray]) -> List[tuple]:
-    """Matching flat pieces of BLOCK elements of same-sized arrays (a None stays None),
-    or the whole arrays as one piece if they have at most BLOCKED_ABOVE elements."""
-    size = arrays[0].size
-    if size <= BLOCKED_ABOVE:
-        return [arrays]
-    flat = [a if a is None else a.reshape(-1) for a in arrays]
-    return [tuple(f if f is None else f[i:i + BLOCK] for f in flat)
-            for i in range(0, size, BLOCK)]
+# The update's pieces follow the same rule as tinygrad_mnist's optimizers.
+from tinygrad_mnist.optim.optimizer import BLOCKED_ABOVE, flat_pieces  # noqa: F401
 
 
 class NumpyMLP:
@@ -81,7 +72,7 @@ class NumpyMLP:
         # ever written in place, so the pieces are made once.
         self.pieces = [piece for quad in zip(params, self.v_weights + self.v_biases,
                                              self.g_weights + self.g_biases, scratch)
-                       for piece in update_pieces(*quad)]
+                       for piece in flat_pieces(*quad)]
         self._buffers: Dict[int, dict] = {}
 
     def _buffers_for(self, batch: int) -> dict:

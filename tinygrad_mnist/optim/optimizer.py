@@ -25,6 +25,18 @@ BLOCK, BLOCKED_ABOVE = 1 << 15, 1 << 17
 pieces of BLOCK elements (128 KiB); a smaller one, whole."""
 
 
+def flat_pieces(*arrays: Optional[np.ndarray]) -> List[Tuple[Any, ...]]:
+    """Matching flat pieces of BLOCK elements of same-sized arrays (a None stays None);
+    the whole arrays as the one piece if they have at most BLOCKED_ABOVE elements or
+    are not all contiguous (a piece must be a view)."""
+    size = arrays[0].size
+    if size <= BLOCKED_ABOVE or not all(a is None or a.flags.c_contiguous for a in arrays):
+        return [arrays]
+    flat = [a if a is None else a.reshape(-1) for a in arrays]
+    return [tuple(f if f is None else f[i:i + BLOCK] for f in flat)
+            for i in range(0, size, BLOCK)]
+
+
 def check_range(owner: str, name: str, value: Any, low: float = 0.0,
                 high: Optional[float] = None) -> None:
     """Raise a ValueError unless low <= value (< high); NaN fails."""
@@ -166,20 +178,12 @@ class Optimizer:
         the whole arrays of a large weight would stream through memory once per pass
         (updating a 784-512-256-10 MLP with a 2 MB L2 cache per core: SGD with
         momentum 20 %, Adam 25 % faster)."""
-        data = p.data
-        whole = (data,) + arrays
-        if data.size <= BLOCKED_ABOVE or not all(x is None or x.flags.c_contiguous
-                                                 for x in whole):
-            return ((*whole, *self._scratch(p, second)),)
-        flat = [x if x is None else x.reshape(-1) for x in whole]
-        pool = self._pool(data.dtype, BLOCK, 2 if second else 1)
+        pieces = flat_pieces(p.data, *arrays)
+        if len(pieces) == 1:
+            return ((*pieces[0], *self._scratch(p, second)),)
+        pool = self._pool(p.data.dtype, BLOCK, 2 if second else 1)
         a, b = pool[0], pool[1 if second else 0]
-        pieces = []
-        for start in range(0, data.size, BLOCK):
-            stop = min(start + BLOCK, data.size)
-            pieces.append((*[x if x is None else x[start:stop] for x in flat],
-                           a[:stop - start], b[:stop - start]))
-        return pieces
+        return [(*piece, a[:piece[0].size], b[:piece[0].size]) for piece in pieces]
 
     def _scratch(self, p: Tensor, second: bool) -> Tuple[np.ndarray, np.ndarray]:
         """Two temporaries shaped like `p`, or (when `second` is false) the same one
