@@ -28,8 +28,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tinygrad_mnist import Tensor
-from tinygrad_mnist.conv import (BATCH_LAST, _crop, _new, _offset_views, _padded,
-                                 _padded_shape, conv2d, max_pool2d)
+from tinygrad_mnist._kernels import new_array
+from tinygrad_mnist.conv import (BATCH_LAST, conv2d, crop, max_pool2d, offset_views, padded,
+                                 padded_shape)
 
 PAD = ((0, 0), (0, 0), (1, 1), (1, 1))
 
@@ -84,7 +85,7 @@ def layout_conv(need_x: bool, layout=BATCH_LAST, keep_columns: bool = False,
     back = tuple(np.argsort((1,) + rest))      # (O, *rest) -> (N, O, H, W)
 
     def columns(x):
-        win = sliding_window_view(_padded(x, (1, 1), 0, layout), (3, 3), axis=(2, 3))
+        win = sliding_window_view(padded(x, (1, 1), 0, layout), (3, 3), axis=(2, 3))
         return win.transpose((1, 4, 5) + rest).reshape(x.shape[1] * 9, -1)
 
     def run(x, w, b):
@@ -103,12 +104,12 @@ def layout_conv(need_x: bool, layout=BATCH_LAST, keep_columns: bool = False,
         gx = None
         if need_x:
             gcols = (w.reshape(o, -1).T @ g).reshape((shape[1], 9) + dims)  # (C, 9, *rest)
-            gxp = _new(_padded_shape(shape, (1, 1)), 0, x.dtype, layout)
+            gxp = new_array(padded_shape(shape, (1, 1)), 0, x.dtype, layout)
             where = {axis: 2 + i for i, axis in enumerate(rest)}
             parts = gcols.transpose(where[0], 0, 1, where[2], where[3])  # (N, C, 9, H, W)
-            for k, view in enumerate(_offset_views(gxp, (3, 3), (1, 1), shape[2:])):
+            for k, view in enumerate(offset_views(gxp, (3, 3), (1, 1), shape[2:])):
                 view += parts[:, :, k]
-            gx = _crop(gxp, (1, 1))
+            gx = crop(gxp, (1, 1))
             gx = np.ascontiguousarray(gx) if nchw else gx
         return gx, gw, g.sum(axis=1)
     return run

@@ -42,7 +42,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 # The update's pieces follow the same rule as tinygrad_mnist's optimizers.
-from tinygrad_mnist.optim.optimizer import BLOCKED_ABOVE, flat_pieces  # noqa: F401
+from tinygrad_mnist._kernels import BLOCKED_ABOVE, flat_pieces  # noqa: F401
 
 
 class NumpyMLP:

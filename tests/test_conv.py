@@ -142,7 +142,7 @@ def test_conv2d_skips_the_input_gradient_when_not_needed(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("col2im ran for an input that needs no gradient")
 
-    monkeypatch.setattr(conv, "_col2im", fail)
+    monkeypatch.setattr(conv, "col2im", fail)
     x = Tensor(np.ones((2, 1, 5, 5), np.float32))
     w = Tensor(np.ones((4, 1, 3, 3), np.float32), requires_grad=True)
     conv2d(x, w, padding=1).sum().backward()
@@ -268,7 +268,7 @@ def test_conv2d_returns_a_batch_last_view_and_reads_it_without_copying():
     w = Tensor(np.ones((4, 2, 3, 3)), requires_grad=True)
     h = conv2d(x, w)
     assert h.data.transpose(1, 2, 3, 0).flags.c_contiguous
-    assert conv._padded(h.data, (0, 0), 0, conv.BATCH_LAST) is h.data  # no copy to read it
+    assert conv.padded(h.data, (0, 0), 0, conv.BATCH_LAST) is h.data  # no copy to read it
     out = conv2d(h, Tensor(np.ones((2, 4, 1, 1))))
     out.backward(np.ones(out.shape))
     assert x.grad.transpose(1, 2, 3, 0).flags.c_contiguous

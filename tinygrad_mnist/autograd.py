@@ -15,12 +15,9 @@ import functools
 import itertools
 import threading
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Tuple
+from typing import Any, ClassVar, Optional, Tuple
 
 import numpy as np
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .tensor import Tensor
 
 
 class _GradMode(threading.local):
@@ -101,23 +98,23 @@ class Function:
     @classmethod
     def apply(cls, *inputs: "Tensor", **options: Any) -> "Tensor":
         """Run forward on the inputs' arrays; record the graph if any input needs it."""
+        if not inputs:
+            raise TypeError(f"{cls.__name__}.apply needs at least one Tensor input")
         ctx = cls()
         data = ctx.forward(*[t.data for t in inputs], **options)
+        # The output is made by the inputs' own Tensor type, so the engine needs no
+        # import of tensor.py (which imports the engine).
+        make = inputs[0].from_op
         if _grad_mode.enabled:
             needs = tuple([t.requires_grad for t in inputs])
             if True in needs:
                 ctx.parents, ctx.needs_input_grad = inputs, needs
                 ctx.seq = next(_sequence)                 # creation order, for backward
-                return _make_tensor(data, True, ctx)
-        return _make_tensor(data, False, None)
+                return make(data, ctx)
+        return make(data, None)
 
 
 _sequence = itertools.count(1)
-
-
-def _make_tensor(data: Any, requires_grad: bool, ctx: Optional[Function]) -> "Tensor":
-    """Set by tensor.py to `Tensor._make` (the engine does not import Tensor)."""
-    raise RuntimeError("tinygrad_mnist.tensor was not imported")
 
 
 class _Released(Function):

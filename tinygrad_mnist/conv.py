@@ -39,15 +39,15 @@ from typing import Any, List, Optional, Tuple, Union
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import _kernels as K
 from .autograd import Function
-from .ops import _row_sums
 from .tensor import Tensor
 
 IntOrPair = Union[int, Tuple[int, int]]
 
 
 # ------------------------------------------------------------------------- helpers
-def _pair(value: Any, name: str, op: str, minimum: int) -> Tuple[int, int]:
+def as_pair(value: Any, name: str, op: str, minimum: int) -> Tuple[int, int]:
     """An int or an (h, w) pair of ints, each at least `minimum`, as a pair."""
     pair = (value, value) if isinstance(value, numbers.Integral) else value
     try:
@@ -78,7 +78,7 @@ def _check_image(op: str, x: np.ndarray) -> None:
         raise ValueError(f"{op}: input must be (N, C, H, W), got shape {x.shape}")
 
 
-def _offset_views(a: np.ndarray, kernel: Tuple[int, int], stride: Tuple[int, int],
+def offset_views(a: np.ndarray, kernel: Tuple[int, int], stride: Tuple[int, int],
                   out_size: Tuple[int, int]) -> List[np.ndarray]:
     """For each kernel offset (p, q), in row-major order, the strided view of `a` that
     holds element (p, q) of every window: view[..., i, j] = a[..., i·sh + p, j·sw + q].
@@ -91,46 +91,24 @@ def _offset_views(a: np.ndarray, kernel: Tuple[int, int], stride: Tuple[int, int
 BATCH_LAST = (1, 2, 3, 0)  # storage order (C, H, W, N) of an (N, C, H, W) image
 
 
-def _layout(x: np.ndarray) -> Tuple[int, ...]:
-    """The order in which x's axes are stored, outermost first."""
-    return tuple(sorted(range(x.ndim), key=lambda axis: -x.strides[axis]))
-
-
-def _new(shape: Tuple[int, ...], fill: Any, dtype: Any, layout: Tuple[int, ...]) -> np.ndarray:
-    """A new array of `shape` whose axes are stored in the order `layout`, filled with
-    `fill` (uninitialised if None): what `np.empty_like` does, for another shape."""
-    stored = tuple(shape[axis] for axis in layout)
-    out = np.empty(stored, dtype) if fill is None else np.full(stored, fill, dtype)
-    return out.transpose(np.argsort(layout))
-
-
-def _stored(a: np.ndarray, layout: Tuple[int, ...]) -> np.ndarray:
-    """a itself if its axes are stored in the order `layout`, else a copy that is. One
-    transposing copy is far cheaper than elementwise ops between arrays whose layouts
-    differ, which NumPy runs with short strided inner loops."""
-    if a.transpose(layout).flags.c_contiguous:
-        return a
-    return np.ascontiguousarray(a.transpose(layout)).transpose(np.argsort(layout))
-
-
-def _padded_shape(shape: Tuple[int, ...], padding: Tuple[int, int]) -> Tuple[int, ...]:
+def padded_shape(shape: Tuple[int, ...], padding: Tuple[int, int]) -> Tuple[int, ...]:
     n, c, h, w = shape
     return n, c, h + 2 * padding[0], w + 2 * padding[1]
 
 
-def _padded(x: np.ndarray, padding: Tuple[int, int], fill: Any,
+def padded(x: np.ndarray, padding: Tuple[int, int], fill: Any,
             layout: Tuple[int, ...]) -> np.ndarray:
     """x padded with `fill` on its last two axes, stored in `layout`: x itself when
     it needs no padding and is stored that way already, else a new array."""
     if padding == (0, 0) and x.transpose(layout).flags.c_contiguous:
         return x
-    out = _new(_padded_shape(x.shape, padding), None if padding == (0, 0) else fill,
+    out = K.new_array(padded_shape(x.shape, padding), None if padding == (0, 0) else fill,
                x.dtype, layout)
-    _crop(out, padding)[...] = x
+    crop(out, padding)[...] = x
     return out
 
 
-def _im2col(xp: np.ndarray, kernel: Tuple[int, int], stride: Tuple[int, int],
+def im2col(xp: np.ndarray, kernel: Tuple[int, int], stride: Tuple[int, int],
             out_size: Tuple[int, int]) -> np.ndarray:
     """Columns of the padded input xp (N, C, Hp, Wp): a fresh (C·kh·kw, OH·OW·N) array
     whose row (c, p, q) and column (i, j, n) holds xp[n, c, i·sh + p, j·sw + q].
@@ -140,21 +118,21 @@ def _im2col(xp: np.ndarray, kernel: Tuple[int, int], stride: Tuple[int, int],
     return windows.transpose(1, 4, 5, 2, 3, 0).reshape(xp.shape[1] * kh * kw, -1)
 
 
-def _col2im(cols: np.ndarray, shape: Tuple[int, ...], padding: Tuple[int, int],
+def col2im(cols: np.ndarray, shape: Tuple[int, ...], padding: Tuple[int, int],
             kernel: Tuple[int, int], stride: Tuple[int, int],
             out_size: Tuple[int, int]) -> np.ndarray:
-    """The adjoint of `_im2col`: add every column entry back where it was read from,
+    """The adjoint of `im2col`: add every column entry back where it was read from,
     into a zero padded buffer stored batch-last; overlapping windows accumulate.
     Returns the (N, C, H, W) interior (a view)."""
     (n, c), (oh, ow) = shape[:2], out_size
-    out = _new(_padded_shape(shape, padding), 0, cols.dtype, BATCH_LAST)
+    out = K.new_array(padded_shape(shape, padding), 0, cols.dtype, BATCH_LAST)
     parts = cols.reshape(c, kernel[0] * kernel[1], oh, ow, n).transpose(4, 0, 1, 2, 3)
-    for k, view in enumerate(_offset_views(out, kernel, stride, out_size)):
+    for k, view in enumerate(offset_views(out, kernel, stride, out_size)):
         view += parts[:, :, k]
-    return _crop(out, padding)
+    return crop(out, padding)
 
 
-def _crop(a: np.ndarray, padding: Tuple[int, int]) -> np.ndarray:
+def crop(a: np.ndarray, padding: Tuple[int, int]) -> np.ndarray:
     """The interior of an array padded by `padding` on its last two axes (a view)."""
     (ph, pw), (h, w) = padding, a.shape[-2:]
     return a[..., ph:h - ph, pw:w - pw]
@@ -181,7 +159,7 @@ class Conv2d(Function):
         kernel = w.shape[2:]
         out_size = _output_size("conv2d", x.shape, kernel, stride, padding)
         self.save_for_backward(x, w, b is not None, stride, padding, out_size)
-        cols = _im2col(_padded(x, padding, 0, BATCH_LAST), kernel, stride, out_size)
+        cols = im2col(padded(x, padding, 0, BATCH_LAST), kernel, stride, out_size)
         out = w.reshape(w.shape[0], -1) @ cols             # (O, OH·OW·N)
         del cols
         if b is not None:
@@ -195,18 +173,18 @@ class Conv2d(Function):
         g = g.transpose(BATCH_LAST).reshape(o, -1)         # G: no copy if batch-last
         gx = gw = gb = None
         if need_w:
-            cols = _im2col(_padded(x, padding, 0, BATCH_LAST), kernel, stride, out_size)
+            cols = im2col(padded(x, padding, 0, BATCH_LAST), kernel, stride, out_size)
             # G·Xᵀ, computed as (X·Gᵀ)ᵀ: the same product, but OpenBLAS splits this shape
             # better across threads (G·Xᵀ slows 40x when another process holds a core).
             gw = (cols @ g.T).T.reshape(w.shape)
             del cols
         if need_x:
             gcols = w.reshape(o, -1).T @ g                 # Wᵀ·G, then col2im
-            gx = _col2im(gcols, x.shape, padding, kernel, stride, out_size)
+            gx = col2im(gcols, x.shape, padding, kernel, stride, out_size)
         if not has_bias:
             return gx, gw
         if self.needs_input_grad[2]:
-            gb = _row_sums(g)                              # Σ over (i, j, n), by BLAS
+            gb = K.row_sums(g)                             # Σ over (i, j, n), by BLAS
         return gx, gw, gb
 
 
@@ -239,7 +217,7 @@ class MaxPool2d(Function):
         _check_pool("max_pool2d", x, kernel_size, padding)
         out_size = _output_size("max_pool2d", x.shape, kernel_size, stride, padding)
         lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        views = _offset_views(_padded(x, padding, lowest, _layout(x)), kernel_size, stride,
+        views = offset_views(padded(x, padding, lowest, K.layout(x)), kernel_size, stride,
                               out_size)
         out = views[0].copy(order="K")                     # the input's memory layout
         for view in views[1:]:
@@ -251,27 +229,27 @@ class MaxPool2d(Function):
         for view in views[:-1]:
             searching &= view != out
             argmax += searching
-        self.save_for_backward(x.shape, _layout(x), argmax, kernel_size, stride, padding,
+        self.save_for_backward(x.shape, K.layout(x), argmax, kernel_size, stride, padding,
                                out_size)
         return out
 
     def backward(self, g):
         shape, layout, argmax, kernel, stride, padding, out_size = self.saved
-        g = _stored(g, layout)
+        g = K.stored(g, layout)
         if _tiles(stride, kernel, padding):
             # Fast path: every input element is in at most one window, so each offset's
             # view is written exactly once: no padded buffer, no accumulation, and no
             # zero-filling unless the windows leave a last row or column out.
             covered = shape[2] % kernel[0] == 0 and shape[3] % kernel[1] == 0
-            gx = _new(shape, None if covered else 0, g.dtype, layout)
-            for k, view in enumerate(_offset_views(gx, kernel, stride, out_size)):
+            gx = K.new_array(shape, None if covered else 0, g.dtype, layout)
+            for k, view in enumerate(offset_views(gx, kernel, stride, out_size)):
                 np.multiply(argmax == k, g, out=view)
             return gx
-        gx = _new(_padded_shape(shape, padding), 0, g.dtype, layout)
+        gx = K.new_array(padded_shape(shape, padding), 0, g.dtype, layout)
         part = np.empty_like(g)
-        for k, view in enumerate(_offset_views(gx, kernel, stride, out_size)):
+        for k, view in enumerate(offset_views(gx, kernel, stride, out_size)):
             view += np.multiply(argmax == k, g, out=part)  # overlapping windows add up
-        return _crop(gx, padding)
+        return crop(gx, padding)
 
 
 class AvgPool2d(Function):
@@ -288,22 +266,22 @@ class AvgPool2d(Function):
         if x.dtype.kind != "f":
             x = x.astype(np.float32)
         out_size = _output_size("avg_pool2d", x.shape, kernel_size, stride, padding)
-        views = _offset_views(_padded(x, padding, 0, _layout(x)), kernel_size, stride,
+        views = offset_views(padded(x, padding, 0, K.layout(x)), kernel_size, stride,
                               out_size)
         out = views[0].copy(order="K")
         for view in views[1:]:
             out += view
         out *= np.asarray(1.0 / len(views), dtype=out.dtype)
-        self.save_for_backward(x.shape, _layout(x), kernel_size, stride, padding, out_size)
+        self.save_for_backward(x.shape, K.layout(x), kernel_size, stride, padding, out_size)
         return out
 
     def backward(self, g):
         shape, layout, kernel, stride, padding, out_size = self.saved
-        share = _stored(g, layout) * np.asarray(1.0 / (kernel[0] * kernel[1]), dtype=g.dtype)
-        gx = _new(_padded_shape(shape, padding), 0, g.dtype, layout)
-        for view in _offset_views(gx, kernel, stride, out_size):
+        share = K.stored(g, layout) * np.asarray(1.0 / (kernel[0] * kernel[1]), dtype=g.dtype)
+        gx = K.new_array(padded_shape(shape, padding), 0, g.dtype, layout)
+        for view in offset_views(gx, kernel, stride, out_size):
             view += share
-        return _crop(gx, padding)
+        return crop(gx, padding)
 
 
 # ------------------------------------------------------------------ functional API
@@ -316,8 +294,8 @@ def conv2d(x: Tensor, w: Tensor, b: Optional[Tensor] = None, stride: IntOrPair =
     """2-D convolution (cross-correlation) like `torch.nn.functional.conv2d`:
     x (N, C_in, H, W), weight (C_out, C_in, kh, kw), optional bias (C_out,), giving
     (N, C_out, OH, OW). `stride` and `padding` (zeros) are an int or an (h, w) pair."""
-    options = dict(stride=_pair(stride, "stride", "conv2d", 1),
-                   padding=_pair(padding, "padding", "conv2d", 0))
+    options = dict(stride=as_pair(stride, "stride", "conv2d", 1),
+                   padding=as_pair(padding, "padding", "conv2d", 0))
     x, w = _as_tensor(x), _as_tensor(w)
     if b is None:
         return Conv2d.apply(x, w, **options)
@@ -326,10 +304,10 @@ def conv2d(x: Tensor, w: Tensor, b: Optional[Tensor] = None, stride: IntOrPair =
 
 def _pool_options(op: str, kernel_size: IntOrPair, stride: Optional[IntOrPair],
                   padding: IntOrPair) -> dict:
-    kernel = _pair(kernel_size, "kernel_size", op, 1)
+    kernel = as_pair(kernel_size, "kernel_size", op, 1)
     return dict(kernel_size=kernel,
-                stride=kernel if stride is None else _pair(stride, "stride", op, 1),
-                padding=_pair(padding, "padding", op, 0))
+                stride=kernel if stride is None else as_pair(stride, "stride", op, 1),
+                padding=as_pair(padding, "padding", op, 0))
 
 
 def max_pool2d(x: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,

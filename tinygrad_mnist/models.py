@@ -24,7 +24,7 @@ def initialize(model: nn.Module, scheme: str,
         raise ValueError(f"init must be one of {sorted(INITS)}, got {scheme!r}")
     for module in model.modules():
         weight = getattr(module, "weight", None)
-        if isinstance(module, nn.Linear) or type(module).__name__ == "Conv2d":
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
             INITS[scheme](weight, generator)
             if getattr(module, "bias", None) is not None:
                 init.zeros_(module.bias)

@@ -6,11 +6,11 @@ broadcast inputs are reduced by the engine (`autograd.unbroadcast`), not here.
 """
 from __future__ import annotations
 
-import functools
 from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from . import _kernels as K
 from .autograd import Function
 
 
@@ -200,62 +200,6 @@ class Max(Function):
 
 
 # ---------------------------------------------------------------------------- linear
-@functools.lru_cache(maxsize=32)
-def _ones(n: int, dtype: np.dtype) -> np.ndarray:
-    """A read-only vector of n ones, made once per length and dtype."""
-    ones = np.ones(n, dtype)
-    ones.flags.writeable = False
-    return ones
-
-
-def _column_sums(a: np.ndarray) -> np.ndarray:
-    """Σ over the rows of a 2-D array, as a vector-matrix product with ones: BLAS, and
-    several times faster than `a.sum(axis=0)`."""
-    return _ones(a.shape[0], a.dtype) @ a
-
-
-def _channel_sums(a: np.ndarray) -> np.ndarray:
-    """Σ over every axis but 1 of (N, C, *spatial), as two matrix-vector products with
-    ones: 5-20x faster than `a.sum(axis=(0, 2, 3))`."""
-    if a.ndim == 2:
-        return _column_sums(a)
-    n, c = a.shape[:2]
-    per_position = _ones(n, a.dtype) @ a.reshape(n, -1)   # (C·spatial,)
-    return per_position.reshape(c, -1) @ _ones(per_position.size // c, a.dtype)
-
-
-def _row_sums(a: np.ndarray) -> np.ndarray:
-    """Σ over the columns of a 2-D array (as a matrix-vector product, likewise)."""
-    return a @ _ones(a.shape[1], a.dtype)
-
-
-def _max_along(x: np.ndarray, axis: int) -> np.ndarray:
-    """x.max(axis=axis, keepdims=True). NumPy reduces a short row at a time slowly: for
-    the rows of a 2-D array shorter than 64, the maximum over the first axis of a
-    transposed copy is 4-10x faster ((128, 10): 8.3 -> 1.9 µs)."""
-    if x.ndim == 2 and axis in (1, -1) and x.shape[1] < 64 and x.shape[0] > 1:
-        return np.ascontiguousarray(x.T).max(axis=0)[:, None]
-    return x.max(axis=axis, keepdims=True)
-
-
-@functools.lru_cache(maxsize=32)
-def _row_starts(n: int, c: int) -> np.ndarray:
-    """Flat indices of the first element of each row of an (n, c) array (read-only)."""
-    starts = np.arange(0, n * c, c)
-    starts.flags.writeable = False
-    return starts
-
-
-def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b for operands of 2 or more dimensions. When the summed dimension has length 1
-    the product is an outer product, (n, 1) @ (1, m) (the weight gradient at batch size
-    1), which NumPy's matmul computes 6x and a broadcasting multiply 1.4x slower than
-    einsum does."""
-    if a.shape[-1] == 1:
-        return np.einsum("...ik,...kj->...ij", a, b)
-    return a @ b
-
-
 class MatMul(Function):
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
@@ -272,10 +216,10 @@ class MatMul(Function):
         g2 = np.expand_dims(g2, -2) if a.ndim == 1 else g2
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = _matmul(g2, np.swapaxes(b2, -1, -2))
+            ga = K.matmul(g2, np.swapaxes(b2, -1, -2))
             ga = ga[..., 0, :] if a.ndim == 1 else ga
         if self.needs_input_grad[1]:
-            gb = _matmul(np.swapaxes(a2, -1, -2), g2)
+            gb = K.matmul(np.swapaxes(a2, -1, -2), g2)
             gb = gb[..., 0] if b.ndim == 1 else gb
         return ga, gb
 
@@ -301,9 +245,9 @@ class Linear(Function):
         gx = g @ w if need[0] else None                    # skipped for a data input
         if g.ndim != 2:                                    # (rows, features) for the sums
             g, x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
-        gw = _matmul(g.T, x) if need[1] else None
+        gw = K.matmul(g.T, x) if need[1] else None
         if len(need) == 3:
-            gb = _column_sums(g) if need[2] else None
+            gb = K.column_sums(g) if need[2] else None
             return gx, gw, gb
         return gx, gw
 
@@ -362,64 +306,10 @@ class Concatenate(Function):
         return tuple(np.split(g, splits, axis=axis))
 
 
-# ------------------------------------------------------------------- fused, for speed
-class BatchNorm(Function):
-    """Batch normalisation of x (N, C, *spatial) with the batch's statistics per channel
-    C, then `* weight + bias` when given (their presence is `affine`, two booleans).
-    One op instead of the ~15 it takes composed: 2.5x faster in a CNN's training step.
-    With `running=(mean, var, momentum)` the running statistics are updated in place
-    (the variance unbiased), as PyTorch does."""
-
-    def forward(self, x, *params, eps: float, affine: Tuple[bool, bool], running=None):
-        shape = (1, -1) + (1,) * (x.ndim - 2)              # how a (C,) vector broadcasts
-        count = x.size // x.shape[1]                       # values per channel
-        mean = _channel_sums(x) / count
-        xhat = x - mean.reshape(shape)
-        var = _channel_sums(xhat * xhat) / count           # biased, as for normalising
-        inv_std = (1 / np.sqrt(var + eps)).reshape(shape)
-        xhat *= inv_std                                    # x̂ = (x - μ)/σ
-        weight = params[0].reshape(shape) if affine[0] else None
-        out = xhat * weight if weight is not None else xhat.copy()   # y = x̂·w + b
-        if affine[1]:
-            out += params[-1].reshape(shape)
-        if running is not None:
-            running_mean, running_var, momentum = running
-            if running_mean is not None:
-                running_mean *= 1.0 - momentum
-                running_mean += momentum * mean
-            if running_var is not None:
-                running_var *= 1.0 - momentum
-                running_var += momentum * (var * (count / (count - 1)))
-        self.save_for_backward(xhat, inv_std, weight, affine)
-        return out
-
-    def backward(self, g):
-        # d/db = Σ g,  d/dw = Σ g·x̂,  d/dx = (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂))/σ with ĝ = g·w,
-        # sums and means over every axis but the channels; mean(ĝ) = w·Σg/count and
-        # mean(ĝ·x̂) = w·Σg·x̂/count, so two channel sums serve all three.
-        xhat, inv_std, weight, affine = self.saved
-        shape, count = inv_std.shape, g.size // g.shape[1]
-        sum_g, sum_gx = _channel_sums(g), _channel_sums(g * xhat)
-        grads = []
-        if self.needs_input_grad[0]:
-            scale = inv_std if weight is None else inv_std * weight   # σ⁻¹·w
-            gx = g - (sum_g / count).reshape(shape)
-            gx -= xhat * (sum_gx / count).reshape(shape)
-            gx *= scale
-            grads.append(gx)
-        else:
-            grads.append(None)
-        if affine[0]:
-            grads.append(sum_gx)
-        if affine[1]:
-            grads.append(sum_g)
-        return tuple(grads)
-
-
 # ---------------------------------------------------------------- fused, for stability
 class LogSoftmax(Function):
     def forward(self, x, axis: int):
-        shifted = x - _max_along(x, axis)                  # exp never overflows
+        shifted = x - K.row_max(x, axis)                   # exp never overflows
         out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         self.save_for_backward(out, axis)
         return out                                         # d/dx = g - softmax·Σg
@@ -427,55 +317,3 @@ class LogSoftmax(Function):
     def backward(self, g):
         out, axis = self.saved
         return g - np.exp(out) * g.sum(axis=axis, keepdims=True)
-
-
-class CrossEntropy(Function):
-    """Softmax cross-entropy of logits (N, C) against integer labels (N,) or
-    probability targets (N, C), with label smoothing. Fused: the logits' gradient
-    is (softmax - target) times the upstream gradient."""
-
-    def forward(self, logits, target=None, *, labels=None, reduction: str = "mean",
-                label_smoothing: float = 0.0):
-        n, c = logits.shape
-        shifted = logits - _max_along(logits, 1)           # exp never overflows
-        probs = np.exp(shifted)
-        sums = _row_sums(probs)
-        probs /= sums[:, None]                             # softmax, kept for backward
-        log_sums = np.log(sums)                            # log p = shifted - log_sums
-        s = label_smoothing
-        logp = None
-        if labels is not None:
-            at_label = _row_starts(n, c) + labels          # flat indices of the labels
-            loss = log_sums - shifted.ravel()[at_label]    # -log p[label]
-            if s:                                          # -Σ log p = C·log_sums - Σ shifted
-                loss = (1 - s) * loss + (s / c) * (c * log_sums - _row_sums(shifted))
-        else:
-            at_label = None
-            logp = shifted - log_sums[:, None]
-            if s:
-                target = (1 - s) * target + s / c
-            loss = -_row_sums(target * logp)
-        self.save_for_backward(probs, logp, target, at_label, reduction, s)
-        if reduction == "none":
-            return loss
-        total = loss.sum()                                 # a scalar of the logits' dtype
-        return total / n if reduction == "mean" else total
-
-    def backward(self, g):
-        probs, logp, target, at_label, reduction, s = self.saved
-        n, c = probs.shape
-        if reduction == "none":
-            scale = g[:, None]
-        else:                                              # a Python number: no array op
-            scale = float(g) / n if reduction == "mean" else float(g)
-        glogits = gtarget = None
-        if self.needs_input_grad[0]:
-            if at_label is not None:                       # target = (1-s)·onehot + s/C
-                glogits = probs - s / c if s else probs.copy()
-                glogits.ravel()[at_label] -= 1 - s
-            else:
-                glogits = probs * target.sum(axis=1, keepdims=True) - target
-            glogits *= scale
-        if len(self.needs_input_grad) > 1 and self.needs_input_grad[1]:
-            gtarget = -(1 - s) * logp * scale              # d/dt = -(1-s)·log p
-        return (glogits, gtarget) if at_label is None else glogits

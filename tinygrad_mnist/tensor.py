@@ -72,13 +72,24 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._ctx: Optional[Function] = None
 
-    @classmethod
-    def _make(cls, data: Any, requires_grad: bool, ctx: Optional[Function]) -> "Tensor":
+    @staticmethod
+    def _make(data: Any, requires_grad: bool, ctx: Optional[Function]) -> "Tensor":
         """Fast internal constructor: no copy, no checks."""
-        t = object.__new__(cls)
+        t = object.__new__(Tensor)
         t.data = data if type(data) is np.ndarray else np.asarray(data)
         t.grad = None
         t.requires_grad = requires_grad
+        t._ctx = ctx
+        return t
+
+    @staticmethod
+    def from_op(data: Any, ctx: Optional[Function]) -> "Tensor":
+        """The output of a `Function` (`Function.apply` calls this): a plain Tensor on
+        `data`, not a copy, that requires grad and remembers `ctx` unless it is None."""
+        t = object.__new__(Tensor)
+        t.data = data if type(data) is np.ndarray else np.asarray(data)
+        t.grad = None
+        t.requires_grad = ctx is not None
         t._ctx = ctx
         return t
 
@@ -355,8 +366,6 @@ class Tensor:
         return self.log_softmax(axis, dim=dim).exp()
 
 
-autograd._make_tensor = Tensor._make
-
 
 def _shape(shape: Sequence[Any]) -> Tuple[int, ...]:
     """Accept f(2, 3) and f((2, 3)) alike."""
@@ -368,6 +377,17 @@ def _shape(shape: Sequence[Any]) -> Tuple[int, ...]:
 def tensor(data: ArrayLike, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """Build a Tensor (like `torch.tensor`)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def as_tensor(data: ArrayLike, dtype: Any = None) -> Tensor:
+    """`data` as a Tensor, sharing memory where it can (like `torch.as_tensor`): a
+    Tensor, or a numeric array, of `dtype` (or of any dtype, if None) is not copied."""
+    if isinstance(data, Tensor):
+        return data if dtype is None or data.dtype == dtype else Tensor(data.data, dtype=dtype)
+    if (isinstance(data, np.ndarray) and data.dtype.kind in "fiub"
+            and (dtype is None or data.dtype == dtype)):
+        return Tensor._make(data, False, None)
+    return Tensor(data, dtype=dtype)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -418,46 +438,3 @@ def stack(tensors: Iterable[Tensor], axis: int = 0) -> Tensor:
     shape = tensors[0].shape
     expanded = shape[:axis] + (1,) + shape[axis:]
     return concatenate([t.reshape(expanded) for t in tensors], axis=axis)
-
-
-def cross_entropy(logits: Tensor, target: ArrayLike, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
-    """Softmax cross-entropy, fused and stable (like `F.cross_entropy`).
-
-    `logits` is (N, C) or (C,); `target` holds integer class labels (N,) / () or
-    class probabilities of the logits' shape (e.g. one-hot). `reduction` is
-    "mean" (over the N samples), "sum" or "none"."""
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
-                         f"got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], "
-                         f"got {label_smoothing}")
-    if not isinstance(logits, Tensor):
-        logits = Tensor(logits)
-    if logits.ndim == 1:  # one sample
-        t = target if isinstance(target, Tensor) else np.asarray(target)
-        t = t.reshape(1, -1) if t.ndim == 1 else t.reshape(1)
-        loss = cross_entropy(logits.reshape(1, -1), t, "none", label_smoothing)
-        return loss.reshape(()) if reduction == "none" else loss.sum()
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must be (N, C) or (C,), got {logits.shape}")
-    n, c = logits.shape
-    target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
-    if target_data.dtype.kind in "iub":
-        labels = target_data
-        if labels.shape != (n,):
-            raise ValueError(f"cross_entropy: labels must have shape ({n},) for logits "
-                             f"{logits.shape}, got {labels.shape}")
-        labels = labels.astype(np.intp, copy=False)
-        if n and labels.view(np.uintp).max() >= c:  # viewed unsigned, a label < 0 is huge
-            bad = labels[(labels < 0) | (labels >= c)][0]
-            raise ValueError(f"cross_entropy: class label {bad} is outside [0, {c})")
-        return ops.CrossEntropy.apply(logits, labels=labels, reduction=reduction,
-                                      label_smoothing=label_smoothing)
-    if target_data.shape != logits.shape:
-        raise ValueError(f"cross_entropy: probability targets must have the logits' "
-                         f"shape {logits.shape}, got {target_data.shape}")
-    target = target if isinstance(target, Tensor) else logits._operand(target_data)
-    return ops.CrossEntropy.apply(logits, target, reduction=reduction,
-                                  label_smoothing=label_smoothing)

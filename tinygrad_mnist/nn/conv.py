@@ -52,9 +52,9 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: channel counts must be >= 1, got in_channels="
                              f"{in_channels}, out_channels={out_channels}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = C._pair(kernel_size, "kernel_size", "Conv2d", 1)
-        self.stride = C._pair(stride, "stride", "Conv2d", 1)
-        self.padding = C._pair(padding, "padding", "Conv2d", 0)
+        self.kernel_size = C.as_pair(kernel_size, "kernel_size", "Conv2d", 1)
+        self.stride = C.as_pair(stride, "stride", "Conv2d", 1)
+        self.padding = C.as_pair(padding, "padding", "Conv2d", 0)
         self.weight = Parameter(np.empty((out_channels, in_channels, *self.kernel_size),
                                          dtype=dtype))
         if bias:
@@ -89,10 +89,10 @@ class _Pool2d(Module):
                  padding: IntOrPair = 0):
         super().__init__()
         name = type(self).__name__
-        kernel = C._pair(kernel_size, "kernel_size", name, 1)
-        pad = C._pair(padding, "padding", name, 0)
+        kernel = C.as_pair(kernel_size, "kernel_size", name, 1)
+        pad = C.as_pair(padding, "padding", name, 0)
         if stride is not None:
-            C._pair(stride, "stride", name, 1)
+            C.as_pair(stride, "stride", name, 1)
         if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
             raise ValueError(f"{name}: padding {padding!r} must be at most half the "
                              f"kernel size {kernel_size!r}")

@@ -8,9 +8,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import ops
-from ..tensor import ArrayLike, Tensor
-from ..tensor import cross_entropy as _cross_entropy
+from .. import fused, ops
+from ..tensor import ArrayLike, Tensor, as_tensor
 from . import init
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -73,7 +72,7 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
 
     training: (x - mean)/√(var + eps) with the batch mean and biased variance, and
     (if given) running = (1 - momentum)·running + momentum·batch statistic, in place,
-    with the unbiased variance (one fused op, `ops.BatchNorm`). Otherwise: the running
+    with the unbiased variance (one fused op, `fused.BatchNorm`). Otherwise: the running
     statistics normalise (composed from engine ops). Then `* weight + bias` if given.
     Differentiable in x, weight and bias."""
     input = _tensor(input)
@@ -89,8 +88,8 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
         running = None
         if running_mean is not None or running_var is not None:
             running = (running_mean, running_var, momentum)
-        return ops.BatchNorm.apply(input, *params, eps=eps, running=running,
-                                   affine=(weight is not None, bias is not None))
+        return fused.BatchNorm.apply(input, *params, eps=eps, running=running,
+                                     affine=(weight is not None, bias is not None))
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are needed "
                          "when not training")
@@ -103,52 +102,84 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
     return out
 
 
-def cross_entropy(input: Tensor, target: ArrayLike, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
-    """Softmax cross-entropy of logits against labels or probabilities (fused)."""
-    return _cross_entropy(input, target, reduction, label_smoothing)
-
-
+# ---------------------------------------------------------------------------- losses
 def _array(x: Any) -> np.ndarray:
     return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
-def _labels(name: str, target: Any, n: int, c: int) -> np.ndarray:
-    labels = _array(target)
-    if labels.dtype.kind not in "iu":
+def check_labels(name: str, labels: np.ndarray, n: int, c: int) -> np.ndarray:
+    """`labels` as (n,) integer class indices in [0, c), or a one-line error."""
+    if labels.dtype.kind not in "iub":
         raise TypeError(f"{name}: target must hold integer class labels, got {labels.dtype}")
     if labels.shape != (n,):
-        raise ValueError(f"{name}: target must have shape ({n},), got {labels.shape}")
-    if n and (labels.min() < 0 or labels.max() >= c):
+        raise ValueError(f"{name}: labels must have shape ({n},) for {n} samples, "
+                         f"got {labels.shape}")
+    labels = labels.astype(np.intp, copy=False)
+    if n and labels.view(np.uintp).max() >= c:  # viewed unsigned, a label < 0 is huge
         bad = labels[(labels < 0) | (labels >= c)][0]
         raise ValueError(f"{name}: class label {bad} is outside [0, {c})")
     return labels
 
 
-def nll_loss(input: Tensor, target: ArrayLike, reduction: str = "mean") -> Tensor:
+def _one_sample(loss_fn: Any, input: Tensor, target: Any, reduction: str, *args: Any) -> Tensor:
+    """A loss of one sample (C,) as the loss of a batch of one."""
+    target = target if isinstance(target, Tensor) else np.asarray(target)
+    target = target.reshape(1, -1) if target.ndim == 1 else target.reshape(1)
+    loss = loss_fn(input.reshape(1, -1), target, "none", *args)
+    return loss.reshape(()) if reduction == "none" else loss.sum()
+
+
+def cross_entropy(input: ArrayLike, target: ArrayLike, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy, fused and stable (like `torch.nn.functional.cross_entropy`).
+
+    `input` holds logits (N, C) or (C,); `target` integer class labels (N,) or (), or
+    class probabilities of the logits' shape (e.g. one-hot). `reduction` is "mean"
+    (over the N samples), "sum" or "none"."""
+    check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], "
+                         f"got {label_smoothing}")
+    input = _tensor(input)
+    if input.ndim == 1:
+        return _one_sample(cross_entropy, input, target, reduction, label_smoothing)
+    if input.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must be (N, C) or (C,), got {input.shape}")
+    n, c = input.shape
+    target_data = _array(target)
+    if target_data.dtype.kind in "iub":
+        labels = check_labels("cross_entropy", target_data, n, c)
+        return fused.CrossEntropy.apply(input, labels=labels, reduction=reduction,
+                                        label_smoothing=label_smoothing)
+    if target_data.shape != input.shape:
+        raise ValueError(f"cross_entropy: probability targets must have the logits' "
+                         f"shape {input.shape}, got {target_data.shape}")
+    return fused.CrossEntropy.apply(input, as_tensor(target, input.dtype),
+                                    reduction=reduction, label_smoothing=label_smoothing)
+
+
+def nll_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities `input` (N, C) or (C,) at the
     integer labels `target` (N,) or (); "mean" averages over the N samples."""
     check_reduction("nll_loss", reduction)
     input = _tensor(input)
     if input.ndim == 1:
-        label = _array(target)
-        if label.shape != ():
+        if _array(target).shape != ():
             raise ValueError(f"nll_loss: a single sample (C,) needs a scalar label, "
-                             f"got shape {label.shape}")
-        loss = nll_loss(input.reshape(1, -1), label.reshape(1), "none")
-        return loss.reshape(()) if reduction == "none" else loss.sum()
+                             f"got shape {_array(target).shape}")
+        return _one_sample(nll_loss, input, target, reduction)
     if input.ndim != 2:
         raise ValueError(f"nll_loss: input must be (N, C) or (C,), got {input.shape}")
     n, c = input.shape
-    labels = _labels("nll_loss", target, n, c)
+    labels = check_labels("nll_loss", _array(target), n, c)
     return _reduce(-input[np.arange(n), labels], reduction)
 
 
-def mse_loss(input: Tensor, target: ArrayLike, reduction: str = "mean") -> Tensor:
+def mse_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor:
     """Mean (or summed, or elementwise) squared error; shapes must match."""
     check_reduction("mse_loss", reduction)
     input = _tensor(input)
-    target = input._operand(target)
+    target = as_tensor(target, input.dtype)
     if target.shape != input.shape:
         raise ValueError(f"mse_loss: target shape {target.shape} differs from input "
                          f"shape {input.shape}")
@@ -173,4 +204,4 @@ def dropout(input: ArrayLike, p: float = 0.5, training: bool = True,
         keep = rng.random(input.shape, dtype=np.float32) >= p
         scale = keep.astype(input.dtype)
         scale *= 1.0 / (1.0 - p)
-    return ops.Mul.apply(input, Tensor._make(scale, False, None))
+    return ops.Mul.apply(input, as_tensor(scale))
