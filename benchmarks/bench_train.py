@@ -94,6 +94,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--with-ops", action="store_true",
                    help="also time tinygrad_mnist's op Functions called by hand, without "
                         "autograd (see harness.OpsTrainer)")
+    p.add_argument("--baseline", metavar="DIR",
+                   help="also time the tinygrad_mnist of another checkout DIR (e.g. a "
+                        "git worktree of the commit before a change), in the same rounds")
     p.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
     p.add_argument("--memory-worker", help=argparse.SUPPRESS)  # internal: one measurement
     p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
@@ -116,8 +119,22 @@ def _long_rows(section, mlp, batch, name, med, lo, hi, ratio_np, ratio_pt) -> Li
         ("ratio_to_numpy", ratio_np), ("ratio_to_torch", ratio_pt))]
 
 
+def _baseline_note(label: str, times: Dict[str, List[float]]) -> List[str]:
+    """tinygrad_mnist / baseline, per interleaved round (with --baseline)."""
+    if "baseline" not in times:
+        return []
+    ratios = [a / b for a, b in zip(times["framework"], times["baseline"])]
+    return [f"{label}: tinygrad_mnist / baseline = {median(ratios):.3f} (median of the "
+            f"rounds' ratios; {min(ratios):.3f}–{max(ratios):.3f})"]
+
+
+def _print_notes(notes: List[str]) -> None:
+    for note in notes:
+        print(f"- {note}")
+
+
 def epoch_section(args, x, y, classes) -> List[list]:
-    rows, table = [], []
+    rows, table, notes = [], [], []
     scaled = args.epochs_fraction < 1
     print(f"\n### Seconds per epoch ({len(x):,} images), batch {args.batch_size}"
           + (f", timing {args.epochs_fraction:g} of an epoch and scaling up" if scaled else "")
@@ -131,6 +148,7 @@ def epoch_section(args, x, y, classes) -> List[list]:
         runs = {k: (lambda t=t: t.steps(steps)) for k, t in made.items()}
         warmup = {k: (lambda t=t: t.steps(min(steps, 20))) for k, t in made.items()}
         times = harness.interleaved(runs, args.repeats, warmup)
+        notes += _baseline_note(text, times)
         med = {k: median(v) * scale for k, v in times.items()}
         for k, t in made.items():
             lo, hi = min(times[k]) * scale, max(times[k]) * scale
@@ -140,11 +158,12 @@ def epoch_section(args, x, y, classes) -> List[list]:
             rows += _long_rows("epoch", text, args.batch_size, t.name, med[k], lo, hi, r_np, r_pt)
     print(harness.markdown_table(["MLP", "implementation", "median s/epoch", "min–max s",
                                   "÷ numpy by hand", "÷ PyTorch"], table))
+    _print_notes(notes)
     return rows
 
 
 def step_section(args, x, y, classes) -> List[list]:
-    rows, table = [], []
+    rows, table, notes = [], [], []
     sizes = harness.parse_sizes(args.step_sizes)
     print(f"\n### Microseconds per training step, {args.step_sizes}, median of "
           f"{args.repeats} interleaved rounds\n")
@@ -154,6 +173,7 @@ def step_section(args, x, y, classes) -> List[list]:
         runs = {k: (lambda t=t: t.steps(steps)) for k, t in made.items()}
         times = harness.interleaved(runs, args.repeats,
                                     before={k: t.restart for k, t in made.items()})
+        notes += _baseline_note(f"batch {batch}", times)
         med = {k: median(v) / steps for k, v in times.items()}
         for k, t in made.items():
             lo, hi = min(times[k]) / steps, max(times[k]) / steps
@@ -164,6 +184,7 @@ def step_section(args, x, y, classes) -> List[list]:
                                r_np, r_pt)
     print(harness.markdown_table(["batch", "implementation", "median µs/step",
                                   "min–max µs", "÷ numpy by hand", "÷ PyTorch"], table))
+    _print_notes(notes)
     return rows
 
 
@@ -287,6 +308,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, list]:
     """Run the chosen sections; return their CSV rows by section."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    if args.baseline:  # read by harness.import_baseline, here and in the subprocesses
+        os.environ[harness.BASELINE_VARIABLE] = str(Path(args.baseline).resolve())
     if args.memory_worker:
         memory_worker(args)
         return {}

@@ -4,6 +4,8 @@ Markdown tables, CSV files and BLAS thread settings."""
 from __future__ import annotations
 
 import csv
+import importlib
+import importlib.util
 import math
 import os
 import platform
@@ -102,11 +104,12 @@ class FrameworkTrainer(Trainer):
     F.cross_entropy, optim.SGD(momentum=0.9), zero_grad/backward/step, DataLoader."""
 
     name = "tinygrad_mnist"
+    package = "tinygrad_mnist"
 
     def setup(self, weights, biases, seed):
-        from tinygrad_mnist import from_numpy, nn, optim
-        from tinygrad_mnist.data.loader import DataLoader
-        from tinygrad_mnist.nn import functional as F
+        tg = importlib.import_module(self.package)
+        from_numpy, nn, optim, F = tg.from_numpy, tg.nn, tg.optim, tg.nn.functional
+        DataLoader = importlib.import_module(f"{self.package}.data.loader").DataLoader
         layers: list = []
         for w, b in zip(weights, biases):
             linear = nn.Linear(w.shape[1], w.shape[0])
@@ -136,6 +139,37 @@ class FrameworkTrainer(Trainer):
             optimizer.step()
             total += loss.item()
         return total
+
+
+BASELINE_VARIABLE = "TINYGRAD_MNIST_BASELINE"
+
+
+def import_baseline() -> Optional[str]:
+    """Import the tinygrad_mnist package of another checkout, the folder named by
+    $TINYGRAD_MNIST_BASELINE (bench_train.py --baseline DIR), as the package
+    `tinygrad_mnist_baseline`, so that two versions can be timed in one process."""
+    root = os.environ.get(BASELINE_VARIABLE)
+    if not root:
+        return None
+    name = "tinygrad_mnist_baseline"
+    if name not in sys.modules:
+        init = Path(root) / "tinygrad_mnist" / "__init__.py"
+        spec = importlib.util.spec_from_file_location(
+            name, init, submodule_search_locations=[str(init.parent)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return name
+
+
+class BaselineTrainer(FrameworkTrainer):
+    """The same as FrameworkTrainer, with the package of --baseline DIR."""
+
+    name = "tinygrad_mnist (baseline)"
+
+    @property
+    def package(self) -> str:
+        return import_baseline()
 
 
 class NumpyTrainer(Trainer):
@@ -276,7 +310,7 @@ class TorchTrainer(Trainer):
 
 
 TRAINERS = {"framework": FrameworkTrainer, "numpy": NumpyTrainer, "torch": TorchTrainer,
-            "unfolded": UnfoldedNumpyTrainer, "ops": OpsTrainer}
+            "unfolded": UnfoldedNumpyTrainer, "ops": OpsTrainer, "baseline": BaselineTrainer}
 
 
 def trainers(include_torch: bool = True, unfolded: bool = False,
@@ -284,6 +318,8 @@ def trainers(include_torch: bool = True, unfolded: bool = False,
     """The trainer classes to compare: PyTorch only when wanted and importable, the
     unfolded reference and the ops without autograd only when asked for."""
     chosen = {"framework": FrameworkTrainer, "numpy": NumpyTrainer}
+    if import_baseline():
+        chosen["baseline"] = BaselineTrainer
     if unfolded:
         chosen["unfolded"] = UnfoldedNumpyTrainer
     if ops:
