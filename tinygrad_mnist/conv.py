@@ -175,7 +175,7 @@ class Conv2d(Function):
         if need_w:
             cols = im2col(padded(x, padding, 0, BATCH_LAST), kernel, stride, out_size)
             # G·Xᵀ, computed as (X·Gᵀ)ᵀ: the same product, but OpenBLAS splits this shape
-            # better across threads (G·Xᵀ slows 40x when another process holds a core).
+            # better across threads, above all when another process holds a core.
             gw = (cols @ g.T).T.reshape(w.shape)
             del cols
         if need_x:
