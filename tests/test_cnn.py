@@ -313,7 +313,7 @@ def test_a_tiny_cnn_learns_through_the_command_line(tmp_path, monkeypatch):
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == "cnn" and report["config"]["augment"] is True
     assert report["val_accuracy"] > 0.7 and report["test_accuracy"] > 0.7  # chance: 0.1
-    from tinygrad_mnist.train import load_trained
+    from tinygrad_mnist.inference import load_trained
     trained = load_trained(out)
     assert isinstance(trained.model, models.CNN) and not trained.model.training
     digits = np.zeros((2, 28, 28), np.float32)

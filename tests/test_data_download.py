@@ -37,7 +37,9 @@ def test_corrupted_and_missing_files_move_on_to_next_mirror(fake, server, isolat
     assert_loaded(mnist, fake)
     got_from_good = sorted(r for r in server.requests if r.startswith("/good/"))
     assert len(got_from_good) == 4  # every file failed on the first mirror
-    assert not any(".part" in name for name in listing(isolated_env))
+    assert listing(isolated_env) == sorted(f"{s}.gz" for s in (  # no temporary files left
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
 
 
 def test_all_mirrors_fail_gives_a_clear_error(fake, server, isolated_env):

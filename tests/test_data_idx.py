@@ -1,5 +1,6 @@
 """IDX reader/writer: round trips and a clear error for every kind of damage."""
 import gzip
+import os
 import struct
 
 import numpy as np
@@ -73,5 +74,9 @@ def test_truncated_gzip_stream(tmp_path):
 
 
 def test_written_files_are_world_readable(tmp_path):
-    path = write_idx(tmp_path / "a.gz", np.zeros(3, np.uint8))
+    umask = os.umask(0o022)  # the usual umask: new files are rw-r--r--
+    try:
+        path = write_idx(tmp_path / "a.gz", np.zeros(3, np.uint8))
+    finally:
+        os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644

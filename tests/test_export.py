@@ -2,6 +2,7 @@
 to 1e-5 on real MNIST test images and on random inputs; unsupported layers are named."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -15,61 +16,15 @@ onnx = pytest.importorskip("onnx", reason='ONNX export needs the deploy extra: '
 ort = pytest.importorskip("onnxruntime", reason='checking exports needs the deploy extra: '
                           'pip install -e ".[deploy]"')
 
-from tinygrad_mnist import Tensor, cross_entropy, nn, no_grad  # noqa: E402
+import tinygrad_mnist as tg  # noqa: E402
+from tinygrad_mnist import Tensor, cli, cross_entropy, nn, no_grad  # noqa: E402
+from tinygrad_mnist.config import TrainConfig, build_model  # noqa: E402
 from tinygrad_mnist.export import ExportError, to_onnx  # noqa: E402
+from tinygrad_mnist.inference import load_trained  # noqa: E402
 from tinygrad_mnist.models import MLP  # noqa: E402
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 MEAN, STD = 0.1307, 0.3081
-CONV_LAYERS = ("Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d")
-HAS_CONV = all(hasattr(nn, name) for name in CONV_LAYERS)
-
-
-def _stand_ins() -> Any:
-    """Until `nn` has the CNN layers: minimal ones over `tinygrad_mnist.conv`, with the
-    attribute names the exporter reads (weight, bias, stride, padding, kernel_size;
-    running_mean, running_var, eps), posing as the package's own classes."""
-    from tinygrad_mnist import conv as C
-    from tinygrad_mnist.nn import functional as F
-
-    class Conv2d(nn.Module):
-        def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                     stride: int = 1, padding: int = 0) -> None:
-            super().__init__()
-            self.weight = nn.Parameter(np.zeros((out_channels, in_channels, kernel_size,
-                                                 kernel_size), np.float32))
-            self.bias = nn.Parameter(np.zeros(out_channels, np.float32))
-            self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-
-        def forward(self, x: Tensor) -> Tensor:
-            return C.conv2d(x, self.weight, self.bias, self.stride, self.padding)
-
-    class MaxPool2d(nn.Module):
-        def __init__(self, kernel_size: int, stride: Any = None, padding: int = 0) -> None:
-            super().__init__()
-            self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-
-        def forward(self, x: Tensor) -> Tensor:
-            return C.max_pool2d(x, self.kernel_size, self.stride, self.padding)
-
-    class AvgPool2d(MaxPool2d):
-        def forward(self, x: Tensor) -> Tensor:
-            return C.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
-
-    class BatchNorm2d(nn.BatchNorm1d):
-        def forward(self, x: Tensor) -> Tensor:
-            n, c, h, w = x.shape
-            return F.batch_norm(x.reshape(n, c, h * w), self.running_mean, self.running_var,
-                                self.weight, self.bias, self.training, eps=self.eps
-                                ).reshape(n, c, h, w)
-
-    classes = (Conv2d, MaxPool2d, AvgPool2d, BatchNorm2d)
-    for cls in classes:
-        cls.__module__ = "tinygrad_mnist.nn.layers"
-    return type("StandIns", (), {cls.__name__: cls for cls in classes})
-
-
-CNN = nn if HAS_CONV else _stand_ins()
 
 
 # ---------------------------------------------------------------- helpers
@@ -125,15 +80,15 @@ def small_cnn(seed: int = 0) -> nn.Sequential:
     rng = np.random.default_rng(seed)
 
     def conv(c_in: int, c_out: int, k: int, **options: int) -> nn.Module:
-        layer = CNN.Conv2d(c_in, c_out, k, **options)
+        layer = nn.Conv2d(c_in, c_out, k, **options)
         layer.weight.data[...] = rng.normal(0, 1 / np.sqrt(c_in * k * k), layer.weight.shape)
         layer.bias.data[...] = rng.normal(0, 0.1, c_out)
         return layer
     return nn.Sequential(
-        conv(1, 4, 3, padding=1), with_running_stats(CNN.BatchNorm2d(4), rng), nn.ReLU(),
-        CNN.MaxPool2d(2),                                            # 14x14
+        conv(1, 4, 3, padding=1), with_running_stats(nn.BatchNorm2d(4), rng), nn.ReLU(),
+        nn.MaxPool2d(2),                                            # 14x14
         nn.Sequential(conv(4, 6, 3, stride=2, padding=1), nn.LeakyReLU(0.05)),  # 7x7
-        CNN.AvgPool2d(3, stride=2, padding=1),                       # 4x4
+        nn.AvgPool2d(3, stride=2, padding=1),                       # 4x4
         nn.Dropout(0.3), nn.Flatten(),
         nn.Linear(6 * 4 * 4, 10, generator=rng))
 
@@ -248,6 +203,26 @@ def test_export_keeps_the_training_mode(tmp_path: Path) -> None:
     assert model.training and model[1].training and not model[3].training
 
 
+@pytest.mark.parametrize("model_name, layout_shape", [("mlp", (784,)), ("cnn", (1, 28, 28))])
+def test_the_export_command_folds_in_a_runs_statistics(tmp_path: Path, model_name: str,
+                                                       layout_shape: Tuple[int, ...]) -> None:
+    """`tinygrad-mnist export RUN --onnx FILE`: the file takes pixels in [0, 1] in the
+    model's layout and gives the run's model's logits."""
+    config = TrainConfig.from_dict({"model": model_name, "hidden": [16]})
+    run = tmp_path / "run"
+    run.mkdir()
+    tg.save({"format": "tinygrad_mnist.model", "model": build_model(config).state_dict(),
+             "config": dataclasses.asdict(config), "stats": [0.13, 0.31], "epoch": 1,
+             "val_acc": 0.5}, run / "best.npz")
+    path = tmp_path / "model.onnx"
+    assert cli.main(["export", str(run), "--onnx", str(path)]) == 0
+    trained = load_trained(run)
+    images = np.random.default_rng(0).random((6, 28, 28)).astype(np.float32)
+    expected = framework_logits(trained.model, trained.prepare(images))
+    logits = onnx_outputs(path, images.reshape(6, *layout_shape))[0]
+    np.testing.assert_allclose(logits, expected, **TOL)
+
+
 # ---------------------------------------------------------------- errors
 class Custom(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
@@ -264,7 +239,26 @@ class FancyReLU(nn.ReLU):
         return super().forward(x) - 1
 
 
+class ReLU(nn.Module):
+    """Not the package's ReLU, only its name: layers are matched by class, not by name."""
+    def forward(self, x: Tensor) -> Tensor:
+        return x * 3
+
+
+class ThinLinear(nn.Linear):
+    """A subclass that keeps Linear's forward: exported as a Linear."""
+
+
+def test_a_subclass_keeping_forward_exports_as_its_base_class(tmp_path: Path) -> None:
+    model = nn.Sequential(ThinLinear(784, 10), nn.ReLU())
+    path = export(model, tmp_path, (1, 784))
+    assert [node.op_type for node in onnx.load(str(path)).graph.node][:2] == ["Gemm", "Relu"]
+    x = np.random.default_rng(0).standard_normal((5, 784)).astype(np.float32)
+    np.testing.assert_allclose(onnx_outputs(path, x)[0], framework_logits(model, x), **TOL)
+
+
 @pytest.mark.parametrize("model, message", [
+    (nn.Sequential(ReLU()), r"layer 0 \(ReLU\).*supported layers"),
     (nn.Sequential(nn.Linear(784, 10), Custom()), r"layer 1 \(Custom\).*supported layers"),
     (nn.Sequential(nn.Sequential(nn.ReLU(), FancyReLU())), r"layer 0\.1 \(FancyReLU\)"),
     (nn.Sequential(Residual(nn.Linear(784, 784))), r"0 \(Residual\): it overrides"),

@@ -441,9 +441,7 @@ def test_real_digits_through_http_and_in_parallel() -> None:
 # ---------------------------------------------------------------- loading a run
 def test_load_predictor_serialises_calls(monkeypatch: pytest.MonkeyPatch) -> None:
     """The run's model is called one thread at a time (grad mode is process-wide)."""
-    train = pytest.importorskip("tinygrad_mnist.train", reason="tinygrad_mnist.train is absent")
-    if not hasattr(train, "load_trained"):
-        pytest.skip("tinygrad_mnist.train has no load_trained yet")
+    from tinygrad_mnist import inference
     inside, most = [0], [0]
 
     class Trained:
@@ -454,7 +452,7 @@ def test_load_predictor_serialises_calls(monkeypatch: pytest.MonkeyPatch) -> Non
             inside[0] -= 1
             return stub_proba(images)
     loaded = []
-    monkeypatch.setattr(train, "load_trained", lambda path: loaded.append(path) or Trained())
+    monkeypatch.setattr(inference, "load_trained", lambda path: loaded.append(path) or Trained())
     from tinygrad_mnist.serve import load_predictor
     predict_proba = load_predictor("some/run")
     assert loaded == ["some/run"]

@@ -15,8 +15,9 @@ from PIL import Image
 import tinygrad_mnist as tg
 from tinygrad_mnist import cli
 from tinygrad_mnist.data import load_mnist
+from tinygrad_mnist.inference import load_trained
 from tinygrad_mnist.predict import predict
-from tinygrad_mnist.train import TrainConfig, TrainingDiverged, load_trained, train
+from tinygrad_mnist.train import TrainConfig, TrainingDiverged, train
 
 pytestmark = pytest.mark.skipif(not os.environ.get("TINYGRAD_MNIST_DATA"),
                                 reason="set TINYGRAD_MNIST_DATA to the MNIST folder")

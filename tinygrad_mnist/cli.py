@@ -3,74 +3,51 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-from . import __version__
-
-HELP = {
-    "model": "architecture: mlp (fully connected) or cnn (convolutional)",
-    "hidden": "hidden layer sizes of the MLP (of the CNN's fully connected part), e.g. 512 256",
-    "epochs": "passes over the training split",
-    "batch_size": "images per optimizer step",
-    "optimizer": "sgd, momentum (SGD, 0.9), nesterov, rmsprop, adam or adamw",
-    "lr": "(peak) learning rate",
-    "schedule": "learning-rate schedule over the run: none, step (÷10 each third), "
-                "cosine or onecycle",
-    "weight_decay": "L2 penalty (decoupled for adamw)",
-    "l1": "L1 penalty coefficient added to the loss",
-    "dropout": "dropout probability after each hidden layer (0 disables)",
-    "label_smoothing": "label smoothing for the cross-entropy loss",
-    "init": "weight initialisation: he, xavier, lecun or normal (N(0, 0.01))",
-    "val_size": "images held out of the 60,000 training images for validation",
-    "seed": "random seed: the same seed gives the same numbers",
-    "data_dir": "directory with the MNIST IDX files (default: $TINYGRAD_MNIST_DATA, "
-                "then the user cache, downloading if needed)",
-    "out": "run directory (default: a fresh runs/YYYYmmdd-HHMMSS)",
-    "limit": "train on only the first N training images, for quick tries",
-    "augment": "randomly shift training images by up to 2 pixels (--no-augment: off)",
-}
+from . import __version__, models
+from .config import TrainConfig, option_flag
 
 
-def _train_parser(sub: argparse._SubParsersAction) -> None:
-    from . import models
-    from .train import TrainConfig
-
-    p = sub.add_parser("train", help="train a model and write a run directory",
-                       description="Train an MNIST classifier. Every option may also come "
-                                   "from --config FILE.json (same keys, with underscores).")
-    defaults = TrainConfig()
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in ("plots", "quiet"):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        if default is None and f.name in ("hidden", "augment"):
-            default = ", ".join(f"{m}: {d[f.name]}" for m, d in models.DEFAULTS.items())
-        help_text = f"{HELP[f.name]} (default: {default})"
-        if "bool" in str(f.type):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                           help=help_text)
-        elif f.name == "hidden":
-            p.add_argument(flag, type=int, nargs="+", default=None, help=help_text)
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    """The train command's options, built from the metadata of TrainConfig's fields."""
+    fields = dataclasses.fields(TrainConfig)
+    for f in fields:
+        meta = f.metadata
+        if meta["flag"]:
+            continue  # on/off switches come last, after --config and --resume
+        default = f.default
+        if default is None and any(f.name in d for d in models.DEFAULTS.values()):
+            default = ", ".join(f"{model}: {d[f.name]}" for model, d in models.DEFAULTS.items()
+                                if f.name in d)
+        help_text = f"{meta['help']} (default: {default})"
+        if meta["type"] is bool:
+            p.add_argument(option_flag(f.name), action=argparse.BooleanOptionalAction,
+                           default=None, help=help_text)
         else:
-            kind = {"int": int, "float": float}.get(str(f.type).replace("Optional[", "")
-                                                      .rstrip("]"), str)
-            p.add_argument(flag, type=kind, default=None, help=help_text)
+            p.add_argument(option_flag(f.name), type=meta["type"], nargs=meta["nargs"],
+                           default=None, help=help_text)
     p.add_argument("--config", type=Path, help="JSON file of options (command-line flags win)")
     p.add_argument("--resume", metavar="RUN_DIR", type=Path,
                    help="continue an interrupted run from its last completed epoch")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--quiet", action="store_true", help="print only errors")
+    for f in fields:
+        if f.metadata["flag"]:
+            p.add_argument(f.metadata["flag"], dest=f.name, action="store_const",
+                           const=not f.default, default=None, help=f.metadata["help"])
 
 
-def _config_from(args: argparse.Namespace):
-    from .train import TrainConfig
+def _given_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The TrainConfig options given on the command line."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+            if getattr(args, f.name) is not None}
 
+
+def _config_from(args: argparse.Namespace) -> TrainConfig:
+    """The options of --config FILE.json, overridden by the command line's."""
     values = {}
     if args.config is not None:
         try:
@@ -80,20 +57,19 @@ def _config_from(args: argparse.Namespace):
         if not isinstance(values, dict):
             raise ValueError(f"--config {args.config} must hold a JSON object")
         values.pop("version", None)
-    for f in dataclasses.fields(TrainConfig):
-        given = getattr(args, f.name, None)
-        if given is not None and f.name not in ("plots", "quiet"):
-            values[f.name] = given
-    values["plots"] = not args.no_plots and values.get("plots", True)
-    values["quiet"] = args.quiet or values.get("quiet", False)
+    values.update(_given_options(args))
     return TrainConfig.from_dict(values)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command and its options."""
     parser = argparse.ArgumentParser(prog="tinygrad-mnist", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _train_parser(sub)
+    _add_train_options(sub.add_parser(
+        "train", help="train a model and write a run directory",
+        description="Train an MNIST classifier. Every option may also come from --config "
+                    "FILE.json (same keys, with underscores)."))
 
     p = sub.add_parser("evaluate", help="re-run the test report of a trained model")
     p.add_argument("path", type=Path, help="run directory or .npz checkpoint")
@@ -122,8 +98,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .train import TrainingDiverged, check_resume, train
+
+    try:
+        if args.resume is not None:
+            given = _given_options(args)
+            check_resume(args.resume, [*given, *(["config"] if args.config else [])])
+            train(resume=args.resume, **given)
+        else:
+            train(_config_from(args))
+    except TrainingDiverged as e:
+        return _error(e)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .report import evaluate
+
+    report = evaluate(args.path, make_plots=not args.no_plots)
+    print(f"test accuracy {report['test_accuracy']:.2%}, loss {report['test_loss']:.4f}")
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
-    from .predict import predict
+    from .predict import predict, write_kaggle_submission, write_predictions_csv
 
     if args.top < 1 or args.top > 10:
         raise ValueError(f"--top must be in 1..10, got {args.top}")
@@ -136,75 +135,54 @@ def _predict(args: argparse.Namespace) -> int:
         else:
             print(f"{r.source}: " + "  ".join(f"{k} ({p:.1%})" for k, p in r.top))
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["source"] + [c for i in range(1, args.top + 1)
-                                     for c in (f"label_{i}", f"prob_{i}")] + ["error"])
-            for r in results:
-                w.writerow([r.source] + [v for k, p in r.top for v in (k, f"{p:.6f}")]
-                           + [""] * (2 * (args.top - len(r.top))) + [r.error or ""])
+        write_predictions_csv(results, args.csv, args.top)
     if args.kaggle:
         if not kaggle:
             raise ValueError("--kaggle needs a Kaggle-style CSV input")
-        with open(args.kaggle, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["ImageId", "Label"])
-            for i, r in enumerate(results, start=1):
-                w.writerow([i, r.top[0][0]])
+        write_kaggle_submission(results, args.kaggle)
     return 1 if failed == len(results) else 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    export_run(args.path, args.onnx)
+    print(f"wrote {args.onnx}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serve import serve_run
+
+    serve_run(args.path, host=args.host, port=args.port)
+    return 0
+
+
+COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
+    "serve": _serve}
+
+
+def _error(error: Exception) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 1
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command in `argv` (default: sys.argv); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     from .data import DataError
-    from .train import TrainConfig, TrainingDiverged
 
     try:
-        if args.command == "train":
-            from .train import RESUME_OPTIONS, train
-            if args.resume is not None:
-                given = {"epochs": args.epochs, "quiet": args.quiet or None,
-                         "plots": False if args.no_plots else None}
-                given = {k: v for k, v in given.items() if v is not None}
-                others = [f.name for f in dataclasses.fields(TrainConfig)
-                          if f.name not in RESUME_OPTIONS and getattr(args, f.name, None)
-                          is not None]
-                if others or args.config:
-                    raise ValueError("--resume continues with the run's saved options; "
-                                     "only --epochs, --quiet and --no-plots may be given")
-                train(resume=args.resume, **given)
-            else:
-                train(_config_from(args))
-        elif args.command == "evaluate":
-            from .train import evaluate
-            report = evaluate(args.path, make_plots=not args.no_plots)
-            print(f"test accuracy {report['test_accuracy']:.2%}, "
-                  f"loss {report['test_loss']:.4f}")
-        elif args.command == "predict":
-            return _predict(args)
-        elif args.command == "export":
-            from .export import to_onnx
-            from .models import LAYOUTS
-            from .train import load_trained
-            trained = load_trained(args.path)
-            layout = LAYOUTS[trained.config.model]
-            shape = (1, 784) if layout == "flat" else (1, 1, 28, 28)
-            to_onnx(trained.model, args.onnx, shape, mean=trained.stats.mean,
-                    std=trained.stats.std)
-            print(f"wrote {args.onnx}")
-        elif args.command == "serve":
-            from .serve import serve_run
-            serve_run(args.path, host=args.host, port=args.port)
+        return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, OSError, ImportError, DataError, TrainingDiverged) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    except (ValueError, OSError, ImportError, DataError) as e:
+        return _error(e)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Export a trained model to ONNX, for serving it without this package.
 
     to_onnx(model, "model.onnx", input_shape=(1, 784), mean=stats.mean, std=stats.std)
+    export_run("runs/RUN", "model.onnx")   # a run's best model, taking pixels in [0, 1]
 
 Supported: `Sequential` pipelines (nested ones too, `MLP` included) of `Linear`,
 `Conv2d`, `ReLU`, `LeakyReLU`, `Tanh`, `Sigmoid`, `MaxPool2d`, `AvgPool2d`, `Flatten`,
@@ -25,13 +26,16 @@ from __future__ import annotations
 
 import numbers
 import os
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Type,
+                    Union)
 
 import numpy as np
 
+from . import nn
+from .atomic import atomic_write
 from .autograd import no_grad
+from .inference import load_trained
 from .nn import Module, Sequential
 from .tensor import Tensor
 
@@ -161,10 +165,9 @@ def _avg_pool(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
 
 
 def _batch_norm(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
-    name = type(m).__name__
     mean, var = getattr(m, "running_mean", None), getattr(m, "running_var", None)
     if mean is None or var is None or not getattr(m, "track_running_stats", True):
-        raise ExportError(f"{name}: cannot export without running statistics "
+        raise ExportError(f"{type(m).__name__}: cannot export without running statistics "
                           "(track_running_stats=False normalises with batch statistics)")
     c = int(m.num_features)
     weight = getattr(m, "weight", None)
@@ -196,35 +199,35 @@ def _identity(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
     return x
 
 
-#: Layer class name -> how it becomes ONNX nodes (classes of this package only).
-HANDLERS: Dict[str, Handler] = {
-    "Linear": _linear,
-    "Conv2d": _conv,
-    "ReLU": _activation("Relu"),
-    "LeakyReLU": _activation("LeakyRelu", alpha="negative_slope"),
-    "Tanh": _activation("Tanh"),
-    "Sigmoid": _activation("Sigmoid"),
-    "MaxPool2d": _max_pool,
-    "AvgPool2d": _avg_pool,
-    "Flatten": _flatten,
-    "BatchNorm1d": _batch_norm,
-    "BatchNorm2d": _batch_norm,
-    "Dropout": _identity,
-    "Identity": _identity,
+#: Layer class -> how it becomes ONNX nodes. A subclass uses its nearest listed base
+#: class's handler, as long as it keeps that class's forward.
+HANDLERS: Dict[Type[Module], Handler] = {
+    nn.Linear: _linear,
+    nn.Conv2d: _conv,
+    nn.ReLU: _activation("Relu"),
+    nn.LeakyReLU: _activation("LeakyRelu", alpha="negative_slope"),
+    nn.Tanh: _activation("Tanh"),
+    nn.Sigmoid: _activation("Sigmoid"),
+    nn.MaxPool2d: _max_pool,
+    nn.AvgPool2d: _avg_pool,
+    nn.Flatten: _flatten,
+    nn.BatchNorm1d: _batch_norm,
+    nn.BatchNorm2d: _batch_norm,
+    nn.Dropout: _identity,
 }
 
 
 def _handler(module: Module, where: str) -> Handler:
-    """The handler of the package's layer class that `module` is (a subclass is fine
-    only if it keeps that class's forward)."""
+    """The handler of the nearest class in `module`'s MRO that has one (a subclass is
+    fine only if it keeps that class's forward)."""
     for cls in type(module).__mro__:
-        if cls.__name__ in HANDLERS and cls.__module__.startswith("tinygrad_mnist."):
+        if cls in HANDLERS:
             if type(module).forward is not cls.forward:
                 break
-            return HANDLERS[cls.__name__]
+            return HANDLERS[cls]
+    supported = ", ".join(sorted(cls.__name__ for cls in HANDLERS))
     raise ExportError(f"cannot export layer {where} ({type(module).__name__}): supported "
-                      f"layers are {', '.join(sorted(HANDLERS))} inside Sequential "
-                      "containers")
+                      f"layers are {supported} inside Sequential containers")
 
 
 def _layers(module: Module, where: str = "") -> List[Tuple[str, Module]]:
@@ -346,19 +349,18 @@ def to_onnx(model: Module, path: Union[str, os.PathLike], input_shape: Sequence[
         metadata.update(mean=str(norm[0].tolist()), std=str(norm[1].tolist()))
     helper.set_model_props(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
-    _atomic_save(onnx, proto, Path(path))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, proto.SerializeToString())
     return proto
 
 
-def _atomic_save(onnx: Any, proto: Any, path: Path) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(proto.SerializeToString())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def export_run(path: Union[str, os.PathLike], onnx_path: Union[str, os.PathLike],
+               **options: Any) -> "onnx.ModelProto":
+    """Export a run directory's best model (or an `.npz` checkpoint) with its training
+    mean/std folded in, so the file takes pixels in [0, 1] in the model's layout.
+    `options` (`softmax`, `dynamic_batch`) go to :func:`to_onnx`."""
+    trained = load_trained(path)
+    input_shape = trained.prepare(np.zeros((1, 28, 28), np.float32)).shape
+    return to_onnx(trained.model, onnx_path, input_shape, mean=trained.stats.mean,
+                   std=trained.stats.std, **options)

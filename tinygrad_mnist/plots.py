@@ -1,11 +1,12 @@
 """Pictures of a training run, each from a DataFrame or arrays.
 
 Every function returns a matplotlib `Figure` (shown inline in a notebook) and, when
-`path` is given, also saves it as a PNG. No pyplot state is touched, so these work
-in scripts, servers and notebooks alike.
+`path` is given, also saves it (atomically) as a PNG, or in the format its suffix names.
+No pyplot state is touched, so these work in scripts, servers and notebooks alike.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional, Union
 
@@ -13,13 +14,21 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .atomic import atomic_write
+
 PathLike = Union[str, Path]
 
 
 def _finish(fig: Figure, path: Optional[PathLike]) -> Figure:
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=100)
+        # As savefig(path) does: the format from the suffix, else PNG with ".png" added.
+        path = os.fspath(path)
+        fmt = os.path.splitext(path)[1][1:]
+        if not fmt:
+            fmt = fig.canvas.get_default_filetype()
+            path = path.rstrip(".") + "." + fmt
+        atomic_write(path, lambda f: fig.savefig(f, format=fmt.lower(), dpi=100))
     return fig
 
 

@@ -1,7 +1,10 @@
 """Predict digits with a trained model: the user's own handwriting (PNG/JPEG files or
-folders, given MNIST's preprocessing), IDX image files, or a Kaggle-style CSV."""
+folders, given MNIST's preprocessing), IDX image files, or a Kaggle-style CSV; and write
+the predictions as a CSV or a Kaggle submission."""
 from __future__ import annotations
 
+import csv
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,8 +12,9 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .atomic import atomic_write_text
 from .data import load_image, mnist_style, read_idx, read_kaggle_csv, scale
-from .train import load_trained
+from .inference import load_trained
 
 PathLike = Union[str, os.PathLike]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -57,8 +61,8 @@ def _image_item(path: Path) -> Tuple[str, Any]:
         return str(path), e
 
 
-def predict(model_path: PathLike, inputs: Sequence[PathLike], top: int = 3,
-            batch_size: int = 1000) -> Tuple[List[Prediction], bool]:
+def predict(model_path: PathLike, inputs: Sequence[PathLike],
+            top: int = 3) -> Tuple[List[Prediction], bool]:
     """Top-`top` labels with probabilities for each input image.
 
     Inputs are PNG/JPEG files or directories of them (the user's own handwriting:
@@ -77,3 +81,26 @@ def predict(model_path: PathLike, inputs: Sequence[PathLike], top: int = 3,
         for row, i in enumerate(good):
             results[i].top = [(int(k), float(proba[row, k])) for k in order[row]]
     return results, kaggle
+
+
+def write_predictions_csv(results: Sequence[Prediction], path: PathLike, top: int) -> None:
+    """One row per input: its source, `top` (label, probability) pairs and its error."""
+    header = ["source"] + [column for i in range(1, top + 1)
+                           for column in (f"label_{i}", f"prob_{i}")] + ["error"]
+    rows = [[r.source] + [v for k, p in r.top for v in (k, f"{p:.6f}")]
+            + [""] * (2 * (top - len(r.top))) + [r.error or ""] for r in results]
+    _write_csv(path, header, rows)
+
+
+def write_kaggle_submission(results: Sequence[Prediction], path: PathLike) -> None:
+    """A Kaggle digit-recognizer submission: ImageId (from 1) and the top label."""
+    _write_csv(path, ["ImageId", "Label"],
+               [[i, r.top[0][0]] for i, r in enumerate(results, start=1)])
+
+
+def _write_csv(path: PathLike, header: List[str], rows: List[List[Any]]) -> None:
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(path, text.getvalue())

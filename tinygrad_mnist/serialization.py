@@ -10,8 +10,8 @@ keys keep their types (int keys too), Tensors come back as Tensors (with their
 `requires_grad`, without gradients). Dict subclasses (OrderedDict, Counter) come back
 as plain dicts.
 
-The file is written to a temporary file in the same directory and then renamed over
-`path`, so a crash never leaves a half-written checkpoint. Loading a truncated,
+The file is written with `tinygrad_mnist.atomic.atomic_write` (a temporary file renamed
+over `path`), so a crash never leaves a half-written checkpoint. Loading a truncated,
 corrupted or foreign file raises `CheckpointError` naming the file.
 """
 from __future__ import annotations
@@ -19,11 +19,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from typing import Any, Dict, Union
 
 import numpy as np
 
+from .atomic import atomic_write
 from .tensor import Tensor
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -85,46 +85,7 @@ def save(obj: Any, path: PathLike) -> None:
     manifest["arrays"] = len(arrays)
     text = json.dumps(manifest, allow_nan=False, separators=(",", ":"))
     arrays[_MANIFEST] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, allow_pickle=False, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _mode_for(path: str) -> int:
-    """Keep an existing file's permissions; a new file gets rw-r--r-- less the umask."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_directory(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))
 
 
 # ------------------------------------------------------------------------ decode

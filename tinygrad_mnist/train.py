@@ -1,19 +1,18 @@
-"""Train and evaluate: the library behind `scripts/train_mnist.py` and the
-`tinygrad-mnist` command. Data flows one way: data → model → loss → backward →
-optimizer; this module only wires those pieces together and writes the run directory.
+"""Train a model: the library behind `scripts/train_mnist.py` and `tinygrad-mnist train`.
+Data flows one way: data → model → loss → backward → optimizer; this module wires those
+pieces together, keeps the checkpoints and writes the run directory.
 
-A run directory holds `config.json`, `metrics.csv`, `best.npz` and `last.npz`,
-`report.md`/`report.json` and PNG plots.
+A run directory holds `config.json`, `metrics.csv`, `best.npz` and `last.npz`, and the
+test report (`report.md`/`report.json` and PNG plots, see `report.py`). Every file is
+written atomically.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,79 +21,18 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from . import __version__, metrics, models, nn, optim, plots
-from .autograd import no_grad
-from .data import (DataLoader, Stats, apply_standardization, load_mnist, prepare, to_layout,
-                   train_val_split)
+from . import __version__, models, nn, optim
+from .atomic import atomic_write_text
+from .config import TrainConfig, build_model, option_flag
+from .data import DataLoader, Stats, load_mnist, prepare, train_val_split
+from .inference import evaluate_arrays, load_trained
+from .report import write_report
 from .serialization import load, save
 from .tensor import from_numpy
 
 PathLike = Union[str, os.PathLike]
-
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
-SCHEDULES = ("none", "step", "cosine", "onecycle")
-
-
-@dataclass
-class TrainConfig:
-    """Every option of a training run (the keys of `--config FILE.json`)."""
-    model: str = "mlp"
-    hidden: Optional[List[int]] = None  # None: the model's default (models.DEFAULTS)
-    epochs: int = 12
-    batch_size: int = 128
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    schedule: str = "cosine"
-    weight_decay: float = 0.0
-    l1: float = 0.0
-    dropout: float = 0.2
-    label_smoothing: float = 0.0
-    init: str = "he"
-    val_size: int = 5000
-    seed: int = 0
-    data_dir: Optional[str] = None
-    out: Optional[str] = None
-    limit: Optional[int] = None
-    augment: Optional[bool] = None  # None: the model's default (models.DEFAULTS)
-    plots: bool = True
-    quiet: bool = False
-
-    def validate(self) -> "TrainConfig":
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise ValueError(message)
-        need(self.model in models.MODELS,
-             f"--model must be one of {sorted(models.MODELS)}, got {self.model!r}")
-        for key, value in models.DEFAULTS.get(self.model, {}).items():
-            if getattr(self, key) is None:
-                setattr(self, key, copy.deepcopy(value))
-        need(self.optimizer in OPTIMIZERS,
-             f"--optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        need(self.schedule in SCHEDULES,
-             f"--schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        need(self.init in models.INITS,
-             f"--init must be one of {sorted(models.INITS)}, got {self.init!r}")
-        need(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
-        need(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
-        need(self.lr > 0 and math.isfinite(self.lr), f"--lr must be positive, got {self.lr}")
-        need(self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}")
-        need(self.l1 >= 0, f"--l1 must be >= 0, got {self.l1}")
-        need(0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}")
-        need(0 <= self.label_smoothing < 1,
-             f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
-        need(self.val_size >= 1, f"--val-size must be at least 1, got {self.val_size}")
-        need(self.limit is None or self.limit > self.val_size,
-             f"--limit ({self.limit}) must exceed --val-size ({self.val_size})")
-        return self
-
-    @classmethod
-    def from_dict(cls, values: Dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown config key(s): {', '.join(unknown)}; "
-                             f"known keys: {', '.join(sorted(known))}")
-        return cls(**values).validate()
+#: The options a resumed run may change; every other one keeps its saved value.
+RESUME_OPTIONS = ("epochs", "quiet", "plots")
 
 
 class TrainingDiverged(RuntimeError):
@@ -104,6 +42,7 @@ class TrainingDiverged(RuntimeError):
 # --------------------------------------------------------------------------- data
 @dataclass
 class Data:
+    """A run's training, validation and test arrays, and the training statistics."""
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
@@ -129,15 +68,9 @@ def load_data(config: TrainConfig) -> Data:
                 mnist.test_labels.astype(np.int64), stats)
 
 
-# ------------------------------------------------------------ model and optimizer
-def build_model(config: TrainConfig) -> nn.Module:
-    generator = np.random.default_rng(config.seed)
-    model = models.MODELS[config.model](hidden=config.hidden, dropout=config.dropout,
-                                        generator=generator)
-    return models.initialize(model, config.init, generator)
-
-
+# ------------------------------------------------------------------- optimizer
 def build_optimizer(config: TrainConfig, params: Iterable[nn.Parameter]) -> optim.Optimizer:
+    """The optimizer `config` names, over `params`."""
     lr, wd = config.lr, config.weight_decay
     if config.optimizer == "sgd":
         return optim.SGD(params, lr=lr, weight_decay=wd)
@@ -165,29 +98,7 @@ def build_scheduler(config: TrainConfig, optimizer: optim.Optimizer,
     return None
 
 
-# ------------------------------------------------------------------ epoch loops
-def predict_proba(model: nn.Module, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Class probabilities (N, 10) in eval mode, without recording a graph."""
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            chunks = [model(from_numpy(x[i:i + batch_size])).softmax(axis=1).data
-                      for i in range(0, len(x), batch_size)]
-    finally:
-        model.train(was_training)
-    return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
-
-
-def evaluate_arrays(model: nn.Module, x: np.ndarray, y: np.ndarray,
-                    batch_size: int = 1000) -> Tuple[float, float, np.ndarray]:
-    """(mean cross-entropy, accuracy, probabilities) of `model` on (x, y)."""
-    proba = predict_proba(model, x, batch_size)
-    picked = proba[np.arange(len(y)), y].astype(np.float64)
-    loss = float(-np.mean(np.log(np.maximum(picked, 1e-30))))
-    return loss, metrics.accuracy(y, proba.argmax(axis=1)), proba
-
-
+# ------------------------------------------------------------------ epoch loop
 def train_epoch(model: nn.Module, loader: DataLoader, optimizer: optim.Optimizer,
                 scheduler: Optional[Any], config: TrainConfig,
                 progress: Any = None) -> Tuple[float, float]:
@@ -221,18 +132,6 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: optim.Optimizer
 
 
 # ------------------------------------------------------------- the run directory
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _new_run_dir(out: Optional[str]) -> Path:
     if out:
         path = Path(out)
@@ -265,7 +164,20 @@ class _Printer:
             print(*args, flush=True)
 
 
-RESUME_OPTIONS = ("epochs", "quiet", "plots")
+def check_resume(run_dir: PathLike, changed: Iterable[str] = ()) -> Path:
+    """Check that the run in `run_dir` can be resumed with the options named in
+    `changed` given anew (only RESUME_OPTIONS may be) and return its last checkpoint;
+    raises ValueError or FileNotFoundError naming the problem."""
+    fixed = [name for name in changed if name not in RESUME_OPTIONS]
+    if fixed:
+        allowed = [option_flag(name) for name in RESUME_OPTIONS]
+        raise ValueError(f"a resumed run keeps its saved options; only "
+                         f"{', '.join(allowed[:-1])} and {allowed[-1]} may be given, not "
+                         f"{', '.join(option_flag(name) for name in fixed)}")
+    last = Path(run_dir) / "last.npz"
+    if not last.exists():
+        raise FileNotFoundError(f"cannot resume: {last} does not exist")
+    return last
 
 
 def train(config: Optional[TrainConfig] = None, resume: Optional[PathLike] = None,
@@ -274,18 +186,13 @@ def train(config: Optional[TrainConfig] = None, resume: Optional[PathLike] = Non
     evaluate the best one once on the test set, and write the report and plots.
 
     With `resume`, continue the run in that directory from its last completed epoch,
-    with its saved configuration (`overrides` may change only epochs, quiet and
-    plots) and the same model, optimizer, scheduler, data order and RNG state, so the
-    result is bitwise the same as an uninterrupted run. Returns the run directory."""
+    with its saved configuration (`overrides` may change only RESUME_OPTIONS: epochs,
+    quiet and plots; see `check_resume`) and the same model, optimizer, scheduler, data
+    order and RNG state, so the result is bitwise the same as an uninterrupted run.
+    Returns the run directory."""
     if resume is not None:
         run_dir = Path(resume)
-        if not (run_dir / "last.npz").exists():
-            raise FileNotFoundError(f"cannot resume: {run_dir / 'last.npz'} does not exist")
-        fixed = sorted(set(overrides) - set(RESUME_OPTIONS))
-        if fixed:
-            raise ValueError(f"a resumed run keeps its saved options; only "
-                             f"{', '.join(RESUME_OPTIONS)} may change, not {', '.join(fixed)}")
-        state = load(run_dir / "last.npz")
+        state = load(check_resume(run_dir, overrides))
         config = TrainConfig.from_dict({**state["config"], **overrides})
     else:
         config = dataclasses.replace(config or TrainConfig(), **overrides).validate()
@@ -315,7 +222,7 @@ def train(config: Optional[TrainConfig] = None, resume: Optional[PathLike] = Non
         start_epoch = int(state["epoch"]) + 1
         say(f"Resuming {run_dir} after epoch {state['epoch']}")
     else:
-        (run_dir / "config.json").write_text(json.dumps(
+        atomic_write_text(run_dir / "config.json", json.dumps(
             {**dataclasses.asdict(config), "version": __version__}, indent=2) + "\n")
         say(f"Training {config.model} ({model.num_parameters():,} parameters) on "
             f"{len(data.y_train):,} images, validating on {len(data.y_val):,}; "
@@ -355,8 +262,7 @@ def train(config: Optional[TrainConfig] = None, resume: Optional[PathLike] = Non
                       "config": dataclasses.asdict(config), "stats": list(data.stats),
                       "epoch": epoch, "val_acc": val_acc}, run_dir / "best.npz")
             save(checkpoint(epoch), run_dir / "last.npz")
-            _atomic_write_text(run_dir / "metrics.csv",
-                               pd.DataFrame(history).to_csv(index=False))
+            atomic_write_text(run_dir / "metrics.csv", pd.DataFrame(history).to_csv(index=False))
     except KeyboardInterrupt:
         print(f"\nInterrupted during epoch {epoch}. The last completed epoch is saved in "
               f"{run_dir / 'last.npz'}.\nResume with:  python scripts/train_mnist.py "
@@ -366,8 +272,8 @@ def train(config: Optional[TrainConfig] = None, resume: Optional[PathLike] = Non
         raise TrainingDiverged(f"{e}. The last good checkpoint is {run_dir / 'last.npz'}.") \
             from None
 
-    report = write_report(run_dir, data=data, training_seconds=seconds,
-                          make_plots=config.plots, history=history)
+    report = write_report(run_dir, load_trained(run_dir), data.x_test, data.y_test,
+                          training_seconds=seconds, make_plots=config.plots, history=history)
     say(f"Test accuracy {report['test_accuracy']:.2%} (loss {report['test_loss']:.4f}) "
         f"with the epoch-{report['best_epoch']} model; {seconds:.0f}s of training.\n"
         f"Outputs: {run_dir}/ (report.md, metrics.csv, best.npz, plots)")
@@ -379,116 +285,3 @@ def _progress(total: int, desc: str, quiet: bool) -> Any:
         return None
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
-
-
-# ---------------------------------------------------------------- trained models
-@dataclass
-class Trained:
-    """A model restored from a checkpoint, with what it needs to preprocess input."""
-    model: nn.Module
-    config: TrainConfig
-    stats: Stats
-    checkpoint: Path
-    epoch: int
-    val_acc: Optional[float]  # validation accuracy saved with the model, if any
-
-    def prepare(self, images: np.ndarray) -> np.ndarray:
-        """Float images in [0, 1], (N, 28, 28) → the model's normalised input."""
-        x = apply_standardization(np.asarray(images, np.float32), self.stats)
-        return to_layout(x, models.LAYOUTS[self.config.model])
-
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) floats in [0, 1] → (N, 10) class probabilities."""
-        return predict_proba(self.model, self.prepare(images))
-
-
-def load_trained(path: PathLike) -> Trained:
-    """Load a run directory's best model (or a given `.npz` checkpoint) for use."""
-    path = Path(path)
-    checkpoint = path / "best.npz" if path.is_dir() else path
-    if not checkpoint.exists():
-        raise FileNotFoundError(f"no checkpoint at {checkpoint}; give a run directory "
-                                f"with best.npz or a checkpoint file")
-    state = load(checkpoint)
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise ValueError(f"{checkpoint} is not a tinygrad_mnist model checkpoint")
-    config = TrainConfig.from_dict(dict(state["config"]))
-    model = build_model(config)
-    model.load_state_dict(state["model"])
-    model.eval()
-    val_acc = state.get("val_acc")
-    return Trained(model, config, Stats(*state["stats"]), checkpoint, int(state["epoch"]),
-                   None if val_acc is None else float(val_acc))
-
-
-def write_report(run_dir: Path, data: Optional[Data] = None, training_seconds: float = 0.0,
-                 make_plots: bool = True, history: Optional[List[Dict]] = None,
-                 trained: Optional[Trained] = None) -> Dict[str, Any]:
-    """Evaluate the best checkpoint once on the test set; write report.md/.json and plots."""
-    trained = trained or load_trained(run_dir)
-    if data is None:
-        data = load_data(trained.config)
-    test_loss, test_acc, proba = evaluate_arrays(trained.model, data.x_test, data.y_test)
-    y_pred = proba.argmax(axis=1)
-    cm = metrics.confusion_matrix(data.y_test, y_pred)
-    table = metrics.classification_report(data.y_test, y_pred)
-    report = {"test_accuracy": test_acc, "test_loss": test_loss,
-              "test_images": int(len(data.y_test)), "best_epoch": trained.epoch,
-              "val_accuracy": trained.val_acc, "training_seconds": training_seconds,
-              "model": trained.config.model,
-              "parameters": int(trained.model.num_parameters()),
-              "config": dataclasses.asdict(trained.config), "version": __version__,
-              "per_class": table.reset_index().to_dict(orient="records"),
-              "confusion_matrix": cm.tolist()}
-    _atomic_write_text(run_dir / "report.json", json.dumps(report, indent=2) + "\n")
-    _atomic_write_text(run_dir / "report.md", _markdown_report(report, table, cm, trained))
-    if make_plots:
-        if history is None and (run_dir / "metrics.csv").exists():
-            history = pd.read_csv(run_dir / "metrics.csv").to_dict(orient="records")
-        if history:
-            plots.learning_curves(pd.DataFrame(history), run_dir / "learning_curves.png")
-        plots.confusion_matrix(cm, run_dir / "confusion_matrix.png")
-        images = data.x_test.reshape(len(data.x_test), -1) * data.stats.std + data.stats.mean
-        plots.misclassified(images, data.y_test, y_pred, proba.max(axis=1),
-                            run_dir / "misclassified.png")
-        first = next(m for m in trained.model.modules() if hasattr(m, "weight"))
-        plots.first_layer_weights(first.weight.data, run_dir / "first_layer_weights.png")
-    return report
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join([frame.index.name or ""] + list(map(str, frame.columns))) + " |"
-    lines = [header, "|" + "---|" * (len(frame.columns) + 1)]
-    for name, *row in frame.itertuples():  # by row, each column keeping its dtype
-        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join([str(name)] + cells) + " |")
-    return "\n".join(lines)
-
-
-def _markdown_report(report: Dict[str, Any], table: pd.DataFrame, cm: np.ndarray,
-                     trained: Trained) -> str:
-    val = ("no saved validation accuracy" if report["val_accuracy"] is None else
-           f"best validation accuracy {report['val_accuracy']:.2%}")
-    cm_frame = pd.DataFrame(cm, index=pd.Index(range(10), name="true \\ predicted"),
-                            columns=range(10))
-    return (f"# Test report\n\n"
-            f"- test accuracy: **{report['test_accuracy']:.2%}** on "
-            f"{report['test_images']:,} images (loss {report['test_loss']:.4f})\n"
-            f"- model: `{report['model']}`, {report['parameters']:,} parameters, "
-            f"{val} at epoch {report['best_epoch']}\n"
-            f"- training time: {report['training_seconds']:.1f} s\n\n"
-            f"## Per class\n\n{_markdown_table(table)}\n\n"
-            f"## Confusion matrix\n\n{_markdown_table(cm_frame)}\n\n"
-            f"## Model\n\n```\n{trained.model!r}\n```\n")
-
-
-def evaluate(path: PathLike, make_plots: bool = True) -> Dict[str, Any]:
-    """Re-run the test report for a run directory (or a checkpoint file, whose report
-    is written beside it)."""
-    path = Path(path)
-    trained = load_trained(path)
-    out = path if path.is_dir() else path.parent
-    seconds = 0.0
-    if (out / "report.json").exists():
-        seconds = json.loads((out / "report.json").read_text()).get("training_seconds", 0.0)
-    return write_report(out, training_seconds=seconds, make_plots=make_plots, trained=trained)

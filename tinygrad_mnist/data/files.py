@@ -1,15 +1,15 @@
-"""The four MNIST files, their SHA-256 pins, and safe file handling (verify, atomic write)."""
+"""The four MNIST files, their SHA-256 pins, and verifying and installing them."""
 from __future__ import annotations
 
 import gzip
 import hashlib
 import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Optional, Sequence
 
+from ..atomic import atomic_write
 from .errors import ChecksumError, IDXError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -78,29 +78,10 @@ def find_file(directory: os.PathLike, spec: FileSpec) -> Optional[Path]:
     return None
 
 
-def atomic_write(final: os.PathLike, write: Callable[[BinaryIO], None],
-                 check: Optional[Callable[[Path], object]] = None) -> Path:
-    """Create ``final`` atomically: ``write`` fills a temporary file in the same directory,
-    ``check`` (if given) may reject it by raising, and only then is it moved into place with
-    :func:`os.replace`. On any error or interruption the temporary file is removed."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private (0600); a data file is world-readable
-        if check is not None:
-            check(Path(tmp))
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return final
-
-
 def install_verified(directory: os.PathLike, spec: FileSpec,
                      write: Callable[[BinaryIO], None]) -> Path:
-    """Atomically write ``directory/name.gz`` with ``write``; it lands only if it matches its pin."""
+    """Atomically write ``directory/name.gz`` with ``write`` (creating ``directory``); it
+    lands only if it matches its pin."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
     return atomic_write(Path(directory) / f"{spec.name}.gz", write,
                         check=lambda tmp: verified_bytes(tmp, spec))

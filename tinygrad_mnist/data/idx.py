@@ -13,8 +13,9 @@ from typing import BinaryIO, Optional, Union
 
 import numpy as np
 
+from ..atomic import atomic_write
 from .errors import IDXError
-from .files import atomic_write, read_uncompressed
+from .files import read_uncompressed
 
 #: IDX type code -> big-endian NumPy dtype.
 IDX_DTYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
@@ -73,10 +74,11 @@ def dump_idx(array: np.ndarray, f: BinaryIO, compress: bool = True) -> None:
 
 
 def write_idx(path: os.PathLike, array: np.ndarray, compress: Optional[bool] = None) -> Path:
-    """Write ``array`` as an IDX file atomically; gzip-compressed if ``compress`` is true
-    (default: when ``path`` ends in ``.gz``). Returns the path."""
+    """Write ``array`` as an IDX file atomically (creating its directory); gzip-compressed
+    if ``compress`` is true (default: when ``path`` ends in ``.gz``). Returns the path."""
     path = Path(path)
     data = encode_idx(array)  # fails on an unsupported dtype before anything is created
+    path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, lambda f: _write(f, data, path.suffix == ".gz" if compress is None
                                                else compress))
 

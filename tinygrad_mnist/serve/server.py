@@ -312,7 +312,7 @@ def load_predictor(run_dir: Union[str, os.PathLike]) -> Predictor:
 
     Calls are serialised by a lock: the framework's grad mode is process-wide, so two
     threads inside ``no_grad()`` at once could leave it switched off or on."""
-    from ..train import load_trained
+    from ..inference import load_trained
     trained = load_trained(run_dir)
     lock = threading.Lock()
 

@@ -1,0 +1,151 @@
+"""The house rules that keep the code readable, checked on the source itself:
+no import cycle, no private name taken from another module (except the speed module
+`_kernels`), no dispatch on class-name strings, and the engine core's size budget."""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "tinygrad_mnist"
+SPEED_MODULE = "tinygrad_mnist._kernels"
+ENGINE_CORE = ("autograd.py", "tensor.py", "ops.py")
+ENGINE_CORE_BUDGET = 800  # non-blank lines
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
+
+
+def resolve(importer: str, node: ast.ImportFrom) -> str:
+    """The absolute module a `from ... import` statement reads from."""
+    if not node.level:
+        return node.module or ""
+    package = importer.split(".")
+    if not MODULES.get(importer, Path()).name == "__init__.py":
+        package = package[:-1]
+    base = package[:len(package) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports(name: str, path: Path):
+    """(imported module, names imported from it, line) for every import in the file,
+    wherever it stands (inside functions too)."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, [], node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            yield resolve(name, node), [a.name for a in node.names], node.lineno
+
+
+def package_edges(name: str, path: Path):
+    """The package modules that module `name` imports (a `from . import x` of a
+    submodule counts as importing that submodule)."""
+    for module, names, _ in imports(name, path):
+        if module == "__future__":
+            continue
+        for target in [f"{module}.{n}" for n in names if f"{module}.{n}" in MODULES] or [module]:
+            if target in MODULES and target != name:
+                yield target
+
+
+def test_the_package_has_no_import_cycle():
+    graph = {name: set(package_edges(name, path)) for name, path in MODULES.items()}
+    # A package's __init__ runs before its submodules, so a submodule importing its own
+    # package's __init__ (or an ancestor's) is no cycle of modules: drop those edges.
+    graph = {name: {t for t in targets if not name.startswith(t + ".")}
+             for name, targets in graph.items()}
+    done, active, cycles = set(), [], []
+
+    def visit(node):
+        if node in active:
+            cycles.append(active[active.index(node):] + [node])
+            return
+        if node in done:
+            return
+        active.append(node)
+        for target in sorted(graph[node]):
+            visit(target)
+        active.pop()
+        done.add(node)
+
+    for name in sorted(graph):
+        visit(name)
+    assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_importing_the_package_works_in_a_fresh_interpreter():
+    subprocess.run([sys.executable, "-c", "import tinygrad_mnist, tinygrad_mnist.cli"],
+                   check=True, cwd=ROOT)
+
+
+def private_uses(name: str, path: Path):
+    """Private names that `path` takes from the package's other modules: imported by
+    name, or read as an attribute of a name it imported."""
+    imported = {}
+    for module, names, line in imports(name, path):
+        if module == "__future__":
+            continue
+        if not module.startswith("tinygrad_mnist"):
+            continue
+        for n in names:
+            if (n.startswith("_") and not n.startswith("__") and module != SPEED_MODULE
+                    and f"{module}.{n}" != SPEED_MODULE):
+                yield f"{path.name}:{line} imports {n} from {module}"
+            imported[n] = module
+        if not names:
+            imported[module.split(".")[0]] = module
+    imported = {n: m for n, m in imported.items() if m.startswith("tinygrad_mnist")}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in imported and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and imported[node.value.id] != SPEED_MODULE):
+            yield f"{path.name}:{node.lineno} uses {node.value.id}.{node.attr}"
+
+
+@pytest.mark.parametrize("path", list(MODULES.values()) + BENCHMARKS,
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_private_name_is_taken_from_another_module(path):
+    name = module_name(path) if path.is_relative_to(PACKAGE) else path.stem
+    assert list(private_uses(name, path)) == []
+
+
+def test_no_dispatch_on_class_name_strings():
+    """No `type(x).__name__ == ...`, `... in NAMES` or `TABLE[cls.__name__]` lookups:
+    dispatch is by class (isinstance, or a dict keyed by the class)."""
+    found = []
+    for path in MODULES.values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare) or (isinstance(node, ast.Subscript)
+                                                 and isinstance(node.ctx, ast.Load)):
+                inner = [n for n in ast.walk(node) if isinstance(n, ast.Attribute)
+                         and n.attr == "__name__"]
+                if inner:
+                    found.append(f"{path.name}:{node.lineno}")
+    assert found == []
+
+
+def test_the_engine_core_keeps_its_size_budget():
+    lines = sum(1 for name in ENGINE_CORE
+                for line in (PACKAGE / name).read_text().splitlines() if line.strip())
+    assert lines <= ENGINE_CORE_BUDGET, (
+        f"the engine core ({' + '.join(ENGINE_CORE)}) has {lines} non-blank lines, over "
+        f"its budget of {ENGINE_CORE_BUDGET}: move speed helpers to _kernels.py or "
+        f"derived ops out of the core")
+
+
+def test_the_checks_above_can_fail(tmp_path):
+    """The AST checks find what they look for (a check that cannot fail proves nothing)."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from tinygrad_mnist.ops import _secret\nfrom tinygrad_mnist import conv\n"
+                   "conv._pair(1)\nfrom tinygrad_mnist._kernels import ones\n")
+    assert len(list(private_uses("bad", bad))) == 2
