@@ -1,4 +1,6 @@
-"""Shared pytest configuration: hypothesis profiles and opt-in markers."""
+"""Shared pytest configuration: hypothesis profiles, opt-in markers, and a scoped
+`Function.registry` for tests that define their own Functions."""
+import contextlib
 import os
 
 import pytest
@@ -24,3 +26,40 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "network" in item.keywords:
             item.add_marker(skip)
+
+
+PACKAGE = "tinygrad_mnist"
+
+
+@contextlib.contextmanager
+def scoped_registry():
+    """Snapshot `Function.registry` and restore it on exit, so a Function subclass
+    defined inside the block (which `__init_subclass__` registers under its class
+    name) is forgotten afterwards, and one that shadowed a real op's name (say a test
+    `class Add(Function)`) gives the name back to the real op.
+
+    One exception to the exact restore: a Function of the package itself that
+    registered inside the block (its module was first imported there, as
+    `all_functions()` in test_gradients.py does) stays. A module registers its
+    Functions once per process, at import, so dropping it would hide that op from the
+    every-op-is-checked test for the rest of the session. Yields the registry."""
+    from tinygrad_mnist.autograd import Function
+    registry = Function.registry
+    saved = dict(registry)
+    try:
+        yield registry
+    finally:
+        added = {name: cls for name, cls in registry.items() if name not in saved and
+                 (cls.__module__ == PACKAGE or cls.__module__.startswith(PACKAGE + "."))}
+        registry.clear()
+        registry.update(saved)
+        registry.update(added)
+
+
+@pytest.fixture(autouse=True)
+def function_registry():
+    """`Function.registry` inside `scoped_registry()`: Functions a test defines are
+    gone from the registry when it ends. Autouse, so no test can leak one; tests that
+    define Functions also name it, to say so."""
+    with scoped_registry() as registry:
+        yield registry

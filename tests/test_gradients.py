@@ -2,19 +2,25 @@
 upstream gradients drawn by hypothesis; plus the invariants every op must keep.
 
 `OP_CASES` maps each primitive `Function` to a strategy of cases. A test fails if the
-package defines a Function that has no entry here.
+package defines a Function that has no entry here. `check_function` is the one checker
+of the invariants (in the style of MyGrad's op tests), run on every entry: any subset
+of the inputs may require a gradient, inputs are never mutated, gradients never alias
+the upstream gradient, each other or the inputs, and a Function never writes into the
+gradient it is handed.
 """
 import importlib
+import itertools
 import pkgutil
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, note, strategies as st
 
 import tinygrad_mnist as tg
-from tinygrad_mnist import Function, Tensor, gradcheck, ops
+from tinygrad_mnist import Function, Tensor, fused, gradcheck, ops
 from strategies import Case, arrays, away_from, axes, broadcastable_pair, distinct, shapes
 from conv_cases import CONV_CASES
+from conftest import scoped_registry
 
 
 def binary(op, low=-3.0, high=3.0, b_away_from_zero=False):
@@ -148,7 +154,7 @@ def batch_norm_case(draw):
     params = tuple(draw(arrays((c,))) for used in affine if used)
 
     def fn(x, *params):
-        return ops.BatchNorm.apply(x, *params, eps=1e-5, affine=affine)
+        return fused.BatchNorm.apply(x, *params, eps=1e-5, affine=affine)
     return Case(fn, (x,) + params)
 
 
@@ -213,38 +219,171 @@ def test_every_function_has_a_gradient_check():
     assert not missing, f"ops without a gradient check in OP_CASES: {sorted(missing)}"
 
 
-def test_coverage_check_catches_a_new_op():
+def test_coverage_check_catches_a_new_op(function_registry):
     class Unchecked(Function):
         def forward(self, x):
             return x
 
+    assert "Unchecked" in all_functions() - set(OP_CASES)
+
+
+def test_functions_defined_in_a_scoped_registry_are_gone_afterwards():
+    real_add, before = Function.registry["Add"], dict(Function.registry)
+    with scoped_registry() as registry:
+        assert registry is Function.registry
+
+        class Scoped(Function):
+            pass
+
+        class Add(Function):  # shadows the real op's name inside the scope
+            pass
+
+        assert Function.registry["Scoped"] is Scoped and Function.registry["Add"] is Add
+    assert "Scoped" not in Function.registry
+    assert Function.registry["Add"] is real_add
+    assert Function.registry == before
+
+
+def test_a_scoped_registry_keeps_package_functions_first_imported_inside_it():
     try:
-        assert "Unchecked" in all_functions() - set(OP_CASES)
+        with scoped_registry():  # a package module first imported here registers its ops
+            lazy = type("LazyOp", (Function,), {"__module__": "tinygrad_mnist.lazy"})
+        assert Function.registry["LazyOp"] is lazy   # it never registers them again
     finally:
-        del Function.registry["Unchecked"]
+        Function.registry.pop("LazyOp", None)
+
+
+def with_constants(case, requires_grad):
+    """`case.fn` as a function of only the inputs that require a gradient; the others
+    are bound as constant Tensors (requires_grad=False), so `gradcheck`, which makes
+    every input it is given require one, checks exactly that subset."""
+    constants = {k: Tensor(x) for k, (x, r) in enumerate(zip(case.inputs, requires_grad))
+                 if not r}
+
+    def fn(*variables):
+        it = iter(variables)
+        return case.fn(*[constants[k] if k in constants else next(it)
+                         for k in range(len(case.inputs))])
+    return fn
+
+
+def check_function(case, requires_grad, seed, read_only=False, finite_differences=True):
+    """The invariants every Function keeps, checked on one case: `requires_grad[k]`
+    says whether input k requires a gradient (any subset, none included); the upstream
+    gradient is drawn from `seed`, and made read-only when `read_only`.
+
+    * the output requires grad exactly when some input does; when none does, backward
+      raises the engine's error and no input gets a gradient;
+    * forward and backward leave the inputs' data and the upstream gradient unchanged
+      (a read-only upstream turns any write into an error);
+    * an input that does not require grad has `.grad is None`; one that does gets a
+      gradient of its shape and dtype that shares no memory with the upstream
+      gradient, with another input's gradient or with any input's data (else
+      accumulating into one would change the other);
+    * with `finite_differences`, the gradients of the inputs that require one match
+      central finite differences (`gradcheck`, same tolerances, same upstream).
+    """
+    originals = [x.copy() for x in case.inputs]
+    tensors = [Tensor(x, requires_grad=r) for x, r in zip(case.inputs, requires_grad)]
+    out = case.fn(*tensors)
+    assert out.requires_grad == any(requires_grad), \
+        f"output requires_grad={out.requires_grad} for inputs requiring {requires_grad}"
+    upstream = np.random.default_rng(seed).standard_normal(out.shape)
+    upstream_copy = upstream.copy()
+    upstream.flags.writeable = not read_only
+    if any(requires_grad):
+        out.backward(upstream)
+    else:
+        with pytest.raises(RuntimeError, match="does not require grad"):
+            out.backward(upstream)
+    np.testing.assert_array_equal(upstream, upstream_copy,
+                                  err_msg="backward wrote into the upstream gradient")
+    for k, (t, x, r) in enumerate(zip(tensors, originals, requires_grad)):
+        np.testing.assert_array_equal(t.data, x, err_msg=f"input {k} was mutated")
+        if not r:
+            assert t.grad is None, f"input {k} requires no gradient but got one"
+            continue
+        assert t.grad is not None and t.grad.shape == x.shape, \
+            f"input {k}: gradient {None if t.grad is None else t.grad.shape}, data {x.shape}"
+        assert t.grad.dtype == x.dtype, f"input {k}: gradient {t.grad.dtype}, data {x.dtype}"
+        assert not np.shares_memory(t.grad, upstream), \
+            f"the gradient of input {k} shares memory with the upstream gradient"
+    named = [(f"the gradient of input {k}", t.grad) for k, t in enumerate(tensors)
+             if t.grad is not None] + [(f"the data of input {k}", t.data)
+                                       for k, t in enumerate(tensors)]
+    for (name_a, a), (name_b, b) in itertools.combinations(named, 2):
+        if name_a.startswith("the gradient"):
+            assert not np.shares_memory(a, b), f"{name_a} shares memory with {name_b}"
+    if finite_differences and any(requires_grad):
+        fn = case.fn if all(requires_grad) else with_constants(case, requires_grad)
+        needing = [x for x, r in zip(case.inputs, requires_grad) if r]
+        assert gradcheck(fn, *needing, generator=np.random.default_rng(seed))
 
 
 @pytest.mark.parametrize("name", sorted(OP_CASES) + sorted(COMPOSED_CASES))
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_gradient_matches_finite_differences(name, data, seed):
+    """Every input requires a gradient and the upstream gradient is writable: each
+    gradient matches finite differences, and forward and backward mutate neither the
+    inputs nor the upstream gradient (plus the rest of `check_function`)."""
     case = data.draw(OP_CASES[name] if name in OP_CASES else COMPOSED_CASES[name], label="case")
-    assert gradcheck(case.fn, *case.inputs, generator=np.random.default_rng(seed))
+    check_function(case, (True,) * len(case.inputs), seed)
 
 
 @pytest.mark.parametrize("name", sorted(OP_CASES))
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
-def test_forward_and_backward_never_mutate_inputs(name, data, seed):
+def test_any_subset_of_inputs_may_require_grad_and_the_gradient_is_read_only(
+        name, data, seed):
+    """Every `needs_input_grad` branch of every backward: for each case hypothesis
+    draws, every subset of its inputs (none and all included, at most 2³ = 8) requires a
+    gradient in turn; those that do not get none, the others still match finite
+    differences. The upstream gradient is a read-only array: a Function must never
+    write into the gradient it is handed, and any write raises."""
     case = data.draw(OP_CASES[name], label="case")
-    originals = [x.copy() for x in case.inputs]
-    tensors = [Tensor(x, requires_grad=True) for x in case.inputs]
-    out = case.fn(*tensors)
-    upstream = np.random.default_rng(seed).standard_normal(out.shape)
-    upstream_copy = upstream.copy()
-    out.backward(upstream)
-    for t, x in zip(tensors, originals):
-        np.testing.assert_array_equal(t.data, x)
-        assert t.grad is not None and t.grad.shape == x.shape
-    np.testing.assert_array_equal(upstream, upstream_copy)
+    for mask in itertools.product((False, True), repeat=len(case.inputs)):
+        try:
+            check_function(case, mask, seed, read_only=True)
+        except Exception:
+            note(f"with requires_grad={mask}")
+            raise
+
+
+def test_check_function_catches_a_write_into_the_gradient(function_registry):
+    class DoublesInPlace(Function):
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, g):
+            g *= 2
+            return g
+
+    case = Case(lambda t: DoublesInPlace.apply(t), (np.array([1.0, 2.0]),))
+    with pytest.raises(AssertionError, match="wrote into the upstream gradient"):
+        check_function(case, (True,), seed=0, finite_differences=False)
+    with pytest.raises(ValueError, match="read-only"):         # caught as it writes
+        check_function(case, (True,), seed=0, read_only=True, finite_differences=False)
+
+
+def test_check_function_catches_gradients_that_share_memory(monkeypatch,
+                                                           function_registry):
+    class HalfSum(Function):  # (a + b) / 2, one gradient array for both inputs
+        def forward(self, a, b):
+            return (a + b) / 2
+
+        def backward(self, g):
+            half = g / 2
+            return half, half
+
+    # An engine that hands every array to the leaves as it is, so that Add's (g, g)
+    # is the upstream array itself and HalfSum's (half, half) one array twice.
+    monkeypatch.setattr(Tensor, "_accumulate",
+                        lambda self, grad, owned: setattr(self, "grad", grad))
+    inputs = (np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    with pytest.raises(AssertionError, match="input 0 shares memory with the upstream"):
+        check_function(Case(lambda a, b: a + b, inputs), (True, True), seed=0)
+    with pytest.raises(AssertionError, match="input 0 shares memory with the gradient "
+                                             "of input 1"):
+        check_function(Case(lambda a, b: HalfSum.apply(a, b), inputs), (True, True), seed=0)
 
 
 @pytest.mark.parametrize("name", sorted(OP_CASES))
@@ -258,7 +397,7 @@ def test_float32_stays_float32(name, data):
     assert all(t.grad.dtype == np.float32 for t in tensors)
 
 
-def test_gradcheck_reports_a_wrong_gradient():
+def test_gradcheck_reports_a_wrong_gradient(function_registry):
     class WrongSquare(Function):
         def forward(self, x):
             self.save_for_backward(x)
@@ -267,11 +406,8 @@ def test_gradcheck_reports_a_wrong_gradient():
         def backward(self, g):
             return g * self.saved[0]  # should be 2x
 
-    try:
-        with pytest.raises(AssertionError, match=r"input 0 .* analytic .* numeric"):
-            gradcheck(lambda t: WrongSquare.apply(t), np.array([1.0, 2.0]))
-    finally:
-        del Function.registry["WrongSquare"]
+    with pytest.raises(AssertionError, match=r"input 0 .* analytic .* numeric"):
+        gradcheck(lambda t: WrongSquare.apply(t), np.array([1.0, 2.0]))
 
 
 def test_gradcheck_does_not_modify_its_inputs():
@@ -285,3 +421,23 @@ def test_max_splits_gradient_between_ties():
     x = Tensor(np.array([1.0, 3.0, 3.0, 2.0]), requires_grad=True)
     x.max().backward()
     np.testing.assert_array_equal(x.grad, [0.0, 0.5, 0.5, 0.0])
+
+
+def test_one_array_returned_for_two_inputs_is_not_shared_by_their_grads(function_registry):
+    """A Function may hand the same new array to two inputs; the engine must not let
+    two leaves (or a leaf and a pending gradient) keep that one array."""
+    class HalfSum(Function):
+        def forward(self, a, b):
+            return (a + b) / 2
+
+        def backward(self, g):
+            half = g / 2
+            return half, half
+
+    a, b = Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(2), requires_grad=True)
+    HalfSum.apply(a, b).backward(np.ones(2))
+    assert not np.shares_memory(a.grad, b.grad)
+    x, a = Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(2), requires_grad=True)
+    (HalfSum.apply(a, x * 1.0) + a * 3.0).backward(np.ones(2))
+    np.testing.assert_array_equal(x.grad, [0.5, 0.5])
+    np.testing.assert_array_equal(a.grad, [3.5, 3.5])
