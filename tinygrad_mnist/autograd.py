@@ -164,8 +164,10 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
                 g = unbroadcast(g, parent.data.shape)
             parent_ctx = parent._ctx
             if parent_ctx is None:
-                # A leaf may keep g itself only if no other tensor can see the array.
-                parent._accumulate(g, g is not grad and g.base is None)
+                # A leaf may keep g itself only if no other tensor can see the array:
+                # not the upstream gradient, not a view, not handed to another input.
+                parent._accumulate(g, g is not grad and g.base is None
+                                   and sum(x is g for x in input_grads) == 1)
             elif parent_ctx is _RELEASED:
                 _raise_released()
             else:
