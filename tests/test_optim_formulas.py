@@ -5,8 +5,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from tinygrad_mnist import nn, optim
-from tinygrad_mnist.optim import optimizer
+from tinygrad_mnist import _kernels, nn, optim
 
 STEPS = 12
 SHAPES = [(3, 4), (5,)]
@@ -210,18 +209,32 @@ def test_large_parameters_update_piece_by_piece_with_the_same_numbers(cls, refer
     def train():
         params = [nn.Parameter(t.copy(order="K")) for t in thetas]
         opt = cls(params, **kwargs)
+        sizes = []  # of the pieces each update call gets
+
+        def counting_update(hp, piece, g_buf, tmp):
+            sizes.append(piece[0].size)
+            cls.update(opt, hp, piece, g_buf, tmp)
+        opt.update = counting_update
         for step_grads in grads:
             for p, g in zip(params, step_grads):
                 p.grad = g
             opt.step()
-        return params, opt
+        return params, opt, sizes
 
-    pieces, opt = train()
-    assert max(len(b) for b in opt._pools[np.dtype(np.float32)]) < 601 * 250  # pieces
-    monkeypatch.setattr(optimizer, "BLOCKED_ABOVE", 10 ** 9)  # every parameter whole
-    whole, _ = train()
+    n, block = 601 * 250, _kernels.BLOCK
+    pieces, opt, sizes = train()
+    assert sizes == ([block] * (n // block) + [n % block, 600 * 250, 7]) * len(grads)
+    assert max(len(b) for b in opt._pools[np.dtype(np.float32)]) < n  # pieces
+    # every parameter whole: flat_pieces and the scratch sizing read this threshold
+    monkeypatch.setattr(_kernels, "BLOCKED_ABOVE", 10 ** 9)
+    whole, whole_opt, sizes = train()
+    assert sizes == [n, 600 * 250, 7] * len(grads)
     for a, b in zip(pieces, whole):
         np.testing.assert_array_equal(a.data, b.data)
+    for a, b in zip(pieces, whole):
+        assert opt.state[a].keys() == whole_opt.state[b].keys()
+        for key, value in opt.state[a].items():
+            np.testing.assert_array_equal(value, whole_opt.state[b][key])
 
 
 def test_a_gradient_of_the_wrong_shape_is_named():
@@ -229,3 +242,92 @@ def test_a_gradient_of_the_wrong_shape_is_named():
     p.grad = np.ones((1, 3), np.float32)
     with pytest.raises(ValueError, match=r"shape \(2, 3\) has a gradient of shape \(1, 3\)"):
         optim.SGD([p], lr=0.1).step()
+
+
+# ------------------------------------- bitwise the optimizers before the update refactor
+def option_grid():
+    """(class name, kwargs): every option of every optimizer, alone and combined."""
+    for momentum in (0.0, 0.9):
+        for dampening in (0.0, 0.3):
+            for nesterov in (False, True):
+                for weight_decay in (0.0, 0.1):
+                    if not nesterov or (momentum and not dampening):
+                        yield "SGD", dict(lr=0.05, momentum=momentum, dampening=dampening,
+                                          nesterov=nesterov, weight_decay=weight_decay)
+    for name in ("Adam", "AdamW"):
+        for amsgrad in (False, True):
+            for weight_decay in (0.0, 0.1):
+                for betas in ((0.9, 0.999), (0.5, 0.6)):
+                    yield name, dict(lr=0.01, betas=betas, weight_decay=weight_decay,
+                                     amsgrad=amsgrad)
+    for centered in (False, True):
+        for momentum in (0.0, 0.5):
+            for weight_decay in (0.0, 0.1):
+                yield "RMSprop", dict(centered=centered, momentum=momentum,
+                                      weight_decay=weight_decay)
+    yield "RMSprop", dict(lr=0.02, alpha=0.9, eps=1e-3, centered=True, momentum=0.3)
+    for lr_decay in (0.0, 0.2):
+        for weight_decay in (0.0, 0.1):
+            for initial in (0.0, 0.5):
+                yield "Adagrad", dict(lr=0.1, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial, eps=1e-3)
+
+
+GRID = list(option_grid())
+# a second option switched on or off mid-run (state arrays then appear late, or rest)
+TOGGLED = {"SGD": lambda g: {} if g["nesterov"] else {"momentum": 0.5 - g["momentum"] / 2},
+           "Adam": lambda g: {"amsgrad": not g["amsgrad"]},
+           "AdamW": lambda g: {"amsgrad": not g["amsgrad"]},
+           "RMSprop": lambda g: {"centered": not g["centered"], "momentum": 0.3},
+           "Adagrad": lambda g: {"lr_decay": 0.1}}
+
+
+@pytest.mark.parametrize("name, kwargs", GRID,
+                         ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}"
+                              for n, kw in GRID])
+def test_bitwise_the_optimizers_before_the_update_refactor(name, kwargs):
+    """Parameters and state after 6 steps equal, bit for bit, those of the optimizers as
+    they were before `update` (tests/optim_reference.py): parameters above BLOCKED_ABOVE
+    (in pieces; one Fortran-ordered, so whole) and below, float32 and float64, two
+    param groups, hyperparameters changed mid-run, steps without a gradient, replaced
+    data."""
+    import optim_reference
+    assert min(400 * 401, 300 * 500) > _kernels.BLOCKED_ABOVE > 64 * 3
+    rng = np.random.default_rng(3)
+    shapes = [(400, 401), (300, 500), (37,), (64, 3)]
+    dtypes = [np.float32, np.float32, np.float32, np.float64]
+    thetas = [rng.standard_normal(s).astype(d) for s, d in zip(shapes, dtypes)]
+    thetas[1] = np.asfortranarray(thetas[1])
+    grads = [[(rng.standard_normal(s) * (0.05 + step % 3)).astype(d)
+              for s, d in zip(shapes, dtypes)] for step in range(6)]
+    for g in grads[0] + grads[1]:
+        g.ravel()[::5] = 0.0  # exact zeros, and negative ones
+        g.ravel()[1::7] = -0.0
+
+    def train(module):
+        params = [nn.Parameter(t.copy(order="K")) for t in thetas]
+        groups = [{"params": params[:3]}, {"params": params[3:], "lr": 0.003}]
+        opt = getattr(module, name)(groups, **kwargs)
+        for step, step_grads in enumerate(grads):
+            for i, (p, g) in enumerate(zip(params, step_grads)):
+                p.grad = None if (step + i) % 4 == 3 else g
+            if step == 3:
+                opt.param_groups[0].update(TOGGLED[name](opt.param_groups[0]))
+                opt.param_groups[1]["lr"] *= 0.5
+                params[2].data = params[2].data.copy()
+            opt.step()
+        return params, opt
+
+    new, new_opt = train(optim)
+    old, old_opt = train(optim_reference)
+    for i, (a, b) in enumerate(zip(new, old)):
+        assert a.data.dtype == b.data.dtype and a.data.tobytes() == b.data.tobytes(), i
+        new_state, old_state = new_opt.state[a], old_opt.state[b]
+        assert list(new_state) == list(old_state), i
+        for key, value in old_state.items():
+            if isinstance(value, np.ndarray):
+                assert new_state[key].dtype == value.dtype, (i, key)
+                assert new_state[key].tobytes() == value.tobytes(), (i, key)
+            else:
+                assert type(new_state[key]) is type(value) and new_state[key] == value
+    assert new_opt.state_dict()["param_groups"] == old_opt.state_dict()["param_groups"]

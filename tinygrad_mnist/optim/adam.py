@@ -2,28 +2,32 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Tuple
+from typing import Tuple
 
 import numpy as np
 
-from ..tensor import Tensor
-from .optimizer import Optimizer, ParamGroup, Params, check_range, with_weight_decay
+from .optimizer import (Hyperparameters, Optimizer, ParamGroup, Params, Piece, State,
+                        check_range)
 
 
 class Adam(Optimizer):
-    """PyTorch's Adam. Per step t = 1, 2, ..., with g the gradient:
+    """PyTorch's Adam. Per step t = 1, 2, ..., with g the gradient and β1, β2 = betas:
 
+        step_size ← lr/(1 - β1^t);  bias_correction2_sqrt ← √(1 - β2^t)
         g ← g + weight_decay·θ                        (Adam, if weight_decay ≠ 0)
         θ ← θ·(1 - lr·weight_decay)                   (AdamW instead)
-        m ← β1·m + (1 - β1)·g;   v ← β2·v + (1 - β2)·g²
-        v_max ← max(v_max, v), used in place of v     (if amsgrad)
-        θ ← θ - lr/(1 - β1^t) · m / (√v/√(1 - β2^t) + eps)
+        exp_avg ← β1·exp_avg + (1 - β1)·g
+        exp_avg_sq ← β2·exp_avg_sq + (1 - β2)·g²
+        max_exp_avg_sq ← max(max_exp_avg_sq, exp_avg_sq)             (if amsgrad)
+        denom ← √exp_avg_sq / bias_correction2_sqrt + eps   (√max_exp_avg_sq if amsgrad)
+        θ ← θ - step_size·exp_avg/denom
 
-    m, v and v_max start at zero; the maximum is taken before bias correction, as
+    The state arrays start at zero; the maximum is taken before bias correction, as
     PyTorch does (and now documents).
     """
 
     decoupled_weight_decay = False
+    state_arrays = {"exp_avg": None, "exp_avg_sq": None, "max_exp_avg_sq": "amsgrad"}
 
     def __init__(self, params: Params, lr: float = 1e-3,
                  betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -42,44 +46,34 @@ class Adam(Optimizer):
         check_range(name, "eps", group["eps"])
         check_range(name, "weight_decay", group["weight_decay"])
 
-    def _initial_state(self, p: Tensor, group: ParamGroup) -> Dict[str, Any]:
-        return {"step": 0, "exp_avg": np.zeros_like(p.data),
-                "exp_avg_sq": np.zeros_like(p.data)}
+    def _prepare(self, hp: Hyperparameters, state: State, theta: np.ndarray) -> None:
+        state["step"] = t = state.get("step", 0) + 1
+        beta1, beta2 = hp.betas
+        hp.step_size = hp.lr / (1.0 - beta1 ** t)
+        hp.bias_correction2_sqrt = math.sqrt(1.0 - beta2 ** t)
 
-    def _update_group(self, group: ParamGroup) -> None:
-        lr, eps = float(group["lr"]), float(group["eps"])
-        weight_decay = float(group["weight_decay"])
-        beta1, beta2 = (float(b) for b in group["betas"])
-        amsgrad, decoupled = group["amsgrad"], self.decoupled_weight_decay
-        for p, grad, state in self._with_grads(group):
-            state["step"] += 1
-            t = state["step"]
-            whole_max = None
-            if amsgrad:
-                whole_max = state.get("max_exp_avg_sq")
-                if whole_max is None:
-                    whole_max = state["max_exp_avg_sq"] = np.zeros_like(p.data)
-            for theta, g, exp_avg, exp_avg_sq, max_exp_avg_sq, b, a in self._blocks(
-                    p, grad, state["exp_avg"], state["exp_avg_sq"], whole_max,
-                    second=bool(weight_decay) and not decoupled):
-                if decoupled:
-                    if weight_decay:
-                        theta *= 1.0 - lr * weight_decay
-                else:
-                    g = with_weight_decay(g, theta, weight_decay, out=a)
-                exp_avg *= beta1
-                exp_avg += np.multiply(g, 1.0 - beta1, out=b)
-                exp_avg_sq *= beta2
-                exp_avg_sq += np.multiply(np.multiply(g, g, out=b), 1.0 - beta2, out=b)
-                second = exp_avg_sq
-                if amsgrad:
-                    second = np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-                denom = np.sqrt(second, out=b)
-                denom /= math.sqrt(1.0 - beta2 ** t)
-                denom += eps
-                step = np.divide(exp_avg, denom, out=b)
-                step *= lr / (1.0 - beta1 ** t)
-                theta -= step
+    def update(self, hp: Hyperparameters, piece: Piece, g_buf: np.ndarray,
+               tmp: np.ndarray) -> None:
+        theta, grad, exp_avg, exp_avg_sq, max_exp_avg_sq = piece
+        beta1, beta2 = hp.betas
+        g = grad
+        if hp.weight_decay and self.decoupled_weight_decay:
+            theta *= 1.0 - hp.lr * hp.weight_decay
+        elif hp.weight_decay:
+            g = np.multiply(theta, hp.weight_decay, out=g_buf)
+            g += grad
+        exp_avg *= beta1
+        exp_avg += np.multiply(g, 1.0 - beta1, out=tmp)
+        exp_avg_sq *= beta2
+        exp_avg_sq += np.multiply(np.multiply(g, g, out=tmp), 1.0 - beta2, out=tmp)
+        if hp.amsgrad:
+            np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        denom = np.sqrt(max_exp_avg_sq if hp.amsgrad else exp_avg_sq, out=tmp)
+        denom /= hp.bias_correction2_sqrt
+        denom += hp.eps
+        step = np.divide(exp_avg, denom, out=tmp)
+        step *= hp.step_size
+        theta -= step
 
 
 class AdamW(Adam):

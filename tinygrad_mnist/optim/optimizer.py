@@ -1,40 +1,31 @@
-"""`Optimizer`: parameter groups, per-parameter state, and state_dict save/restore.
+"""`Optimizer`: parameter groups, the update loop, per-parameter state, and state_dict
+save/restore.
 
-Subclasses set their hyperparameter defaults, check them in `_check_group`, create
-per-parameter state in `_initial_state` and update one param group in
-`_update_group`, piece by piece (`_blocks`). Updates are in place on `param.data`;
-`param.grad` is never modified. Temporaries live in scratch arrays shared by all
+A subclass sets its hyperparameter defaults, checks them in `_check_group`, names its
+state arrays in `state_arrays` and writes its algorithm as `update`: the update of one
+piece of one parameter, in place. The base does the rest. For each parameter with a
+gradient it checks the gradient's shape, calls `_prepare` (the subclass's per-parameter
+scalar work: step counter, bias corrections), creates missing state arrays, and calls
+`update` on each piece (`_kernels.flat_pieces`: a large parameter is updated in flat
+pieces that stay in the CPU's cache, with bitwise the numbers of a whole update).
+`param.grad` is never modified. Temporaries go to two scratch arrays shared by all
 parameters (not part of the state), so a step allocates nothing parameter-sized.
 """
 from __future__ import annotations
 
-import functools
-from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
-                    Tuple, Union)
+import operator
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
+from .. import _kernels
 from ..autograd import enable_grad
 from ..tensor import Tensor
 
 ParamGroup = Dict[str, Any]
 Params = Union[Iterable[Tensor], Iterable[ParamGroup]]
-
-BLOCK, BLOCKED_ABOVE = 1 << 15, 1 << 17
-"""A parameter of more than BLOCKED_ABOVE elements (512 KiB of float32) is updated in
-pieces of BLOCK elements (128 KiB); a smaller one, whole."""
-
-
-def flat_pieces(*arrays: Optional[np.ndarray]) -> List[Tuple[Any, ...]]:
-    """Matching flat pieces of BLOCK elements of same-sized arrays (a None stays None);
-    the whole arrays as the one piece if they have at most BLOCKED_ABOVE elements or
-    are not all contiguous (a piece must be a view)."""
-    size = arrays[0].size
-    if size <= BLOCKED_ABOVE or not all(a is None or a.flags.c_contiguous for a in arrays):
-        return [arrays]
-    flat = [a if a is None else a.reshape(-1) for a in arrays]
-    return [tuple(f if f is None else f[i:i + BLOCK] for f in flat)
-            for i in range(0, size, BLOCK)]
+State = Dict[str, Any]
+Piece = Tuple[Optional[np.ndarray], ...]
 
 
 def check_range(owner: str, name: str, value: Any, low: float = 0.0,
@@ -48,38 +39,42 @@ def check_range(owner: str, name: str, value: Any, low: float = 0.0,
         raise ValueError(f"{owner}: invalid {name} {value!r}: must be {limit}")
 
 
-@functools.lru_cache(maxsize=256)
-def scalar(value: float, dtype: np.dtype) -> np.ndarray:
-    """`value` as a read-only 0-d array of `dtype`. NumPy combines an array with one about
-    twice as fast as with a Python float (~0.5 µs saved per call on small parameters)
-    and rounds the same way: the float is cast to `dtype` either way."""
-    out = np.array(value, dtype=dtype)
-    out.flags.writeable = False
-    return out
+def _as_float(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_as_float(v) for v in value)
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
-def with_weight_decay(grad: np.ndarray, theta: np.ndarray, weight_decay: float,
-                      out: np.ndarray) -> np.ndarray:
-    """grad + weight_decay·θ computed into `out` (`grad` itself if weight_decay is 0):
-    L2 regularisation coupled to the gradient, which stays untouched."""
-    if not weight_decay:
-        return grad
-    np.multiply(theta, weight_decay, out=out)
-    out += grad
-    return out
+class Hyperparameters:
+    """A param group's hyperparameters for one step, as attributes (`hp.lr`): numbers
+    as Python floats, tuples (`betas`) as tuples of floats, the rest (flags) as given.
+    `_prepare` adds the scalars of the parameter being updated."""
+
+    def __init__(self, group: ParamGroup, names: Iterable[str]):
+        for name in names:
+            setattr(self, name, _as_float(group[name]))
 
 
 class Optimizer:
     """Base class. `params` is an iterable of tensors, or of dicts ("param groups")
     each with "params" and optional per-group hyperparameters overriding `defaults`."""
 
+    state_arrays: Dict[str, Optional[str]] = {}
+    """The state arrays `update` takes, in its order: name -> the hyperparameter that
+    must be nonzero for the array to be used (None: always). An unused one is None."""
+
     def __init__(self, params: Params, defaults: Dict[str, Any]):
         self.defaults = dict(defaults)
-        self.state: Dict[Tensor, Dict[str, Any]] = {}
+        self.state: Dict[Tensor, State] = {}
         self.param_groups: List[ParamGroup] = []
-        # parameter -> (its data array when the views were made, (view, view))
+        # parameter -> (its data array when the views were made, (tmp, g_buf) views)
         self._scratches: Dict[Tensor, Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray]]] = {}
         self._pools: Dict[np.dtype, List[np.ndarray]] = {}
+        # id(group) -> (its hyperparameter values, Hyperparameters, state array names)
+        self._settings: Dict[int, Tuple[Any, Hyperparameters, List[Optional[str]]]] = {}
+        self._values = operator.itemgetter(*self.defaults)
         if isinstance(params, Tensor) or isinstance(params, dict):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors "
                             f"or of dicts, got a {type(params).__name__}")
@@ -143,73 +138,94 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            self._update_group(group)
+            self._step_group(group)
         return loss
 
-    def _update_group(self, group: ParamGroup) -> None:
+    def update(self, hp: Hyperparameters, piece: Piece, g_buf: np.ndarray,
+               tmp: np.ndarray) -> None:
+        """Update one piece of a parameter in place. `piece` holds matching pieces of θ,
+        of its gradient (read only) and of the state arrays named in `state_arrays`;
+        `g_buf` and `tmp` are scratch arrays shaped alike: `g_buf` for g + weight_decay·θ,
+        `tmp` for the formula's other temporaries."""
         raise NotImplementedError
 
-    def _initial_state(self, p: Tensor, group: ParamGroup) -> Dict[str, Any]:
-        return {}
+    def _prepare(self, hp: Hyperparameters, state: State, theta: np.ndarray) -> None:
+        """Per-parameter scalar work before `update` sees the parameter's pieces (e.g.
+        the step counter), stored in `state` or on `hp`. Runs before missing state
+        arrays are created."""
 
-    def _with_grads(self, group: ParamGroup) -> Iterator[Tuple[Tensor, np.ndarray,
-                                                               Dict[str, Any]]]:
-        """(parameter, gradient, state) for each parameter of `group` with a gradient;
-        the state is created by `_initial_state` the first time."""
+    def _new_state_array(self, name: str, p: Tensor, group: ParamGroup) -> np.ndarray:
+        """The initial value of state array `name`: zeros (subclasses may differ)."""
+        return np.zeros_like(p.data)
+
+    def _settings_of(self, group: ParamGroup
+                     ) -> Tuple[Hyperparameters, List[Optional[str]]]:
+        """`group`'s Hyperparameters and the names of the state arrays they use (None
+        for an unused one), made again only when a hyperparameter has changed."""
+        values = self._values(group)
+        settings = self._settings.get(id(group))
+        if settings is None or settings[0] != values:
+            hp = Hyperparameters(group, self.defaults)
+            names = [name if needed is None or getattr(hp, needed) else None
+                     for name, needed in self.state_arrays.items()]
+            settings = self._settings[id(group)] = (values, hp, names)
+        return settings[1], settings[2]
+
+    def _step_group(self, group: ParamGroup) -> None:
+        hp, names = self._settings_of(group)
+        update = self.update
         for p in group["params"]:
-            if p.grad is None:
+            theta, grad = p.data, p.grad
+            if grad is None:
                 continue
-            if p.grad.shape != p.data.shape:
+            if grad.shape != theta.shape:
                 raise ValueError(f"{type(self).__name__}.step: a parameter of shape "
-                                 f"{p.data.shape} has a gradient of shape {p.grad.shape}")
+                                 f"{theta.shape} has a gradient of shape {grad.shape}")
             state = self.state.get(p)
             if state is None:
-                state = self.state[p] = self._initial_state(p, group)
-            yield p, p.grad, state
+                state = self.state[p] = {}
+            self._prepare(hp, state, theta)
+            arrays = []
+            for name in names:
+                array = None
+                if name is not None:
+                    array = state.get(name)
+                    if array is None:
+                        array = state[name] = self._new_state_array(name, p, group)
+                arrays.append(array)
+            pieces = _kernels.flat_pieces(theta, grad, *arrays)
+            if len(pieces) == 1:
+                tmp, g_buf = self._scratch(p)
+                update(hp, pieces[0], g_buf, tmp)
+            else:
+                tmp, g_buf = self._pool(theta.dtype, _kernels.BLOCK)
+                for piece in pieces:
+                    size = piece[0].size
+                    update(hp, piece, g_buf[:size], tmp[:size])
 
-    def _blocks(self, p: Tensor, *arrays: Optional[np.ndarray],
-                second: bool = False) -> Sequence[Tuple[Any, ...]]:
-        """What an update of `p` works on, in matching pieces: tuples (θ, *arrays, a, b)
-        with a and b scratch arrays (the same one unless `second`); a None in `arrays`
-        stays None. A parameter of up to BLOCKED_ABOVE elements is one piece, the whole
-        arrays; a larger one (stored contiguously, as parameters are) is cut into flat
-        pieces of BLOCK elements. An update makes 4 to 12 passes over 4 to 7 arrays:
-        piece by piece, every pass finds its pieces still in the CPU's L2 cache, where
-        the whole arrays of a large weight would stream through memory once per pass
-        (updating a 784-512-256-10 MLP with a 2 MB L2 cache per core: SGD with
-        momentum 20 %, Adam 25 % faster)."""
-        pieces = flat_pieces(p.data, *arrays)
-        if len(pieces) == 1:
-            return ((*pieces[0], *self._scratch(p, second)),)
-        pool = self._pool(p.data.dtype, BLOCK, 2 if second else 1)
-        a, b = pool[0], pool[1 if second else 0]
-        return [(*piece, a[:piece[0].size], b[:piece[0].size]) for piece in pieces]
-
-    def _scratch(self, p: Tensor, second: bool) -> Tuple[np.ndarray, np.ndarray]:
-        """Two temporaries shaped like `p`, or (when `second` is false) the same one
-        twice. They are views into flat buffers shared by every parameter, since one
-        parameter's update is done before the next one starts: the buffers are as big
-        as the largest parameter, allocated once, not one per parameter."""
+    def _scratch(self, p: Tensor) -> Tuple[np.ndarray, np.ndarray]:
+        """Two temporaries shaped like `p`: views into flat buffers shared by every
+        parameter, since one parameter's update is done before the next one starts (the
+        buffers are as big as the largest parameter, allocated once)."""
         data, views = self._scratches.get(p, (None, None))
-        if data is not p.data or (second and views[0] is views[1]):  # new, or data replaced
+        if data is not p.data:  # new, or its data was replaced
             data = p.data
-            pool = self._pool(data.dtype, data.size, 2 if second else 1)
-            a = pool[0][:data.size].reshape(data.shape)
-            b = pool[1][:data.size].reshape(data.shape) if second else a
-            views = (a, b)
+            views = tuple(buffer[:data.size].reshape(data.shape)
+                          for buffer in self._pool(data.dtype, data.size))
             self._scratches[p] = (data, views)
         return views
 
-    def _pool(self, dtype: np.dtype, size: int, count: int) -> List[np.ndarray]:
-        """At least `count` flat buffers of `dtype` with room for `size` elements, sized
-        for the largest parameter of that dtype in any group that is updated whole."""
-        pool = self._pools.get(dtype, [])
-        if len(pool) < count or len(pool[0]) < size:
-            largest = max([p.data.size if p.data.size <= BLOCKED_ABOVE else BLOCK
+    def _pool(self, dtype: np.dtype, size: int) -> List[np.ndarray]:
+        """The two flat scratch buffers of `dtype` (for `tmp` and `g_buf`), with room for
+        `size` elements: sized for the largest parameter of that dtype in any group that
+        is updated whole."""
+        pool = self._pools.get(dtype)
+        if pool is None or len(pool[0]) < size:
+            largest = max([p.data.size if p.data.size <= _kernels.BLOCKED_ABOVE
+                           else _kernels.BLOCK
                            for g in self.param_groups for p in g["params"]
                            if p.data.dtype == dtype] + [size])
-            pool = self._pools[dtype] = [np.empty(largest, dtype)
-                                         for _ in range(max(count, len(pool)))]
+            pool = self._pools[dtype] = [np.empty(largest, dtype), np.empty(largest, dtype)]
             self._scratches.clear()  # views into the old buffers must not be reused
         return pool
 

@@ -3,18 +3,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import (Optimizer, ParamGroup, Params, check_range, scalar,
-                        with_weight_decay)
+from .._kernels import scalar
+from .optimizer import (Hyperparameters, Optimizer, ParamGroup, Params, Piece, State,
+                        check_range)
 
 
 class SGD(Optimizer):
     """PyTorch's SGD. Per step, with g the gradient:
 
-        g ← g + weight_decay·θ                        (if weight_decay ≠ 0)
-        b ← g at the first step, else momentum·b + (1 - dampening)·g
-        g ← g + momentum·b if nesterov else b         (if momentum ≠ 0)
+        g ← g + weight_decay·θ                               (if weight_decay ≠ 0)
+        if momentum ≠ 0:
+            momentum_buffer ← g                              (its first step)
+            momentum_buffer ← momentum·momentum_buffer + (1 - dampening)·g   (later)
+            g ← g + momentum·momentum_buffer if nesterov, else momentum_buffer
         θ ← θ - lr·g
     """
+
+    state_arrays = {"momentum_buffer": "momentum"}
 
     def __init__(self, params: Params, lr: float, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False):
@@ -30,35 +35,28 @@ class SGD(Optimizer):
             raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero "
                              "dampening")
 
-    def _update_group(self, group: ParamGroup) -> None:
-        lr, momentum = float(group["lr"]), float(group["momentum"])
-        dampening, weight_decay = float(group["dampening"]), float(group["weight_decay"])
-        nesterov = group["nesterov"]
-        extra = bool(momentum and (dampening or nesterov))
-        for p, grad, state in self._with_grads(group):
-            m, step_size = scalar(momentum, p.data.dtype), scalar(lr, p.data.dtype)
-            whole_buf, first = None, False
-            if momentum:
-                whole_buf = state.get("momentum_buffer")
-                first = whole_buf is None
-                if first:
-                    whole_buf = state["momentum_buffer"] = np.empty_like(p.data)
-            for theta, g, buf, a, b in self._blocks(p, grad, whole_buf, second=extra):
-                g = with_weight_decay(g, theta, weight_decay, out=a)
-                step = g
-                if momentum:
-                    if first:                              # b ← g at the first step
-                        np.copyto(buf, g)
-                    else:
-                        buf *= m
-                        buf += np.multiply(g, 1.0 - dampening, out=b) if dampening else g
-                    if nesterov:
-                        step = np.multiply(buf, momentum, out=b)
-                        step += g
-                    else:
-                        step = buf
-                if step is a or step is b:
-                    step *= step_size
-                else:  # the gradient or the momentum buffer: scale into a free scratch array
-                    step = np.multiply(step, step_size, out=a)
-                theta -= step
+    def _prepare(self, hp: Hyperparameters, state: State, theta: np.ndarray) -> None:
+        hp.first_step = state.get("momentum_buffer") is None
+        # momentum and lr as arrays of θ's dtype: the same numbers, faster NumPy calls
+        hp.scalars = scalar(hp.momentum, theta.dtype), scalar(hp.lr, theta.dtype)
+
+    def update(self, hp: Hyperparameters, piece: Piece, g_buf: np.ndarray,
+               tmp: np.ndarray) -> None:
+        theta, grad, momentum_buffer = piece
+        momentum, lr = hp.scalars
+        g = grad
+        if hp.weight_decay:
+            g = np.multiply(theta, hp.weight_decay, out=g_buf)
+            g += grad
+        if hp.momentum:
+            if hp.first_step:
+                np.copyto(momentum_buffer, g)
+            else:
+                momentum_buffer *= momentum
+                momentum_buffer += (np.multiply(g, 1.0 - hp.dampening, out=tmp)
+                                    if hp.dampening else g)
+            if hp.nesterov:
+                g = np.add(np.multiply(momentum_buffer, momentum, out=tmp), g, out=tmp)
+            else:
+                g = momentum_buffer
+        theta -= np.multiply(g, lr, out=g if g is g_buf else tmp)  # tmp is free by now
