@@ -12,7 +12,7 @@ math; the plain expression is in the table.
 | `label_positions(n, c, labels)` | `a[np.arange(n), labels]` | 1.8-2.0x | `label_positions` |
 | `matmul(a, b)` | `a @ b` when the summed axis has length 1 | 6.3-6.5x | `outer` |
 | `scalar(v, dtype)` | a Python float `v` in `array * v` | 1.25x | `scalar` |
-| `flat_pieces(*arrays)` | the whole arrays, in an optimizer update | none here [3] | `pieces` |
+| `flat_pieces(*arrays)` | whole arrays in an optimizer update | none here [3] | `pieces` |
 | `new_array`, `stored`, `layout` | `np.empty`/`np.full`; mixed layouts | [4] | `bench_conv_ops.py` |
 
 [1] Time of the plain expression / time of the helper, at the shapes the default
