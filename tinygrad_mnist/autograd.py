@@ -98,13 +98,12 @@ class Function:
     @classmethod
     def apply(cls, *inputs: "Tensor", **options: Any) -> "Tensor":
         """Run forward on the inputs' arrays; record the graph if any input needs it."""
-        if not inputs:
-            raise TypeError(f"{cls.__name__}.apply needs at least one Tensor input")
+        try:  # the output is made by the inputs' Tensor type: no import of tensor.py
+            make = inputs[0].from_op
+        except IndexError:
+            raise TypeError(f"{cls.__name__}.apply needs at least one Tensor input") from None
         ctx = cls()
         data = ctx.forward(*[t.data for t in inputs], **options)
-        # The output is made by the inputs' own Tensor type, so the engine needs no
-        # import of tensor.py (which imports the engine).
-        make = inputs[0].from_op
         if _grad_mode.enabled:
             needs = tuple([t.requires_grad for t in inputs])
             if True in needs:
@@ -157,6 +156,8 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
         input_grads = ctx.backward(grad)
         if type(input_grads) is not tuple:
             input_grads = (input_grads,)
+        # An array handed to two inputs must not be kept by either (see _accumulate).
+        repeated = len(input_grads) > 1 and _repeats(input_grads)
         for parent, g in zip(ctx.parents, input_grads):
             if g is None or not parent.requires_grad:
                 continue
@@ -166,8 +167,8 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
             if parent_ctx is None:
                 # A leaf may keep g itself only if no other tensor can see the array:
                 # not the upstream gradient, not a view, not handed to another input.
-                parent._accumulate(g, g is not grad and g.base is None
-                                   and sum(x is g for x in input_grads) == 1)
+                parent._accumulate(g, g is not grad and g.base is None and not (
+                    repeated and sum(x is g for x in input_grads) > 1))
             elif parent_ctx is _RELEASED:
                 _raise_released()
             else:
@@ -180,6 +181,12 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
                     grads[seq] = previous + g
         if not retain_graph:
             node._ctx = _RELEASED
+
+
+def _repeats(arrays: Tuple[Any, ...]) -> bool:
+    """True if one array object stands more than once among `arrays` (Nones aside)."""
+    present = [id(a) for a in arrays if a is not None]
+    return len(set(present)) < len(present)
 
 
 @functools.lru_cache(maxsize=16)
