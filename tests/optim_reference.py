@@ -133,7 +133,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    p.grad.fill(0)
+                    p.grad.zero_()
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         """Update every parameter that has a gradient; `closure` (optional) recomputes
@@ -165,7 +165,7 @@ class Optimizer:
             state = self.state.get(p)
             if state is None:
                 state = self.state[p] = self._initial_state(p, group)
-            yield p, p.grad, state
+            yield p, p.grad.data, state
 
     def _blocks(self, p: Tensor, *arrays: Optional[np.ndarray],
                 second: bool = False) -> Sequence[Tuple[Any, ...]]:

@@ -156,7 +156,7 @@ def test_conv2d_keeps_no_column_buffer_for_backward():
     w = Tensor(np.ones((16, 8, 3, 3), np.float32), requires_grad=True)
     out = conv2d(x, w, padding=1)
     kept = [v for v in out._ctx.saved if isinstance(v, np.ndarray)]
-    assert sum(v.size for v in kept) == x.size + w.size
+    assert sum(v.size for v in kept) == x.numel() + w.numel()
 
 
 def test_conv2d_bias_gradient_only_when_asked():
@@ -239,7 +239,7 @@ def test_pooling_keeps_the_memory_layout(pool, layout, padding):
     t = Tensor(stored(x, layout), requires_grad=True)
     out = pool(t, 2, padding=padding)
     out.backward(np.ones(out.shape))
-    for a in (out.data, t.grad):
+    for a in (out.data, t.grad.data):
         assert a.transpose(LAYOUTS[layout]).flags.c_contiguous
 
 
@@ -257,7 +257,7 @@ def test_layers_after_a_conv_keep_the_memory_layout(layer, layout):
         t = Tensor(arrays[0], requires_grad=True)
         out = fn(t)
         out.backward(arrays[1])
-        results.append((out.data, t.grad))
+        results.append((out.data, t.grad.data))
     for a, expected in zip(results[1], results[0]):
         assert a.transpose(LAYOUTS[layout]).flags.c_contiguous
         np.testing.assert_allclose(a, expected, rtol=1e-12, atol=1e-12)
@@ -271,7 +271,7 @@ def test_conv2d_returns_a_batch_last_view_and_reads_it_without_copying():
     assert conv.padded(h.data, (0, 0), 0, conv.BATCH_LAST) is h.data  # no copy to read it
     out = conv2d(h, Tensor(np.ones((2, 4, 1, 1))))
     out.backward(np.ones(out.shape))
-    assert x.grad.transpose(1, 2, 3, 0).flags.c_contiguous
+    assert x.grad.data.transpose(1, 2, 3, 0).flags.c_contiguous
 
 
 def test_pooling_a_conv_output_view():

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, note, strategies as st
 
 import tinygrad_mnist as tg
-from tinygrad_mnist import Function, Tensor, fused, gradcheck, ops
+from tinygrad_mnist import Function, Tensor, fused, gradcheck, ops, ops_extra
 from strategies import Case, arrays, away_from, axes, broadcastable_pair, distinct, shapes
 from conv_cases import CONV_CASES
 from conftest import scoped_registry
@@ -158,6 +158,68 @@ def batch_norm_case(draw):
     return Case(fn, (x,) + params)
 
 
+@st.composite
+def cast_case(draw):
+    """Through a wider float type and back: both casts run, and no precision is lost."""
+    x = draw(arrays(draw(shapes())))
+    return Case(lambda t: ops_extra.Cast.apply(ops_extra.Cast.apply(t, dtype=np.longdouble),
+                                               dtype=t.dtype), (x,))
+
+
+@st.composite
+def expand_case(draw):
+    shape = draw(shapes())
+    lead = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    target = lead + tuple(draw(st.integers(1, 3)) if n == 1 else n for n in shape)
+    return Case(lambda t: t.expand(*target), (draw(arrays(shape)),))
+
+
+@st.composite
+def extremum_dim_case(draw, method):
+    """`max(dim)`/`min(dim)` values: the gradient goes to the picked element only."""
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    keepdim = draw(st.booleans())
+    return Case(lambda t: getattr(t, method)(dim, keepdim).values, (draw(distinct(shape)),))
+
+
+@st.composite
+def spread_case(draw, method):
+    """var/std over dims with at least two values each, of distinct values."""
+    x = draw(distinct((3, 4), spacing=0.3))
+    dim = draw(st.sampled_from([None, 0, 1, -1, (0, 1)]))
+    correction = draw(st.sampled_from([0, 1]))
+    keepdim = draw(st.booleans())
+    return Case(lambda t: getattr(t, method)(dim, keepdim=keepdim, correction=correction),
+                (x,))
+
+
+@st.composite
+def gather_case(draw):
+    n, c, k = (draw(st.integers(1, 4)) for _ in range(3))
+    index = np.array(draw(st.lists(st.integers(0, c - 1), min_size=n * k, max_size=n * k)))
+    return Case(lambda t: t.gather(1, index.reshape(n, k)), (draw(arrays((n, c))),))
+
+
+@st.composite
+def pow_tensor_case(draw):
+    """x ** p with a constant exponent tensor broadcast against x."""
+    k = draw(st.integers(1, 3))
+    x = draw(arrays((draw(st.integers(1, 3)), 1), 0.2, 3.0))
+    p = np.array(draw(st.lists(st.sampled_from([2.0, 3.0, -1.0, 0.5]), min_size=k,
+                               max_size=k)))
+    return Case(lambda t: t ** Tensor(p), (x,))
+
+
+@st.composite
+def apart_pair(draw, method):
+    """a.maximum(b) / a.minimum(b) with |a - b| >= 0.1 everywhere (no ties)."""
+    shape = draw(shapes())
+    a = draw(arrays(shape))
+    return Case(lambda x, y: getattr(x, method)(y),
+                (a, a + draw(away_from(shape, [0.0], 0.1))))
+
+
 OP_CASES = {
     "Add": binary(lambda a, b: a + b),
     "Sub": binary(lambda a, b: a - b),
@@ -174,7 +236,7 @@ OP_CASES = {
     "LeakyReLU": unary(lambda t: t.leaky_relu(0.1), values=away_from, kinks=[0.0]),
     "Clip": clip_case(),
     "Sum": reduce_case("sum", arrays),
-    "Max": reduce_case("max", distinct),
+    "Max": reduce_case("amax", distinct),
     "MatMul": matmul_case(),
     "Linear": linear_case(),
     "Reshape": reshape_case(),
@@ -187,6 +249,10 @@ OP_CASES = {
     "Conv2d": CONV_CASES["Conv2d"],
     "MaxPool2d": CONV_CASES["MaxPool2d"],
     "AvgPool2d": CONV_CASES["AvgPool2d"],
+    "Cast": cast_case(),
+    "Expand": expand_case(),
+    "Sin": unary(Tensor.sin),
+    "Cos": unary(Tensor.cos),
 }
 
 # Functions composed from the primitives: checked the same way.
@@ -200,6 +266,22 @@ COMPOSED_CASES = {
         lambda xs: Case(lambda a, b: tg.stack([a, b], axis=-1), xs)),
     "cross_entropy_1d": st.integers(2, 5).flatmap(lambda c: arrays((c,))).map(
         lambda z: Case(lambda t: tg.cross_entropy(t, np.array(0)), (z,))),
+    "amin": reduce_case("amin", distinct),
+    "max_dim": extremum_dim_case("max"),
+    "min_dim": extremum_dim_case("min"),
+    "abs": unary(Tensor.abs, values=away_from, kinks=[0.0]),
+    "var": spread_case("var"),
+    "std": spread_case("std"),
+    "norm": shapes().flatmap(lambda s: away_from(s, [0.0], 0.1)).map(
+        lambda x: Case(lambda t: t.norm(), (x,))),
+    "gather": gather_case(),
+    "unsqueeze": shapes().flatmap(arrays).map(lambda x: Case(lambda t: t.unsqueeze(-1), (x,))),
+    "squeeze": shapes().flatmap(arrays).map(lambda x: Case(lambda t: t.squeeze(), (x,))),
+    "pow_tensor_exponent": pow_tensor_case(),
+    "rpow": unary(lambda t: 2.0 ** t),
+    "clone": unary(Tensor.clone),
+    "maximum": apart_pair("maximum"),
+    "minimum": apart_pair("minimum"),
     "mlp": st.tuples(arrays((3, 4)), arrays((5, 4)), arrays((5,)), arrays((2, 5))).map(
         lambda xs: Case(lambda x, w1, b1, w2: tg.cross_entropy(
             (x @ w1.T + b1).tanh() @ w2.T, np.array([0, 1, 0])), xs)),

@@ -123,8 +123,8 @@ def test_dropout_edge_probabilities_and_errors():
 
 def test_dropout_gradcheck_with_fixed_mask():
     x = rng(6).standard_normal((4, 5))
-    assert gradcheck(lambda t: F.dropout(t, 0.4, True, np.random.default_rng(9)), x)
-    out = F.dropout(tg.Tensor(x), 0.4, True, np.random.default_rng(9)).data
+    assert gradcheck(lambda t: F.dropout(t, 0.4, True, generator=np.random.default_rng(9)), x)
+    out = F.dropout(tg.Tensor(x), 0.4, True, generator=np.random.default_rng(9)).data
     keep = np.random.default_rng(9).random((4, 5), dtype=np.float32) >= 0.4
     np.testing.assert_allclose(out, np.where(keep, x / 0.6, 0.0))
 
@@ -272,7 +272,7 @@ def test_mse_is_nonnegative_and_sum_is_n_times_mean(pair):
 @given(st.floats(0.0, 0.95), st.integers(0, 2 ** 32 - 1))
 def test_dropout_keeps_or_scales_every_element(p, seed):
     x = rng(seed).standard_normal((6, 7))
-    out = F.dropout(tg.Tensor(x), p, True, np.random.default_rng(seed)).data
+    out = F.dropout(tg.Tensor(x), p, True, generator=np.random.default_rng(seed)).data
     kept = out != 0
     np.testing.assert_allclose(out[kept], x[kept] / (1 - p), rtol=1e-12)
 

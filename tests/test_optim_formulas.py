@@ -154,7 +154,7 @@ def test_float32_stays_float32_in_place_and_leaves_grads_alone(cls, reference, k
     for step_grads in grads:
         for p, g in zip(params, step_grads):
             p.grad = g.astype(np.float32)
-        given = [p.grad.copy() for p in params]
+        given = [p.grad.clone() for p in params]
         opt.step()
         for p, g, array in zip(params, given, arrays):
             assert p.data is array and p.data.dtype == np.float32

@@ -317,4 +317,6 @@ def test_bad_operands_raise_type_errors():
     with pytest.raises(TypeError, match="operand type 'str'"):
         Tensor.zeros(2) + "a"
     with pytest.raises(TypeError, match="exponent"):
-        Tensor.zeros(2) ** Tensor.zeros(2)
+        Tensor.zeros(2) ** "a"
+    with pytest.raises(TypeError, match="exponent"):  # a tensor exponent needs no grad
+        Tensor.zeros(2) ** Tensor.zeros(2, requires_grad=True)

@@ -48,9 +48,10 @@ class _SetGradMode(contextlib.ContextDecorator):
         _grad_mode.enabled = self._saved.stack.pop()
 
 
-def no_grad() -> _SetGradMode:
-    """Nothing computed inside records a graph: `with no_grad():` or `@no_grad()`."""
-    return _SetGradMode(False)
+def no_grad(func: Any = None) -> Any:
+    """Nothing computed inside records a graph: `with no_grad():`, `@no_grad()` or
+    `@no_grad`."""
+    return _SetGradMode(False) if func is None else _SetGradMode(False)(func)
 
 
 def enable_grad() -> _SetGradMode:

@@ -289,17 +289,22 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def conv2d(x: Tensor, w: Tensor, b: Optional[Tensor] = None, stride: IntOrPair = 1,
-           padding: IntOrPair = 0) -> Tensor:
+def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
+           stride: IntOrPair = 1, padding: IntOrPair = 0, dilation: IntOrPair = 1,
+           groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation) like `torch.nn.functional.conv2d`:
-    x (N, C_in, H, W), weight (C_out, C_in, kh, kw), optional bias (C_out,), giving
-    (N, C_out, OH, OW). `stride` and `padding` (zeros) are an int or an (h, w) pair."""
+    input (N, C_in, H, W), weight (C_out, C_in, kh, kw), optional bias (C_out,), giving
+    (N, C_out, OH, OW). `stride` and `padding` (zeros) are an int or an (h, w) pair;
+    `dilation` and `groups` must be 1."""
+    if as_pair(dilation, "dilation", "conv2d", 1) != (1, 1) or groups != 1:
+        raise ValueError(f"conv2d: only dilation=1 and groups=1 are supported, got "
+                         f"dilation={dilation!r}, groups={groups!r}")
     options = dict(stride=as_pair(stride, "stride", "conv2d", 1),
                    padding=as_pair(padding, "padding", "conv2d", 0))
-    x, w = _as_tensor(x), _as_tensor(w)
-    if b is None:
+    x, w = _as_tensor(input), _as_tensor(weight)
+    if bias is None:
         return Conv2d.apply(x, w, **options)
-    return Conv2d.apply(x, w, _as_tensor(b), **options)
+    return Conv2d.apply(x, w, _as_tensor(bias), **options)
 
 
 def _pool_options(op: str, kernel_size: IntOrPair, stride: Optional[IntOrPair],
@@ -310,18 +315,18 @@ def _pool_options(op: str, kernel_size: IntOrPair, stride: Optional[IntOrPair],
                 padding=as_pair(padding, "padding", op, 0))
 
 
-def max_pool2d(x: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+def max_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                padding: IntOrPair = 0) -> Tensor:
-    """Max pooling like `torch.nn.functional.max_pool2d` over x (N, C, H, W); `stride`
-    defaults to `kernel_size`; padding (at most half the kernel) never wins the max.
-    Ties send the gradient to the first maximum of the window in row-major order."""
-    return MaxPool2d.apply(_as_tensor(x), **_pool_options("max_pool2d", kernel_size,
-                                                          stride, padding))
+    """Max pooling like `torch.nn.functional.max_pool2d` over input (N, C, H, W);
+    `stride` defaults to `kernel_size`; padding (at most half the kernel) never wins the
+    max. Ties send the gradient to the first maximum of the window in row-major order."""
+    return MaxPool2d.apply(_as_tensor(input), **_pool_options("max_pool2d", kernel_size,
+                                                              stride, padding))
 
 
-def avg_pool2d(x: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+def avg_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                padding: IntOrPair = 0) -> Tensor:
-    """Average pooling like `torch.nn.functional.avg_pool2d` over x (N, C, H, W);
+    """Average pooling like `torch.nn.functional.avg_pool2d` over input (N, C, H, W);
     `stride` defaults to `kernel_size`; zero padding counts in the mean."""
-    return AvgPool2d.apply(_as_tensor(x), **_pool_options("avg_pool2d", kernel_size,
-                                                          stride, padding))
+    return AvgPool2d.apply(_as_tensor(input), **_pool_options("avg_pool2d", kernel_size,
+                                                              stride, padding))

@@ -42,7 +42,7 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6,
         return float(np.sum(fn(*xs).data * upstream))
 
     for k, x in enumerate(xs):
-        analytic = x.grad if x.grad is not None else np.zeros_like(x.data)
+        analytic = x.grad.data if x.grad is not None else np.zeros_like(x.data)
         numeric = np.zeros_like(x.data)
         flat = x.data.reshape(-1)  # a view: perturbations write into x.data
         for i in range(flat.size):

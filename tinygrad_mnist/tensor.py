@@ -8,24 +8,11 @@ import numpy as np
 
 from . import autograd, ops
 from .autograd import Function
+from .dtypes import as_dtype
+from .random import generator_or_default
+from .tensor_api import Axis, TensorAPI, as_shape as _shape, normalize_axis as _normalize_axis
 
-Axis = Union[None, int, Sequence[int]]
 ArrayLike = Union["Tensor", np.ndarray, numbers.Number, Sequence]
-
-
-def _normalize_axis(axis: Axis, ndim: int, op: str) -> Optional[Tuple[int, ...]]:
-    if axis is None:
-        return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} "
-                             f"dimension(s)")
-        out.append(int(a) % max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {axes}")
-    return tuple(sorted(out))
 
 
 def _pick(axis: Axis, dim: Axis, keepdims: bool, keepdim: Optional[bool]):
@@ -39,22 +26,22 @@ def _is_basic_index(index: Any) -> bool:
                and not isinstance(i, bool) for i in items)
 
 
-class Tensor:
+class Tensor(TensorAPI):
     """An n-dimensional array with reverse-mode automatic differentiation.
 
-    Data is float32 unless given as a NumPy array of another float type (float64 is
-    kept, for gradient checks). `requires_grad=True` makes a leaf whose `.grad` is
-    filled by `backward()`.
+    Data is float32 unless given as a NumPy array of another type (float64 is kept, for
+    gradient checks; integers and booleans too). `requires_grad=True` makes a leaf whose
+    `.grad` (a Tensor) is filled by `backward()`. PyTorch's other methods and operators
+    come from `TensorAPI` (tensor_api.py).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
-    __array_priority__ = 1000  # so ndarray <op> Tensor defers to Tensor
+    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "__weakref__")
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: Any = None):
         if isinstance(data, Tensor):
             data = data.data
         if dtype is not None:
-            data = np.array(data, dtype=dtype)
+            data = np.array(data, dtype=as_dtype(dtype))
         elif isinstance(data, (np.ndarray, np.generic)) and data.dtype.kind in "fiub":
             data = np.array(data)
         else:
@@ -68,7 +55,7 @@ class Tensor:
             raise TypeError(f"Tensor: only floating-point tensors can require grad, "
                             f"got {data.dtype}")
         self.data: np.ndarray = data
-        self.grad: Optional[np.ndarray] = None
+        self._grad: Optional[Tensor] = None
         self.requires_grad = bool(requires_grad)
         self._ctx: Optional[Function] = None
 
@@ -77,7 +64,7 @@ class Tensor:
         """Fast internal constructor: no copy, no checks."""
         t = object.__new__(Tensor)
         t.data = data if type(data) is np.ndarray else np.asarray(data)
-        t.grad = None
+        t._grad = None
         t.requires_grad = requires_grad
         t._ctx = ctx
         return t
@@ -88,7 +75,7 @@ class Tensor:
         `data`, not a copy, that requires grad and remembers `ctx` unless it is None."""
         t = object.__new__(Tensor)
         t.data = data if type(data) is np.ndarray else np.asarray(data)
-        t.grad = None
+        t._grad = None
         t.requires_grad = ctx is not None
         t._ctx = ctx
         return t
@@ -105,9 +92,10 @@ class Tensor:
     @staticmethod
     def randn(*shape: int, generator: Optional[np.random.Generator] = None,
               dtype: Any = np.float32, requires_grad: bool = False) -> "Tensor":
-        """Standard normal samples drawn from `generator` (a `numpy.random.Generator`)."""
-        rng = generator if generator is not None else np.random.default_rng()
-        data = rng.standard_normal(_shape(shape), dtype=np.dtype(dtype).type)
+        """Standard normal samples drawn from `generator` (a `numpy.random.Generator`;
+        by default `tg.manual_seed`'s)."""
+        rng = generator_or_default(generator)
+        data = rng.standard_normal(_shape(shape), dtype=as_dtype(dtype).type)
         return Tensor._make(data, requires_grad, None)
 
     @staticmethod
@@ -115,8 +103,8 @@ class Tensor:
                 generator: Optional[np.random.Generator] = None, dtype: Any = np.float32,
                 requires_grad: bool = False) -> "Tensor":
         """Uniform samples in [low, high) drawn from `generator`."""
-        rng = generator if generator is not None else np.random.default_rng()
-        data = rng.uniform(low, high, _shape(shape)).astype(dtype)
+        rng = generator_or_default(generator)
+        data = rng.uniform(low, high, _shape(shape)).astype(as_dtype(dtype))
         return Tensor._make(data, requires_grad, None)
 
     # ---------------------------------------------------------------- properties
@@ -132,55 +120,6 @@ class Tensor:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
-    @property
-    def size(self) -> int:
-        return self.data.size
-
-    def numel(self) -> int:
-        return self.data.size
-
-    def __len__(self) -> int:
-        if self.data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
-
-    def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied), like `torch.Tensor.numpy()`."""
-        return self.data
-
-    def item(self) -> float:
-        if self.data.size != 1:
-            raise ValueError(f"item: only a one-element tensor converts to a Python "
-                             f"number, this one has shape {self.shape}")
-        return self.data.item()
-
-    def detach(self) -> "Tensor":
-        """The same data, cut from the graph."""
-        return Tensor._make(self.data, False, None)
-
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
-        if requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(f"requires_grad_: only floating-point tensors can require "
-                            f"grad, got {self.data.dtype}")
-        self.requires_grad = requires_grad
-        return self
-
-    @property
-    def is_leaf(self) -> bool:
-        return self._ctx is None
-
-    def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
-        grad = ", requires_grad=True" if self.requires_grad else ""
-        dtype = "" if self.dtype == np.float32 else f", dtype={self.dtype}"
-        return f"tensor({body}{dtype}{grad})"
-
-    def __bool__(self) -> bool:
-        return bool(self.data)
-
-    def __float__(self) -> float:
-        return float(self.item())
-
     __hash__ = object.__hash__  # by identity, in C: tensors key the optimizer's state
 
     # ------------------------------------------------------------------ autograd
@@ -193,80 +132,83 @@ class Tensor:
         autograd.backward(self, gradient, retain_graph)
 
     def _accumulate(self, grad: np.ndarray, owned: bool) -> None:
-        if self.grad is None:
+        if self._grad is None:
             keep = owned and grad.dtype == self.data.dtype
-            self.grad = grad if keep else np.array(grad, dtype=self.data.dtype)
+            self._grad = Tensor._make(grad if keep else np.array(grad, dtype=self.data.dtype),
+                                      False, None)
         else:
-            self.grad += grad
+            self._grad.data += grad
 
     # --------------------------------------------------------------- arithmetic
-    def _operand(self, other: ArrayLike) -> "Tensor":
-        """Wrap a Python number or array as a constant of this tensor's dtype."""
-        if isinstance(other, Tensor):
-            return other
-        try:
-            data = np.asarray(other, dtype=self.data.dtype)
-        except (TypeError, ValueError):
-            raise TypeError(f"unsupported operand type {type(other).__name__!r} for a "
-                            f"Tensor operation") from None
-        return Tensor._make(data, False, None)
-
+    # Operands are paired by `TensorAPI._pair`: numbers and arrays become constants of
+    # this tensor's dtype, with PyTorch's promotion where the kinds differ.
     def __add__(self, other: ArrayLike) -> "Tensor":
-        return ops.Add.apply(self, self._operand(other))
+        return ops.Add.apply(*self._pair(other))
 
     def __radd__(self, other: ArrayLike) -> "Tensor":
-        return ops.Add.apply(self._operand(other), self)
+        return ops.Add.apply(*self._pair(other, reverse=True))
 
     def __sub__(self, other: ArrayLike) -> "Tensor":
-        return ops.Sub.apply(self, self._operand(other))
+        return ops.Sub.apply(*self._pair(other))
 
     def __rsub__(self, other: ArrayLike) -> "Tensor":
-        return ops.Sub.apply(self._operand(other), self)
+        return ops.Sub.apply(*self._pair(other, reverse=True))
 
     def __mul__(self, other: ArrayLike) -> "Tensor":
-        return ops.Mul.apply(self, self._operand(other))
+        return ops.Mul.apply(*self._pair(other))
 
     def __rmul__(self, other: ArrayLike) -> "Tensor":
-        return ops.Mul.apply(self._operand(other), self)
+        return ops.Mul.apply(*self._pair(other, reverse=True))
 
     def __truediv__(self, other: ArrayLike) -> "Tensor":
-        return ops.Div.apply(self, self._operand(other))
+        return ops.Div.apply(*self._pair(other, true_divide=True))
 
     def __rtruediv__(self, other: ArrayLike) -> "Tensor":
-        return ops.Div.apply(self._operand(other), self)
+        return ops.Div.apply(*self._pair(other, reverse=True, true_divide=True))
 
     def __neg__(self) -> "Tensor":
         return ops.Neg.apply(self)
 
-    def __pow__(self, exponent: float) -> "Tensor":
-        if isinstance(exponent, Tensor) or not isinstance(exponent, numbers.Real):
-            raise TypeError("pow: the exponent must be a Python number")
-        return ops.Pow.apply(self, exponent=exponent)
+    def __pow__(self, exponent: Union[float, "Tensor"]) -> "Tensor":
+        """self ** exponent, for a Python number or a tensor that requires no grad
+        (broadcast against self)."""
+        if isinstance(exponent, Tensor):
+            if exponent.requires_grad:
+                raise TypeError("pow: an exponent tensor that requires grad is not "
+                                "supported; use (x.log() * p).exp() for x > 0")
+            base, p = self._pair(exponent)
+            return ops.Pow.apply(base, exponent=p.data)
+        if isinstance(exponent, bool) or not isinstance(exponent, numbers.Real):
+            raise TypeError(f"pow: the exponent must be a number or a tensor, got "
+                            f"{type(exponent).__name__}")
+        base = self._floating() if isinstance(exponent, float) else self
+        return ops.Pow.apply(base, exponent=exponent)
 
     def __matmul__(self, other: ArrayLike) -> "Tensor":
-        return ops.MatMul.apply(self, self._operand(other))
+        return ops.MatMul.apply(*self._pair(other))
 
     def __rmatmul__(self, other: ArrayLike) -> "Tensor":
-        return ops.MatMul.apply(self._operand(other), self)
+        return ops.MatMul.apply(*self._pair(other, reverse=True))
 
     def matmul(self, other: ArrayLike) -> "Tensor":
         return self @ other
 
     # -------------------------------------------------------------- elementwise
+    # (an integer tensor is made float32 first, as in PyTorch)
     def exp(self) -> "Tensor":
-        return ops.Exp.apply(self)
+        return ops.Exp.apply(self._floating())
 
     def log(self) -> "Tensor":
-        return ops.Log.apply(self)
+        return ops.Log.apply(self._floating())
 
     def sqrt(self) -> "Tensor":
-        return ops.Sqrt.apply(self)
+        return ops.Sqrt.apply(self._floating())
 
     def tanh(self) -> "Tensor":
-        return ops.Tanh.apply(self)
+        return ops.Tanh.apply(self._floating())
 
     def sigmoid(self) -> "Tensor":
-        return ops.Sigmoid.apply(self)
+        return ops.Sigmoid.apply(self._floating())
 
     def relu(self) -> "Tensor":
         return ops.ReLU.apply(self)
@@ -292,21 +234,8 @@ class Tensor:
              keepdim: Optional[bool] = None) -> "Tensor":
         axis, keepdims = _pick(axis, dim, keepdims, keepdim)
         axes = _normalize_axis(axis, self.ndim, "mean")
-        count = self.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
+        count = self.data.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
         return self.sum(axes, keepdims) * (1.0 / max(count, 1))
-
-    def max(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None,
-            keepdim: Optional[bool] = None) -> "Tensor":
-        """Maximum values over `axis` (values only; the gradient is shared by ties)."""
-        axis, keepdims = _pick(axis, dim, keepdims, keepdim)
-        if self.size == 0:
-            raise ValueError("max: the tensor is empty")
-        return ops.Max.apply(self, axis=_normalize_axis(axis, self.ndim, "max"),
-                             keepdims=keepdims)
-
-    def argmax(self, axis: Optional[int] = None) -> np.ndarray:
-        """Indices of the maxima (an array; not differentiable)."""
-        return np.argmax(self.data, axis=axis)
 
     # -------------------------------------------------------------------- shape
     def reshape(self, *shape: Any) -> "Tensor":
@@ -366,16 +295,17 @@ class Tensor:
         return self.log_softmax(axis, dim=dim).exp()
 
 
-
-def _shape(shape: Sequence[Any]) -> Tuple[int, ...]:
-    """Accept f(2, 3) and f((2, 3)) alike."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    return tuple(int(s) for s in shape)
-
-
-def tensor(data: ArrayLike, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """Build a Tensor (like `torch.tensor`)."""
+def tensor(data: ArrayLike, *, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of `data`, like `torch.tensor`: the dtype is
+    inferred as PyTorch does (Python floats: float32, ints: int64, bools: bool; a NumPy
+    array or a Tensor keeps its own) unless `dtype` is given. Only the CPU exists."""
+    if device is not None and str(device) != "cpu":
+        raise RuntimeError(f"tensor: device {str(device)!r} is not available; "
+                           f"tinygrad_mnist runs on the CPU only")
+    if dtype is None and not isinstance(data, (Tensor, np.ndarray, np.generic)):
+        inferred = np.asarray(data).dtype
+        dtype = np.float32 if inferred.kind == "f" else inferred
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
@@ -387,7 +317,7 @@ def as_tensor(data: ArrayLike, dtype: Any = None) -> Tensor:
     if (isinstance(data, np.ndarray) and data.dtype.kind in "fiub"
             and (dtype is None or data.dtype == dtype)):
         return Tensor._make(data, False, None)
-    return Tensor(data, dtype=dtype)
+    return tensor(data, dtype=dtype)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -398,24 +328,14 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._make(array, False, None)
 
 
-def zeros(*shape: int, **kwargs: Any) -> Tensor:
-    return Tensor.zeros(*shape, **kwargs)
-
-
-def ones(*shape: int, **kwargs: Any) -> Tensor:
-    return Tensor.ones(*shape, **kwargs)
-
-
-def randn(*shape: int, **kwargs: Any) -> Tensor:
-    return Tensor.randn(*shape, **kwargs)
-
-
 def uniform(*shape: int, **kwargs: Any) -> Tensor:
     return Tensor.uniform(*shape, **kwargs)
 
 
-def concatenate(tensors: Iterable[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis (`torch.cat`)."""
+def concatenate(tensors: Iterable[Tensor], dim: int = 0, *, axis: Optional[int] = None
+                ) -> Tensor:
+    """Join tensors along an existing dimension (`torch.cat`; `axis=` is NumPy's name)."""
+    axis = dim if axis is None else axis
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
@@ -426,8 +346,9 @@ def concatenate(tensors: Iterable[Tensor], axis: int = 0) -> Tensor:
 cat = concatenate
 
 
-def stack(tensors: Iterable[Tensor], axis: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new axis: concatenate of reshapes."""
+def stack(tensors: Iterable[Tensor], dim: int = 0, *, axis: Optional[int] = None) -> Tensor:
+    """Join same-shaped tensors along a new dimension: concatenate of reshapes."""
+    axis = dim if axis is None else axis
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack: need at least one tensor")

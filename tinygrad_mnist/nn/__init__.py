@@ -2,17 +2,19 @@
 
 `Module` (with `Parameter`, buffers and `state_dict`), containers, layers (convolutional
 ones too: `Conv2d`, `MaxPool2d`, `AvgPool2d`, `BatchNorm2d`), losses,
-`functional` (F), `init` and `utils` (gradient clipping, L1 penalty).
+`functional` (F), `init` and `utils` (gradient clipping, L1 penalty), with PyTorch's
+names and signatures.
 """
 from . import functional, init, utils
 from .containers import ModuleList, Sequential
 from .conv import AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
-from .layers import BatchNorm1d, Dropout, Flatten, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from .layers import (BatchNorm1d, Dropout, Dropout2d, Flatten, Identity, LeakyReLU, Linear,
+                     LogSoftmax, ReLU, Sigmoid, Softmax, Tanh)
 from .losses import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter, StateDictError
 
 __all__ = ["Module", "Parameter", "StateDictError", "IncompatibleKeys", "Sequential",
-           "ModuleList", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Flatten",
-           "Dropout", "BatchNorm1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d",
+           "ModuleList", "Linear", "Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid",
+           "Softmax", "LogSoftmax", "Flatten", "Dropout", "Dropout2d", "BatchNorm1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d",
            "CrossEntropyLoss", "NLLLoss", "MSELoss",
            "functional", "init", "utils"]

@@ -1,6 +1,9 @@
-"""Stateless neural-network functions (`import tinygrad_mnist.nn.functional as F`).
+"""Stateless neural-network functions (`import tinygrad_mnist.nn.functional as F`),
+with PyTorch's names and signatures; each takes Tensors or NumPy arrays.
 
-All are built from the engine's ops, so their gradients come with them.
+All are built from the engine's ops, so their gradients come with them. `inplace=True`
+is accepted and computes out of place: the result is the same, the input is left as it
+was (see docs/pytorch.md).
 """
 from __future__ import annotations
 
@@ -9,8 +12,13 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import fused, ops
+from ..conv import avg_pool2d, conv2d, max_pool2d
 from ..tensor import ArrayLike, Tensor, as_tensor
 from . import init
+
+__all__ = ["linear", "relu", "leaky_relu", "tanh", "sigmoid", "log_softmax", "softmax",
+           "batch_norm", "cross_entropy", "nll_loss", "mse_loss", "dropout", "dropout2d",
+           "conv2d", "max_pool2d", "avg_pool2d", "one_hot"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -39,11 +47,12 @@ def linear(input: ArrayLike, weight: Tensor, bias: Optional[Tensor] = None) -> T
     return ops.Linear.apply(_tensor(input), weight, bias)
 
 
-def relu(input: ArrayLike) -> Tensor:
+def relu(input: ArrayLike, inplace: bool = False) -> Tensor:
     return ops.ReLU.apply(_tensor(input))
 
 
-def leaky_relu(input: ArrayLike, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(input: ArrayLike, negative_slope: float = 0.01, inplace: bool = False
+               ) -> Tensor:
     return ops.LeakyReLU.apply(_tensor(input), negative_slope=negative_slope)
 
 
@@ -55,12 +64,26 @@ def sigmoid(input: ArrayLike) -> Tensor:
     return ops.Sigmoid.apply(_tensor(input))
 
 
-def log_softmax(input: ArrayLike, dim: int = -1) -> Tensor:
-    return _tensor(input).log_softmax(dim)
+def log_softmax(input: ArrayLike, dim: Optional[int] = None) -> Tensor:
+    """log(softmax) along `dim` (the last dimension if None), fused and stable."""
+    return _tensor(input).log_softmax(-1 if dim is None else dim)
 
 
-def softmax(input: ArrayLike, dim: int = -1) -> Tensor:
-    return _tensor(input).softmax(dim)
+def softmax(input: ArrayLike, dim: Optional[int] = None) -> Tensor:
+    return _tensor(input).softmax(-1 if dim is None else dim)
+
+
+def one_hot(tensor: ArrayLike, num_classes: int = -1) -> Tensor:
+    """Integer labels (any shape) as one-hot int64 vectors along a new last dimension
+    of `num_classes` (max label + 1 if -1)."""
+    labels = np.asarray(_array(tensor))
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expected integer class labels, got {labels.dtype}")
+    n = int(labels.max()) + 1 if num_classes == -1 and labels.size else num_classes
+    if labels.size and (labels.min() < 0 or labels.max() >= n):
+        raise ValueError(f"one_hot: class values must be in [0, {n}), got "
+                         f"{labels.min()}..{labels.max()}")
+    return Tensor(np.eye(max(n, 0), dtype=np.int64)[labels])
 
 
 def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
@@ -81,7 +104,7 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
     channels = input.shape[1]
     shape = (-1,) + (1,) * (input.ndim - 2)  # how a (C,) vector broadcasts
     if training:
-        if input.size // max(channels, 1) <= 1:
+        if input.data.size // max(channels, 1) <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input {input.shape}")
         params = [t for t in (weight, bias) if t is not None]
@@ -187,21 +210,41 @@ def mse_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Te
     return _reduce(diff * diff, reduction)
 
 
-def dropout(input: ArrayLike, p: float = 0.5, training: bool = True,
-            generator: Optional[np.random.Generator] = None) -> Tensor:
+def dropout(input: ArrayLike, p: float = 0.5, training: bool = True, inplace: bool = False,
+            *, generator: Optional[np.random.Generator] = None) -> Tensor:
     """Inverted dropout: in training, zero each element with probability `p` and scale
     the rest by 1/(1-p), so eval needs no rescaling. The mask comes from `generator`
-    (default: `nn.init`'s default generator)."""
+    (default: the default generator, `tg.manual_seed`)."""
+    return _dropout("dropout", input, p, training, generator, lambda shape: shape)
+
+
+def dropout2d(input: ArrayLike, p: float = 0.5, training: bool = True,
+              inplace: bool = False, *,
+              generator: Optional[np.random.Generator] = None) -> Tensor:
+    """Channel dropout of (N, C, H, W) (or (C, H, W)) input: in training, zero whole
+    channels with probability `p` and scale the others by 1/(1-p)."""
+    if _tensor(input).ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected input (N, C, H, W) or (C, H, W), got "
+                         f"{_tensor(input).shape}")
+    return _dropout("dropout2d", input, p, training, generator,
+                    lambda shape: shape[:-2] + (1, 1))
+
+
+def _dropout(name: str, input: ArrayLike, p: float, training: bool,
+             generator: Optional[np.random.Generator], mask_shape: Any) -> Tensor:
+    """input times a mask of shape `mask_shape(input.shape)` (broadcast over the rest)
+    holding 0 with probability p and 1/(1-p) otherwise."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+        raise ValueError(f"{name}: probability p must be in [0, 1], got {p}")
     input = _tensor(input)
     if not training or p == 0.0:
         return input
+    shape = mask_shape(input.shape)
     if p == 1.0:
-        scale = np.zeros(input.shape, dtype=input.dtype)
+        scale = np.zeros(shape, dtype=input.dtype)
     else:
         rng = init.default_generator() if generator is None else generator
-        keep = rng.random(input.shape, dtype=np.float32) >= p
+        keep = rng.random(shape, dtype=np.float32) >= p
         scale = keep.astype(input.dtype)
         scale *= 1.0 / (1.0 - p)
     return ops.Mul.apply(input, as_tensor(scale))

@@ -1,10 +1,11 @@
 """Weight initialisation, in place, reproducible from a `numpy.random.Generator`.
 
-Every function fills a Tensor (or an ndarray) in place and returns it. Without
-`generator=`, samples come from the module's default generator, which
-`manual_seed(seed)` resets, so `manual_seed(0); model = Net()` is reproducible
-(like `torch.manual_seed`). Samples are drawn in float64 and cast to the
-tensor's dtype, so one seed gives the same values for every dtype.
+Every function fills a Tensor (or an ndarray) in place and returns it, under
+PyTorch's names. Without `generator=`, samples come from the package's default
+generator (`tinygrad_mnist.random`), which `manual_seed(seed)` (or `tg.manual_seed`)
+resets, so `manual_seed(0); model = Net()` is reproducible (like `torch.manual_seed`).
+Samples are drawn in float64 and cast to the tensor's dtype, so one seed gives the
+same values for every dtype.
 """
 from __future__ import annotations
 
@@ -13,37 +14,35 @@ from typing import Any, Dict, Optional, Tuple, TypeVar
 
 import numpy as np
 
+from .. import random
 from ..tensor import Tensor
 
 T = TypeVar("T", Tensor, np.ndarray)
 
-_default = np.random.default_rng()
-
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed the default generator (used by inits, `Linear`, dropout) in place, as
-    `numpy.random.default_rng(seed)` would seed it; returns it."""
-    _default.bit_generator.state = np.random.default_rng(seed).bit_generator.state
-    return _default
+    """Reseed the default generator (used by inits, `Linear`, dropout, `tg.randn`,
+    shuffling) in place, as `numpy.random.default_rng(seed)` would seed it; returns it."""
+    return random.manual_seed(seed)
 
 
 def default_generator() -> np.random.Generator:
     """The generator used when no `generator=` is given."""
-    return _default
+    return random.default_generator
 
 
 def get_rng_state() -> Dict[str, Any]:
     """The default generator's state (a plain nested dict; storable with `save`)."""
-    return _default.bit_generator.state
+    return random.get_rng_state()
 
 
 def set_rng_state(state: Dict[str, Any]) -> None:
     """Restore a state from `get_rng_state()`."""
-    _default.bit_generator.state = state
+    random.set_rng_state(state)
 
 
 def _rng(generator: Optional[np.random.Generator]) -> np.random.Generator:
-    return _default if generator is None else generator
+    return random.generator_or_default(generator)
 
 
 def _fill(tensor: T, values: Any) -> T:
@@ -153,6 +152,45 @@ def kaiming_normal_(tensor: T, a: float = 0.0, mode: str = "fan_in",
     """He: N(0, std²) with std = gain/√fan (see `kaiming_uniform_`)."""
     std = _std(calculate_gain(nonlinearity, a), _fan(tensor, mode))
     return normal_(tensor, 0.0, std, generator)
+
+
+def trunc_normal_(tensor: T, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator: Optional[np.random.Generator] = None) -> T:
+    """Fill with N(mean, std²) restricted to [a, b]: samples outside are drawn again."""
+    if not std > 0 or not a < b:
+        raise ValueError(f"trunc_normal_: need std > 0 and a < b, got std={std}, a={a}, "
+                         f"b={b}")
+    rng = _rng(generator)
+    values = rng.normal(mean, std, tensor.shape)
+    outside = (values < a) | (values > b)
+    while outside.any():
+        values[outside] = rng.normal(mean, std, int(outside.sum()))
+        outside = (values < a) | (values > b)
+    return _fill(tensor, values)
+
+
+def orthogonal_(tensor: T, gain: float = 1.0,
+                generator: Optional[np.random.Generator] = None) -> T:
+    """Fill with a (semi-)orthogonal matrix times `gain`: the Q of the QR decomposition
+    of a normal matrix (signs fixed by R's diagonal), for the (rows, Π other dims) view
+    of `tensor`, as PyTorch does."""
+    if len(tensor.shape) < 2:
+        raise ValueError(f"orthogonal_: needs at least 2 dimensions, got shape "
+                         f"{tuple(tensor.shape)}")
+    rows = tensor.shape[0]
+    cols = int(np.prod(tensor.shape[1:]))
+    flat = _rng(generator).normal(0.0, 1.0, (rows, cols))
+    q, r = np.linalg.qr(flat.T if rows < cols else flat)
+    q = q * np.sign(np.diag(r))
+    q = q.T if rows < cols else q
+    return _fill(tensor, gain * q.reshape(tensor.shape))
+
+
+def eye_(tensor: T) -> T:
+    """Fill a 2-D tensor with the identity matrix (ones on the diagonal)."""
+    if len(tensor.shape) != 2:
+        raise ValueError(f"eye_: needs a 2-D tensor, got shape {tuple(tensor.shape)}")
+    return _fill(tensor, np.eye(*tensor.shape))
 
 
 def lecun_normal_(tensor: T, generator: Optional[np.random.Generator] = None) -> T:

@@ -1,4 +1,9 @@
-"""Layers: `Linear`, activations, `Flatten`, `Dropout`, `BatchNorm1d`."""
+"""Layers: `Linear`, `Identity`, activations (`ReLU`, `LeakyReLU`, `Tanh`, `Sigmoid`,
+`Softmax`, `LogSoftmax`), `Flatten`, `Dropout`, `Dropout2d`, `BatchNorm1d`.
+
+`inplace=True` (PyTorch's option of ReLU, LeakyReLU and the dropouts) is accepted and
+computes out of place: the output is the same, the input is left unchanged.
+"""
 from __future__ import annotations
 
 from typing import Any, Optional, Union
@@ -48,15 +53,29 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
+class Identity(Module):
+    """Returns its input (arguments to the constructor are ignored, as in PyTorch)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
 class ReLU(Module):
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x: Tensor) -> Tensor:
         return ops.ReLU.apply(x)
 
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.LeakyReLU.apply(x, negative_slope=self.negative_slope)
@@ -73,6 +92,27 @@ class Tanh(Module):
 class Sigmoid(Module):
     def forward(self, x: Tensor) -> Tensor:
         return ops.Sigmoid.apply(x)
+
+
+class Softmax(Module):
+    """softmax along `dim` (the last dimension if None)."""
+
+    def __init__(self, dim: Optional[int] = None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log(softmax) along `dim`, fused and stable (`F.log_softmax`)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.log_softmax(x, self.dim)
 
 
 class Flatten(Module):
@@ -92,22 +132,32 @@ class Flatten(Module):
 class Dropout(Module):
     """Inverted dropout with probability `p`, active only in training mode. The masks
     come from `generator` (a `numpy.random.Generator`, or an int seed for a private
-    one), by default from `nn.init`'s default generator."""
+    one), by default from the default generator (`tg.manual_seed`)."""
 
-    def __init__(self, p: float = 0.5,
+    def __init__(self, p: float = 0.5, inplace: bool = False, *,
                  generator: Union[None, int, np.random.Generator] = None):
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: probability p must be in [0, 1], got {p}")
-        self.p = p
+            raise ValueError(f"{type(self).__name__}: probability p must be in [0, 1], "
+                             f"got {p}")
+        self.p, self.inplace = p, inplace
         self.generator = (np.random.default_rng(generator)
                           if isinstance(generator, (int, np.integer)) else generator)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training, self.generator)
+        return F.dropout(x, self.p, self.training, generator=self.generator)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Dropout2d(Dropout):
+    """Channel dropout of (N, C, H, W) inputs: in training, each channel of each sample
+    is zeroed with probability `p` and the others are scaled by 1/(1-p)
+    (`F.dropout2d`)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training, generator=self.generator)
 
 
 class BatchNorm1d(Module):

@@ -11,7 +11,9 @@ from typing import (Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Op
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..device import check_device, device as _Device
+from ..dtypes import as_dtype
+from ..tensor import Tensor, as_tensor
 
 
 class Parameter(Tensor):
@@ -68,6 +70,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], np.ndarray):  # model(array) works too
+            args = (as_tensor(args[0]),) + args[1:]
         return self.forward(*args, **kwargs)
 
     # ---------------------------------------------------------------- registration
@@ -153,17 +157,20 @@ class Module:
         object.__setattr__(self, name, self._buffers[name])
 
     # ------------------------------------------------------------------- traversal
-    def named_modules(self, prefix: str = "", _seen: Optional[Set[int]] = None
-                      ) -> Iterator[Tuple[str, "Module"]]:
-        """This module and every module below it, each once, with dotted names."""
-        seen = set() if _seen is None else _seen
-        if id(self) in seen:
+    def named_modules(self, memo: Optional[Set[int]] = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[Tuple[str, "Module"]]:
+        """This module and every module below it, with dotted names; a module reached
+        twice comes once unless `remove_duplicate=False`. (`memo` holds the ids of the
+        modules already seen.)"""
+        seen = set() if memo is None else memo
+        if id(self) in seen and remove_duplicate:
             return
         seen.add(id(self))
         yield prefix, self
         for name, module in self._modules.items():
             if module is not None:
-                yield from module.named_modules(f"{prefix}.{name}" if prefix else name, seen)
+                yield from module.named_modules(seen, f"{prefix}.{name}" if prefix else name,
+                                                remove_duplicate)
 
     def modules(self) -> Iterator["Module"]:
         for _, module in self.named_modules():
@@ -178,28 +185,33 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def _named_members(self, registry: str) -> Iterator[Tuple[str, Any]]:
+    def _named_members(self, registry: str, prefix: str = "", recurse: bool = True,
+                       remove_duplicate: bool = True) -> Iterator[Tuple[str, Any]]:
         seen: Set[int] = set()
-        for prefix, module in self.named_modules():
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for path, module in modules:
             for name, value in getattr(module, registry).items():
-                if value is None or id(value) in seen:
+                if value is None or (remove_duplicate and id(value) in seen):
                     continue
                 seen.add(id(value))
-                yield (f"{prefix}.{name}" if prefix else name), value
+                yield (f"{path}.{name}" if path else name), value
 
-    def named_parameters(self) -> Iterator[Tuple[str, Parameter]]:
-        """(dotted name, parameter) pairs; a parameter shared by two layers comes once."""
-        return self._named_members("_parameters")
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[Tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs; a parameter shared by two layers comes once.
+        `recurse=False`: this module's own parameters only."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
-    def parameters(self) -> Iterator[Parameter]:
-        for _, param in self._named_members("_parameters"):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, param in self._named_members("_parameters", recurse=recurse):
             yield param
 
-    def named_buffers(self) -> Iterator[Tuple[str, np.ndarray]]:
-        return self._named_members("_buffers")
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[Tuple[str, np.ndarray]]:
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
-    def buffers(self) -> Iterator[np.ndarray]:
-        for _, buffer in self._named_members("_buffers"):
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        for _, buffer in self._named_members("_buffers", recurse=recurse):
             yield buffer
 
     def num_parameters(self, trainable_only: bool = False) -> int:
@@ -231,7 +243,50 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad.fill(0)
+                p.grad.zero_()
+
+    # ------------------------------------------------------------ dtype, device
+    def to(self, *args: Any, dtype: Any = None, device: Any = None,
+           non_blocking: bool = False) -> "Module":
+        """Cast the floating-point parameters and buffers to `dtype` in place, and check
+        that `device` is the CPU (the only one); both may be given in any order
+        (`model.to("cpu")`, `model.to(tg.float64)`). Returns the module."""
+        for arg in args:
+            if isinstance(arg, (str, _Device)):
+                device = arg
+            else:
+                dtype = arg
+        if device is not None:
+            check_device(device, f"{type(self).__name__}.to")
+        if dtype is not None:
+            self._cast(as_dtype(dtype))
+        return self
+
+    def _cast(self, dtype: np.dtype) -> None:
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: only floating-point dtypes are "
+                            f"allowed for a module, got {dtype}")
+        for module in self.modules():
+            for p in module._parameters.values():
+                if p is not None and p.data.dtype.kind == "f":
+                    p.data = p.data.astype(dtype)
+                    p.grad = None if p.grad is None else p.grad.to(dtype)
+            for name, b in module._buffers.items():
+                if b is not None and b.dtype.kind == "f":
+                    setattr(module, name, b.astype(dtype))
+
+    def cpu(self) -> "Module":
+        return self
+
+    def cuda(self, device: Any = None) -> "Module":
+        check_device("cuda", f"{type(self).__name__}.cuda")
+        return self
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
         """Freeze (False) or unfreeze every parameter."""

@@ -21,7 +21,7 @@ def clip_grad_norm_(parameters: Parameters, max_norm: float, norm_type: float = 
     """Scale the gradients in place so that their joint `norm_type`-norm (all
     gradients seen as one vector) is at most `max_norm`; return the norm before
     clipping. Like PyTorch, the scale is max_norm / (norm + 1e-6) when below 1."""
-    grads = [p.grad for p in _params(parameters) if p.grad is not None]
+    grads = [p.grad.data for p in _params(parameters) if p.grad is not None]
     if not grads:
         return 0.0
     norm_type = float(norm_type)
@@ -47,7 +47,7 @@ def clip_grad_value_(parameters: Parameters, clip_value: float) -> None:
     """Clip every gradient element to [-clip_value, clip_value] in place."""
     for p in _params(parameters):
         if p.grad is not None:
-            np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+            np.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
 
 
 def l1_penalty(parameters: Parameters) -> Tensor:

@@ -1,5 +1,7 @@
 """Learning-rate schedules, with PyTorch's formulas and step semantics.
 
+Schedules, under PyTorch's names: StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR,
+LambdaLR, MultiplicativeLR, LinearLR, OneCycleLR and ReduceLROnPlateau.
 Construct a scheduler after its optimizer; it sets the step-0 learning rate at once.
 Call `step()` once per epoch (or per batch for `OneCycleLR`) after `optimizer.step()`;
 `ReduceLROnPlateau.step(metric)` takes the monitored value. Every scheduler's
@@ -160,6 +162,62 @@ class CosineAnnealingLR(LRScheduler):
     def get_lr(self) -> List[float]:
         cos = 1 + math.cos(math.pi * self.last_epoch / self.T_max)
         return [self.eta_min + (base - self.eta_min) * cos / 2 for base in self.base_lrs]
+
+
+class LambdaLR(LRScheduler):
+    """lr = base_lr·lr_lambda(step): one function of the step, or a list of one per
+    param group. `state_dict()` leaves the functions out (they are code, not state)."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Any, last_epoch: int = -1):
+        self.lr_lambdas = _functions(optimizer, "LambdaLR", lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> List[float]:
+        return [base * f(self.last_epoch) for base, f in zip(self.base_lrs, self.lr_lambdas)]
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {k: v for k, v in super().state_dict().items() if k != "lr_lambdas"}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        super().load_state_dict({**state_dict, "lr_lambdas": self.lr_lambdas})
+
+
+class MultiplicativeLR(LambdaLR):
+    """lr ← lr·lr_lambda(step) at every step after the first."""
+
+    def get_lr(self) -> List[float]:
+        if self.last_epoch == 0:
+            return self._current()
+        return [lr * f(self.last_epoch) for lr, f in zip(self._current(), self.lr_lambdas)]
+
+
+class LinearLR(LRScheduler):
+    """lr = base_lr·factor, the factor going linearly from `start_factor` to
+    `end_factor` over `total_iters` steps, then staying (a warm-up)."""
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
+                 end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1):
+        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR: start_factor must be in (0, 1] and end_factor in "
+                             f"[0, 1], got {start_factor} and {end_factor}")
+        self.start_factor, self.end_factor = start_factor, end_factor
+        self.total_iters = _positive_int("LinearLR: total_iters", total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> List[float]:
+        done = min(self.last_epoch, self.total_iters) / self.total_iters
+        factor = self.start_factor + (self.end_factor - self.start_factor) * done
+        return [base * factor for base in self.base_lrs]
+
+
+def _functions(optimizer: Optimizer, owner: str, fn: Any) -> List[Any]:
+    """One callable per param group, from one callable or a list of them."""
+    n = len(optimizer.param_groups)
+    fns = list(fn) if isinstance(fn, (list, tuple)) else [fn] * n
+    if len(fns) != n or not all(callable(f) for f in fns):
+        raise ValueError(f"{owner}: expected a function or a list of {n} functions (one per "
+                         f"param group), got {fn!r}")
+    return fns
 
 
 def _anneal(strategy: str, start: float, end: float, pct: float) -> float:

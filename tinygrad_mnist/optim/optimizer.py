@@ -128,7 +128,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    p.grad.fill(0)
+                    p.grad.zero_()
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         """Update every parameter that has a gradient; `closure` (optional) recomputes
@@ -178,6 +178,7 @@ class Optimizer:
             theta, grad = p.data, p.grad
             if grad is None:
                 continue
+            grad = grad.data
             if grad.shape != theta.shape:
                 raise ValueError(f"{type(self).__name__}.step: a parameter of shape "
                                  f"{theta.shape} has a gradient of shape {grad.shape}")

@@ -1,0 +1,230 @@
+"""The PyTorch-shaped Tensor surface (tensor_api.py) beyond single idioms: `.grad` as a
+Tensor, in-place operators and their errors, NumPy interplay, type promotion, identity
+hashing, and the gradients of `max(dim)`."""
+import numpy as np
+import pytest
+
+import tinygrad_mnist as tg
+from tinygrad_mnist import Tensor, nn, optim
+
+
+# ---------------------------------------------------------------------------- .grad
+def test_grad_is_one_tensor_that_gradients_accumulate_into():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    grad, array = x.grad, x.grad.data
+    assert isinstance(grad, Tensor) and x.grad is grad and not grad.requires_grad
+    (x * x).sum().backward()
+    assert x.grad is grad and x.grad.data is array      # accumulated in place
+    np.testing.assert_array_equal(grad.numpy(), [5.0, 7.0])
+
+
+def test_grad_can_be_cleared_in_place_or_dropped_or_assigned():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    grad = x.grad
+    grad.zero_()
+    (x * 1).sum().backward()
+    assert x.grad is grad and grad.tolist() == [1.0, 1.0]
+    x.grad = None
+    assert x.grad is None
+    array = np.ones(2)
+    x.grad = array                                       # an array is wrapped, not copied
+    assert isinstance(x.grad, Tensor) and x.grad.data is array
+    with pytest.raises(TypeError, match="assigned grad expected to be a Tensor"):
+        x.grad = [1.0, 2.0]
+
+
+def test_a_manual_update_with_the_grad_tensor_changes_the_parameter_in_place():
+    w = nn.Parameter(np.array([1.0, 2.0], np.float32))
+    data = w.data
+    (w * w).sum().backward()
+    with tg.no_grad():
+        w -= 0.25 * w.grad
+    assert w.data is data and w.tolist() == [0.5, 1.0]
+    w.data -= 0.5 * w.grad                               # the NumPy spelling, in place too
+    assert w.data is data and type(w.data) is np.ndarray and w.tolist() == [-0.5, -1.0]
+
+
+# -------------------------------------------------------------------------- in place
+def test_in_place_operators_update_the_tensors_own_array():
+    x = tg.zeros(3)
+    data, alias = x.data, x
+    x += 1
+    x *= 4
+    x -= tg.tensor([1.0, 2.0, 3.0])
+    x /= 2
+    assert x is alias and x.data is data and x.tolist() == [1.5, 1.0, 0.5]
+
+
+def test_in_place_on_a_leaf_that_requires_grad_is_pytorchs_error():
+    w = tg.ones(2, requires_grad=True)
+    for op in (lambda: w.__iadd__(1), lambda: w.mul_(2), lambda: w.zero_(),
+               lambda: w.copy_(tg.zeros(2)), lambda: w.__setitem__(0, 5.0)):
+        with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being "
+                                               "used in an in-place operation"):
+            op()
+    assert w.tolist() == [1.0, 1.0]
+    with tg.no_grad():
+        w.mul_(3)
+    assert w.tolist() == [3.0, 3.0] and w.requires_grad
+
+
+def test_in_place_on_a_tensor_in_a_graph_is_refused_not_silently_wrong():
+    x = tg.ones(2, requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="out of place"):
+        y += 1
+    c = tg.ones(2)
+    with pytest.raises(RuntimeError, match="out of place"):
+        c += x                                           # would put c in the graph
+    assert c.tolist() == [1.0, 1.0]
+
+
+def test_in_place_keeps_the_dtype_and_refuses_a_lossy_cast():
+    i = tg.tensor([1, 2])
+    i += 3
+    assert i.dtype == np.int64 and i.tolist() == [4, 5]
+    with pytest.raises(RuntimeError, match="can't be cast to the desired output type int64"):
+        i /= 2
+    with pytest.raises(ValueError, match="cannot write shape"):
+        i += tg.ones(3, dtype=tg.long)
+
+
+# ----------------------------------------------------------------------------- NumPy
+def test_numpy_arrays_and_tensors_mix_both_ways():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    a = np.array([10.0, 20.0])
+    for out in (a + x, x + a, a * x, a - x, a / x):
+        assert isinstance(out, Tensor) and out.requires_grad and out.dtype == np.float32
+    (a * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [10.0, 20.0])
+    assert isinstance(a < x, Tensor) and (a > x).tolist() == [True, True]
+    buffer = np.zeros(2, np.float32)
+    before = buffer
+    buffer += x                                          # in place, still an array
+    assert buffer is before and buffer.tolist() == [1.0, 2.0]
+    assert np.mean(x) == 1.5 and isinstance(np.exp(x), np.ndarray)
+    assert np.asarray(x) is x.data and np.array(x, np.float64).dtype == np.float64
+
+
+def test_an_optimizer_reading_grad_as_an_array_gets_the_same_numbers():
+    """Code written for `.grad` as an array (np.multiply, +=, copyto) still works."""
+    p = nn.Parameter(np.array([1.0, -2.0], np.float32))
+    (p * p).sum().backward()
+    g = p.grad
+    buf = np.empty(2, np.float32)
+    np.copyto(buf, g)
+    buf += g
+    np.multiply(g, 0.5, out=buf)
+    assert buf.tolist() == [1.0, -2.0]
+
+
+# ------------------------------------------------------------------------ promotion
+@pytest.mark.parametrize("expr, dtype, values", [
+    (lambda: tg.tensor([1, 2]) * 0.5, np.float32, [0.5, 1.0]),
+    (lambda: tg.tensor([1, 2]) / 2, np.float32, [0.5, 1.0]),
+    (lambda: 3 / tg.tensor([1, 2]), np.float32, [3.0, 1.5]),
+    (lambda: tg.tensor([True, False]) + 1, np.int64, [2, 1]),
+    (lambda: tg.tensor([1, 2]) + tg.tensor([0.5, 0.5]), np.float32, [1.5, 2.5]),
+    (lambda: tg.tensor([0.5], dtype=tg.float64) + tg.tensor([1]), np.float64, [1.5]),
+    (lambda: tg.tensor([1.0, 2.0]) + np.array([0.5, 0.5]), np.float32, [1.5, 2.5]),
+    (lambda: tg.tensor([3, 4]) ** 2, np.int64, [9, 16]),
+    (lambda: tg.tensor([4, 9]) ** 0.5, np.float32, [2.0, 3.0]),
+    (lambda: tg.tensor([1, 2]).mean(), np.float32, 1.5),
+    (lambda: tg.exp(tg.tensor([0])), np.float32, [1.0]),
+])
+def test_type_promotion_follows_pytorch(expr, dtype, values):
+    out = expr()
+    assert out.dtype == dtype and out.tolist() == values
+
+
+def test_none_and_strings_are_no_operands():
+    with pytest.raises(TypeError, match="operand type 'NoneType'"):
+        tg.ones(2) + None
+    assert (tg.ones(2) == None) is False and (tg.ones(2) != "a") is True  # noqa: E711
+
+
+# ----------------------------------------------------------------- identity, equality
+def test_tensors_hash_by_identity_so_dicts_and_optimizers_keep_working():
+    a, b = nn.Parameter(np.ones(1)), nn.Parameter(np.ones(1))    # equal values
+    assert bool(a == b) and hash(a) != hash(b)
+    assert {a: 1, b: 2}[b] == 2 and len({a, b}) == 2
+    opt = optim.SGD([a, b], lr=0.1, momentum=0.9)
+    for p in (a, b):
+        (p * 2).sum().backward()
+    opt.step()
+    assert len(opt.state) == 2 and opt.state_dict()["param_groups"][0]["params"] == [0, 1]
+    with pytest.raises(ValueError, match="appears twice"):
+        optim.SGD([a, a], lr=0.1)
+
+
+def test_the_truth_of_a_many_element_tensor_is_ambiguous():
+    with pytest.raises(RuntimeError, match="more than one value is ambiguous"):
+        bool(tg.ones(2) == tg.ones(2))
+    assert bool(tg.tensor([1.0]) == 1.0)
+
+
+# ------------------------------------------------------------------------ reductions
+def test_max_along_a_dim_gives_values_indices_and_the_first_maximums_gradient():
+    x = tg.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]], requires_grad=True)
+    result = x.max(dim=1)
+    values, indices = result
+    assert result.values is values and indices.dtype == np.int64
+    assert values.tolist() == [3.0, 2.0] and indices.tolist() == [1, 0]
+    values.sum().backward()
+    assert x.grad.tolist() == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]     # the first maximum
+    y = tg.tensor([1.0, 3.0, 3.0], requires_grad=True)
+    y.max().backward()                                                 # ties share it
+    assert y.grad.tolist() == [0.0, 0.5, 0.5]
+
+
+def test_numpy_style_axis_still_gives_values():
+    x = tg.tensor(np.arange(24.0).reshape(2, 3, 4))
+    assert x.max(axis=(0, 2)).tolist() == [15.0, 19.0, 23.0]
+    assert x.max(axis=1, keepdims=True).shape == (2, 1, 4)
+
+
+# ----------------------------------------------------------------- casts and devices
+def test_casts_are_differentiable_and_gradients_keep_the_leafs_dtype():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x.double()
+    assert y.dtype == np.float64 and y.requires_grad and x.float() is x
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [2.0, 4.0]
+    assert not x.long().requires_grad
+
+
+def test_other_devices_are_refused_in_one_line():
+    x = tg.ones(2)
+    for call in (lambda: x.cuda(), lambda: x.to("cuda"), lambda: x.to(tg.device("mps")),
+                 lambda: nn.Linear(2, 2).to("cuda:0"), lambda: tg.tensor([1], device="cuda")):
+        with pytest.raises(RuntimeError, match="CPU only") as error:
+            call()
+        assert "\n" not in str(error.value)
+    assert x.to("cpu") is x and x.to(tg.device("cpu"), tg.float32) is x
+    assert tg.device("cuda:1").index == 1 and repr(tg.device("cpu")) == "device(type='cpu')"
+
+
+def test_tensor_infers_pytorchs_dtypes_and_copies():
+    base = tg.tensor([1.0, 2.0])
+    copy = tg.tensor(base)
+    copy += 1
+    assert base.tolist() == [1.0, 2.0]
+    assert tg.tensor(np.arange(3, dtype=np.int32)).dtype == np.int32
+    assert tg.tensor([[1, 2]], dtype=tg.float64).dtype == np.float64
+    with pytest.raises(TypeError, match="floating-point"):
+        tg.tensor([1, 2], requires_grad=True)
+
+
+def test_a_model_takes_numpy_arrays():
+    model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    assert model(np.ones((4, 3), np.float32)).shape == (4, 2)
+
+
+def test_repr_shows_pytorchs_defaults_and_the_grad_fn():
+    assert repr(tg.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(tg.tensor([1.5])) == "tensor([1.5])"
+    assert "dtype=int32" in repr(tg.tensor([1], dtype=tg.int32))
+    x = tg.tensor([1.0], requires_grad=True)
+    assert repr(x).endswith("requires_grad=True)") and "grad_fn=<Mul>" in repr(x * 2)

@@ -1,0 +1,99 @@
+"""The examples' computations against PyTorch itself (skipped without PyTorch, which
+is never a dependency): the MNIST example's network gives the same outputs, loss and
+gradients from the same weights, and the same weights after Adadelta steps under
+StepLR; the polynomial fit's manual updates give the same coefficients."""
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinygrad_mnist as tg
+import tinygrad_mnist.nn.functional as F
+
+torch = pytest.importorskip("torch")
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"port_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class TorchNet(torch.nn.Module):
+    """The network of examples/pytorch/mnist_cnn.py (which needs torchvision to import)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = torch.nn.Conv2d(32, 64, 3, 1)
+        self.fc1 = torch.nn.Linear(9216, 128)
+        self.fc2 = torch.nn.Linear(128, 10)
+
+    def forward(self, x):  # dropout off: eval mode on both sides
+        x = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        x = torch.flatten(torch.nn.functional.max_pool2d(x, 2), 1)
+        x = self.fc2(torch.relu(self.fc1(x)))
+        return torch.nn.functional.log_softmax(x, dim=1)
+
+
+def test_the_mnist_network_matches_pytorch_through_training_steps():
+    tg.manual_seed(0)
+    ours = load("mnist_cnn").Net().double().eval()
+    theirs = TorchNet().double().eval()
+    with torch.no_grad():
+        for name, p in theirs.named_parameters():
+            p.copy_(torch.from_numpy(ours.state_dict()[name]))
+    rng = np.random.default_rng(0)
+    opt_ours = tg.optim.Adadelta(ours.parameters(), lr=1.0)
+    opt_theirs = torch.optim.Adadelta(theirs.parameters(), lr=1.0)
+    sched_ours = tg.optim.lr_scheduler.StepLR(opt_ours, step_size=1, gamma=0.7)
+    sched_theirs = torch.optim.lr_scheduler.StepLR(opt_theirs, step_size=1, gamma=0.7)
+    for step in range(3):
+        x = rng.standard_normal((4, 1, 28, 28))
+        y = rng.integers(0, 10, 4)
+        out_ours = ours(tg.tensor(x))
+        out_theirs = theirs(torch.from_numpy(x))
+        np.testing.assert_allclose(out_ours.numpy(), out_theirs.detach().numpy(), rtol=1e-9,
+                                   atol=1e-10)
+        loss_ours = F.nll_loss(out_ours, tg.tensor(y))
+        loss_theirs = torch.nn.functional.nll_loss(out_theirs, torch.from_numpy(y))
+        assert math.isclose(loss_ours.item(), loss_theirs.item(), rel_tol=1e-10)
+        opt_ours.zero_grad()
+        opt_theirs.zero_grad()
+        loss_ours.backward()
+        loss_theirs.backward()
+        for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-7, atol=1e-12,
+                                       err_msg=f"gradient of {name}, step {step}")
+        opt_ours.step()
+        opt_theirs.step()
+        sched_ours.step()
+        sched_theirs.step()
+        assert sched_ours.get_last_lr() == pytest.approx(sched_theirs.get_last_lr())
+    for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-7, atol=1e-10,
+                                   err_msg=name)
+
+
+def test_the_polynomial_fit_by_hand_matches_pytorch():
+    x64 = np.linspace(-math.pi, math.pi, 200)
+    start = [0.1, -0.3, 0.2, 0.05]
+    results = []
+    for framework in (tg, torch):
+        x = framework.tensor(x64)
+        y = framework.sin(x)
+        a, b, c, d = (framework.tensor(v, dtype=framework.float64, requires_grad=True)
+                      for v in start)
+        for _ in range(300):
+            loss = (a + b * x + c * x ** 2 + d * x ** 3 - y).pow(2).sum()
+            loss.backward()
+            with framework.no_grad():
+                for coefficient in (a, b, c, d):
+                    coefficient -= 1e-5 * coefficient.grad
+                    coefficient.grad = None
+        results.append([v.item() for v in (a, b, c, d)])
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-10)
