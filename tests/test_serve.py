@@ -1,6 +1,7 @@
 """The digit web app's HTTP server: routes, the /predict contract, input validation
 (every bad request gets a 4xx JSON answer, never a stack trace), the real preprocessing
-and a small model trained here on real MNIST, and concurrent requests."""
+and a small model trained here on real MNIST, and concurrent requests (micro-batched).
+More bad requests and connection faults: tests/test_bad_inputs.py."""
 from __future__ import annotations
 
 import functools
@@ -17,7 +18,6 @@ import pytest
 
 from tinygrad_mnist.serve import (EMPTY_DRAWING, MAX_BODY_BYTES, MAX_SIDE, RequestError,
                                   make_server, parse_request)
-from tinygrad_mnist.serve import server as server_module
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -73,8 +73,8 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 class running:
     """Context manager: the app on 127.0.0.1 and a free port, served from a thread."""
 
-    def __init__(self, predict_proba: Predictor) -> None:
-        self.server = make_server(predict_proba, port=0, log_requests=False)
+    def __init__(self, predict_proba: Predictor, **options: Any) -> None:
+        self.server = make_server(predict_proba, port=0, log_requests=False, **options)
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
                                        daemon=True)
 
@@ -111,12 +111,13 @@ def app() -> Iterator[running]:
 
 
 def request(port: int, method: str, path: str, body: Optional[bytes] = None,
-            headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
+            headers: Optional[Dict[str, str]] = None) -> Tuple[int, Any, bytes]:
+    """(status, headers (case-insensitive), body)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        return response.status, response.headers, response.read()
     finally:
         conn.close()
 
@@ -174,9 +175,11 @@ def test_unknown_paths_are_404_json(app: running, path: str) -> None:
 def test_wrong_methods(app: running) -> None:
     status, headers, body = request(app.port, "GET", "/predict")
     assert status == 405 and headers["Allow"] == "POST" and "error" in json.loads(body)
-    assert request(app.port, "POST", "/", b"{}", {"Content-Type": "application/json"})[0] == 404
+    status, headers, body = request(app.port, "POST", "/", b"{}",
+                                    {"Content-Type": "application/json"})
+    assert status == 405 and "GET" in headers["Allow"] and "error" in json.loads(body)
     status, headers, body = request(app.port, "DELETE", "/predict")
-    assert status == 501 and "error" in json.loads(body)
+    assert status == 405 and headers["Allow"] == "POST" and "error" in json.loads(body)
 
 
 def test_binds_to_loopback_by_default() -> None:
@@ -203,12 +206,14 @@ def test_predict_answers_digit_probabilities_and_preview(app: running) -> None:
 
 
 def test_the_predictor_gets_the_mnist_style_image() -> None:
+    """The drawing gets MNIST's steps (crop, fit into 20x20, centre): the server's
+    drawing_to_mnist, not the slower photo pipeline of data.mnist_style."""
     seen = []
 
     def spy(images: np.ndarray) -> np.ndarray:
         seen.append(images.copy())
         return stub_proba(images)
-    from tinygrad_mnist.data import mnist_style
+    from tinygrad_mnist.serve.contract import drawing_to_mnist as mnist_style
     with running(spy) as a:
         payload = drawing(60, 30)
         status, data = post(a.port, payload)
@@ -351,22 +356,33 @@ def test_garbage_request_line_is_answered_with_json(app: running) -> None:
     assert b'{"error":' in answer and b"Traceback" not in answer
 
 
-def test_short_body_is_400_after_timeout(app: running, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server_module._Handler, "timeout", 0.5)
+def test_short_body_is_400_or_408_after_timeout() -> None:
+    """A body shorter than its Content-Length: 400 at once if the client half-closes,
+    408 at the request timeout if it just stops."""
     head = (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: 100\r\n\r\n{}")
-    started = time.monotonic()
-    answer = raw_exchange(app.port, head)
-    assert answer.startswith(b"HTTP/1.1 400") and time.monotonic() - started < 5
+    with running(stub_proba, request_timeout=0.5) as a:
+        started = time.monotonic()
+        answer = raw_exchange(a.port, head)
+        assert answer.startswith(b"HTTP/1.1 400") and b"shorter" in answer
+        assert time.monotonic() - started < 0.4
+        with socket.create_connection(("127.0.0.1", a.port), timeout=5) as s:
+            s.sendall(head)
+            answer = s.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408") and b'{"error":' in answer
+        assert 0.4 < time.monotonic() - started < 5
 
 
-def test_a_slow_client_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server_module._Handler, "timeout", 0.3)
-    with running(stub_proba) as a, socket.create_connection(("127.0.0.1", a.port)) as s:
+def test_a_slow_client_is_dropped() -> None:
+    with running(stub_proba, request_timeout=0.3) as a, \
+            socket.create_connection(("127.0.0.1", a.port)) as s:
         s.sendall(b"POST /predict HTTP/1.1\r\n")  # ...and never finishes its headers
         s.settimeout(5)
         started = time.monotonic()
-        assert s.recv(1024) == b""               # the server hangs up on it
+        answer = s.recv(1024)
+        assert answer.startswith(b"HTTP/1.1 408")  # told, then hung up on
+        while answer:
+            answer = s.recv(1024)
         assert time.monotonic() - started < 4
         assert post(a.port, drawing())[0] == 200  # and still serves others
 
@@ -385,22 +401,34 @@ def test_a_failing_predictor_is_500_without_details(predictor: Predictor,
 
 
 # ---------------------------------------------------------------- concurrency
-def test_requests_are_handled_concurrently() -> None:
-    """Four requests must be inside the predictor at the same time to pass the barrier."""
-    barrier = threading.Barrier(4, timeout=5)
+def test_concurrent_requests_share_a_forward_pass() -> None:
+    """While the model works on one request, four more arrive: they are answered by one
+    call of the predictor with all four drawings (micro-batching), each its own answer."""
+    sizes: list = []
+    first_started = threading.Event()
 
-    def waiting(images: np.ndarray) -> np.ndarray:
-        barrier.wait()
-        return stub_proba(images)
+    def slow(images: np.ndarray) -> np.ndarray:
+        sizes.append(len(images))
+        if len(sizes) == 1:
+            first_started.set()
+            time.sleep(0.5)  # the others arrive meanwhile
+        p = np.full((len(images), 10), 0.01)
+        p[np.arange(len(images)), np.arange(len(images)) % 10] = 0.91
+        return p
     results: list = []
-    with running(waiting) as a:
+    with running(slow) as a:
+        first = threading.Thread(target=lambda: results.append(post(a.port, drawing())))
+        first.start()
+        assert first_started.wait(5)
         threads = [threading.Thread(target=lambda: results.append(post(a.port, drawing())))
                    for _ in range(4)]
         for t in threads:
             t.start()
-        for t in threads:
+        for t in [first, *threads]:
             t.join(10)
-    assert [status for status, _ in results] == [200] * 4
+    assert [status for status, _ in results] == [200] * 5
+    assert sizes == [1, 4]
+    assert sorted(data["digit"] for _, data in results) == [0, 0, 1, 2, 3]
 
 
 # ---------------------------------------------------------------- a real model on real digits
@@ -427,7 +455,7 @@ def test_real_digits_through_http_and_in_parallel() -> None:
         for t in threads:
             t.join(30)
     assert sorted(answers) == list(range(n))
-    from tinygrad_mnist.data import mnist_style
+    from tinygrad_mnist.serve.contract import drawing_to_mnist as mnist_style
     expected = predict_proba(np.stack([
         mnist_style(np.array(as_drawing(images[i])["pixels"], np.uint8).reshape(112, 112))
         for i in range(n)]))
@@ -440,7 +468,8 @@ def test_real_digits_through_http_and_in_parallel() -> None:
 
 # ---------------------------------------------------------------- loading a run
 def test_load_predictor_serialises_calls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The run's model is called one thread at a time (grad mode is process-wide)."""
+    """The run's model is called one thread at a time (grad mode is process-wide), by the
+    server's model thread and by any other."""
     from tinygrad_mnist import inference
     inside, most = [0], [0]
 
@@ -455,7 +484,7 @@ def test_load_predictor_serialises_calls(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(inference, "load_trained", lambda path: loaded.append(path) or Trained())
     from tinygrad_mnist.serve import load_predictor
     predict_proba = load_predictor("some/run")
-    assert loaded == ["some/run"]
+    assert [str(path) for path in loaded] == ["some/run"]
     with running(predict_proba) as a:
         threads = [threading.Thread(target=post, args=(a.port, drawing())) for _ in range(6)]
         for t in threads:
@@ -473,8 +502,8 @@ def test_serve_names_an_address_in_use() -> None:
 
 
 def test_keep_alive_after_errors(app: running) -> None:
-    """One connection: an error with an unread body closes it; after a read one the
-    connection goes on serving."""
+    """One connection goes on serving after errors, whether their body was read (bad
+    JSON) or not (an unknown path: the server skips the body)."""
     conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
     try:
         json_type = {"Content-Type": "application/json"}
@@ -488,6 +517,9 @@ def test_keep_alive_after_errors(app: running) -> None:
         assert response.status == 200 and response.read()
         conn.request("POST", "/elsewhere", body=b"{}", headers=json_type)
         response = conn.getresponse()
-        assert response.status == 404 and response.getheader("Connection") == "close"
+        assert response.status == 404 and response.read()
+        conn.request("POST", "/predict", body=json.dumps(drawing()), headers=json_type)
+        response = conn.getresponse()
+        assert response.status == 200 and response.read()
     finally:
         conn.close()
