@@ -1,0 +1,88 @@
+"""The sweep engine's overhead: 8 tiny trials (the default MLP, 1 epoch on 2,000 MNIST
+images, no plots) run back to back in this process with one BLAS thread, against the
+same 8 trials as a sweep on a 2-worker Dask LocalCluster.
+
+    TINYGRAD_MNIST_DATA=/path/to/mnist python benchmarks/bench_sweep.py [--rounds 3]
+
+Target (issue #21): sweep time <= 1.2 x (back-to-back time / 2). Each round times both,
+interleaved (serial first, then the sweep); the sweep is timed twice: from nothing
+(starting the cluster, as `tinygrad-mnist sweep` does, and closing it) and on a cluster
+already up (what a second sweep on a long-lived cluster pays). Medians are printed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from threadpoolctl import threadpool_limits
+
+from tinygrad_mnist import sweep
+from tinygrad_mnist.sweep.spec import configurations, expand, load_spec
+
+TRIAL = {"limit": 2400, "val_size": 400, "epochs": 1, "plots": False}  # 2,000 training images
+
+
+def spec(out: Path) -> dict:
+    return {"name": "bench", "out": str(out), "train": TRIAL,
+            "space": {"lr": [0.0005, 0.001, 0.002, 0.004]}, "seeds": 2}
+
+
+def serial(out: Path) -> float:
+    """The 8 trials back to back, in this process, one BLAS thread (as on a worker)."""
+    parsed = load_spec(spec(out))
+    trials = expand(parsed, configurations(parsed))
+    began = time.perf_counter()
+    with threadpool_limits(limits=1):
+        for trial in trials:
+            row = sweep.run_trial(trial.options, str(out / "trials" / trial.name))
+            assert row["status"] == "ok", row
+    return time.perf_counter() - began
+
+
+def swept(out: Path, client=None) -> float:
+    began = time.perf_counter()
+    result = sweep.run(spec(out), client=client, workers=2, progress=False, plots=False)
+    assert result.ran == 8 and result.failed == 0, result.frame
+    return time.perf_counter() - began
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    if not os.environ.get("TINYGRAD_MNIST_DATA"):
+        parser.error("set TINYGRAD_MNIST_DATA to the MNIST folder")
+    root = Path(tempfile.mkdtemp(prefix="bench_sweep-"))
+    times = {"serial": [], "sweep, starting its cluster": [], "sweep, cluster up": []}
+    try:
+        client, cluster = sweep.start_client(workers=2)
+        try:
+            swept(root / "warm", client)  # the workers import the package once
+            for r in range(args.rounds):
+                times["serial"].append(serial(root / f"serial-{r}"))
+                times["sweep, starting its cluster"].append(swept(root / f"cold-{r}"))
+                times["sweep, cluster up"].append(swept(root / f"up-{r}", client))
+                print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s"
+                                                       for k, v in times.items()), flush=True)
+        finally:
+            sweep.close_client(client, cluster)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    median = {k: statistics.median(v) for k, v in times.items()}
+    ideal = median["serial"] / 2
+    print(f"\n8 trials (MLP 784-512-256-10, 1 epoch on 2,000 images), medians of "
+          f"{args.rounds} rounds, {os.cpu_count()} cores:")
+    print(f"  back to back, one process:      {median['serial']:6.2f} s  (/2 = {ideal:.2f} s)")
+    for key in ("sweep, starting its cluster", "sweep, cluster up"):
+        print(f"  {key + ':':<31} {median[key]:6.2f} s  ratio to serial/2: "
+              f"{median[key] / ideal:.2f} (target <= 1.20)")
+    return median
+
+
+if __name__ == "__main__":
+    main()
