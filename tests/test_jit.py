@@ -1,0 +1,374 @@
+"""The compiled training step (`tinygrad_mnist.jit`) against the eager one.
+
+The contract: after N steps, the compiled step leaves bitwise the same parameters,
+gradients, optimizer state, batch-norm running statistics and random-generator state
+as the eager reference `jit.eager_step`, and returned bitwise the same losses. No
+tolerance: the plan does the eager step's NumPy operations, in the same order, on
+buffers laid out as the eager arrays are. Each case runs eight steps over batches
+of two sizes (the smaller one is an epoch's last batch), so both plans are built and
+each runs compiled more than once; and the model is small, so the suite stays fast.
+"""
+import math
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+from tinygrad_mnist import autograd, jit, nn, optim
+from tinygrad_mnist.optim import lr_scheduler
+
+# ---------------------------------------------------------------------- helpers
+FLAT, IMAGE = (12,), (1, 10, 10)
+
+
+def batches(shape, sizes=(8, 8, 8, 3, 8, 8, 3, 8), classes=5, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((n,) + shape).astype(np.float32),
+             rng.integers(0, classes, n)) for n in sizes]
+
+
+def mlp(dropout=0.0, hidden=(10, 7), act=nn.ReLU, batch_norm=False):
+    layers, width = [], FLAT[0]
+    for h in hidden:
+        layers += [nn.Linear(width, h)] + ([nn.BatchNorm1d(h)] if batch_norm else []) + [act()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    return nn.Sequential(*layers, nn.Linear(width, 5))
+
+
+def cnn(dropout=0.2, pool=nn.MaxPool2d, bias=False, **bn):
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, bias=bias), pool(2), nn.BatchNorm2d(4, **bn), nn.ReLU(),
+        nn.Conv2d(4, 6, 3, padding=1, bias=bias), pool(2), nn.BatchNorm2d(6, **bn), nn.ReLU(),
+        nn.Flatten(), nn.Linear(6 * 2 * 2, 8), nn.ReLU(), nn.Dropout(dropout), nn.Linear(8, 5))
+
+
+def run(make_model, make_optimizer, data, compiled, seed=0, schedule=None, **options):
+    """Train a fresh model (same seed: same weights, same dropout masks) on `data`,
+    eagerly or compiled; return what the contract compares."""
+    nn.init.manual_seed(seed)
+    model = make_model()
+    opt = make_optimizer(model.parameters())
+    sched = schedule(opt) if schedule else None
+    step = jit.compile_step(model, opt, **options) if compiled else None
+    losses = []
+    for x, y in data:
+        result = step(x, y) if compiled else jit.eager_step(model, opt, x, y, **options)
+        losses.append(result.loss)
+        if sched is not None:
+            sched.step()
+    return {"model": model, "optimizer": opt, "losses": losses, "step": step,
+            "rng": nn.init.get_rng_state()}
+
+
+def grad_array(p):
+    g = p.grad
+    return g if g is None or isinstance(g, np.ndarray) else g.data
+
+
+def assert_same(a, b):
+    assert a["losses"] == b["losses"]
+    sa, sb = a["model"].state_dict(), b["model"].state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert np.array_equal(sa[k], sb[k], equal_nan=True), k
+    for pa, pb in zip(a["model"].parameters(), b["model"].parameters()):
+        ga, gb = grad_array(pa), grad_array(pb)
+        assert (ga is None) == (gb is None)
+        assert ga is None or np.array_equal(ga, gb, equal_nan=True)
+    oa, ob = a["optimizer"].state_dict(), b["optimizer"].state_dict()
+    assert oa["param_groups"] == ob["param_groups"]
+    assert oa["state"].keys() == ob["state"].keys()
+    for i in oa["state"]:
+        assert oa["state"][i].keys() == ob["state"][i].keys()
+        for k, v in oa["state"][i].items():
+            assert np.array_equal(v, ob["state"][i][k]), (i, k)
+    assert a["rng"] == b["rng"]
+
+
+def check(make_model, make_optimizer, data, builds=2, **options):
+    eager = run(make_model, make_optimizer, data, False, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # a known model never falls back
+        compiled = run(make_model, make_optimizer, data, True, **options)
+    assert_same(eager, compiled)
+    step = compiled["step"]
+    assert step.builds == builds and step.eager_steps == builds, step.reasons
+    return compiled
+
+
+# ------------------------------------------------------------ optimizers (MLP)
+OPTIMIZERS = {
+    "sgd": lambda p: optim.SGD(p, lr=0.1),
+    "momentum": lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
+    "nesterov": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-2),
+    "dampening": lambda p: optim.SGD(p, lr=0.1, momentum=0.8, dampening=0.3),
+    "sgd-wd": lambda p: optim.SGD(p, lr=0.1, weight_decay=0.05),
+    "momentum-wd": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.05),
+    "adam": lambda p: optim.Adam(p, lr=1e-2),
+    "adam-wd": lambda p: optim.Adam(p, lr=1e-2, weight_decay=0.1),
+    "amsgrad": lambda p: optim.Adam(p, lr=1e-2, amsgrad=True),
+    "adamw": lambda p: optim.AdamW(p, lr=1e-2),
+    "adamw-amsgrad": lambda p: optim.AdamW(p, lr=1e-2, weight_decay=0.3, amsgrad=True),
+    "rmsprop": lambda p: optim.RMSprop(p, lr=1e-2),
+    "rmsprop-centered": lambda p: optim.RMSprop(p, lr=1e-2, centered=True, momentum=0.5,
+                                                weight_decay=0.01),
+    "adagrad": lambda p: optim.Adagrad(p, lr=0.1, lr_decay=0.01, weight_decay=0.01),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_matches_eager_bitwise(name):
+    check(lambda: mlp(dropout=0.25), OPTIMIZERS[name], batches(FLAT))
+
+
+def test_other_optimizers_and_changed_ones_run_their_own_step(monkeypatch):
+    """RMSprop's update is not written out; nor SGD's once its state arrays differ from
+    those the written-out update was made for (as if optim/ had changed): both plans
+    call optimizer.step(), with the same numbers."""
+    from tinygrad_mnist.jit import updates
+    sources = {name: check(mlp, OPTIMIZERS[name], batches(FLAT))["step"].source
+               for name in ("momentum", "rmsprop")}
+    assert "optimizer.step()" not in sources["momentum"]
+    assert "optimizer.step()" in sources["rmsprop"]
+    monkeypatch.setitem(updates.UPDATES, optim.SGD, (updates.sgd, {"velocity": "momentum"}))
+    assert "optimizer.step()" in check(mlp, OPTIMIZERS["momentum"], batches(FLAT))["step"].source
+
+
+def test_large_parameters_are_updated_in_the_same_pieces():
+    """A weight of more than 2^17 elements is updated in flat pieces, as optim does."""
+    big = lambda: nn.Sequential(nn.Linear(12, 11000), nn.ReLU(), nn.Linear(11000, 5))
+    for make in (OPTIMIZERS["momentum"], OPTIMIZERS["adam-wd"]):
+        check(big, make, batches(FLAT, sizes=(4, 4, 2, 4)))
+
+
+def test_schedulers_change_lr_momentum_and_betas_every_step():
+    """Hyperparameters are read from the param groups at every step (OneCycleLR cycles
+    Adam's beta1 and SGD's momentum too)."""
+    for make in (OPTIMIZERS["adam"], OPTIMIZERS["momentum"]):
+        check(mlp, make, batches(FLAT),
+              schedule=lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=20))
+    check(mlp, OPTIMIZERS["momentum"], batches(FLAT),
+          schedule=lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=8))
+
+
+# --------------------------------------------------------------- layers, options
+@pytest.mark.parametrize("make_model", [
+    lambda: mlp(act=nn.LeakyReLU), lambda: mlp(act=nn.Tanh), lambda: mlp(act=nn.Sigmoid),
+    lambda: mlp(batch_norm=True, dropout=0.5),
+    lambda: nn.Sequential(nn.Linear(12, 9), nn.BatchNorm1d(9, momentum=None),
+                          nn.LeakyReLU(0.2), nn.Linear(9, 5)),
+    lambda: nn.Sequential(nn.Linear(12, 9), nn.BatchNorm1d(9, affine=False), nn.ReLU(),
+                          nn.Sequential(nn.Linear(9, 6), nn.Tanh()), nn.Linear(6, 5)),
+], ids=["leaky_relu", "tanh", "sigmoid", "batchnorm1d-dropout", "bn-cumulative",
+        "bn-no-affine-nested"])
+def test_mlp_layers_match_eager_bitwise(make_model):
+    check(make_model, OPTIMIZERS["adam"], batches(FLAT))
+
+
+@pytest.mark.parametrize("make_model", [
+    cnn, lambda: cnn(pool=nn.AvgPool2d, bias=True, dropout=0.0),
+    lambda: cnn(momentum=None, affine=False), lambda: cnn(track_running_stats=False),
+    lambda: nn.Sequential(nn.Conv2d(1, 3, 3, stride=2, bias=True), nn.ReLU(),
+                          nn.MaxPool2d(3, stride=2, padding=1), nn.Tanh(),
+                          nn.AvgPool2d(2, stride=1, padding=1), nn.Flatten(),
+                          nn.Linear(3 * 3 * 3, 5)),
+], ids=["cnn", "avgpool-bias", "bn-cumulative-no-affine", "bn-untracked",
+        "strided-overlapping-pools"])
+def test_cnn_layers_match_eager_bitwise(make_model):
+    check(make_model, OPTIMIZERS["adam"], batches(IMAGE, sizes=(6, 6, 6, 3, 6, 3)))
+
+
+def test_cnn_with_sgd_weight_decay_and_clipping():
+    check(cnn, OPTIMIZERS["momentum-wd"], batches(IMAGE, sizes=(6, 6, 3, 6, 3)),
+          clip_grad_norm=0.5)
+
+
+@pytest.mark.parametrize("options", [
+    {"label_smoothing": 0.1}, {"l1": 1e-3}, {"clip_grad_norm": 0.05},
+    {"clip_grad_norm": 1e6}, {"label_smoothing": 0.2, "l1": 1e-2, "clip_grad_norm": 0.1},
+], ids=["smoothing", "l1", "clipped", "clip-inactive", "all"])
+def test_loss_options_match_eager_bitwise(options):
+    check(lambda: mlp(dropout=0.2, batch_norm=True), OPTIMIZERS["adamw"], batches(FLAT),
+          **options)
+    check(cnn, OPTIMIZERS["nesterov"], batches(IMAGE, sizes=(6, 6, 3, 6, 3)), **options)
+
+
+def test_batch_size_one():
+    check(mlp, OPTIMIZERS["momentum"], batches(FLAT, sizes=(1, 1, 1, 2, 1, 2)))
+
+
+def test_frozen_parameters():
+    def frozen():
+        model = mlp(dropout=0.3)
+        model[0].requires_grad_(False)
+        return model
+    nn.init.manual_seed(0)
+    check(frozen, lambda params: optim.Adam([p for p in params if p.requires_grad]),
+          batches(FLAT))
+
+
+def test_the_app_models():
+    """models.MLP and models.CNN (nn.Sequential subclasses) as the app builds them."""
+    from tinygrad_mnist import models
+    check(lambda: models.MLP((16, 8), dropout=0.2, in_features=12, num_classes=5),
+          OPTIMIZERS["adam"], batches(FLAT))
+    check(lambda: models.CNN(hidden=(8,), dropout=0.2, channels=(3, 4)),
+          OPTIMIZERS["adam"], batches((1, 28, 28), sizes=(4, 4, 2, 4)))
+
+
+# ------------------------------------------------------------ plans and fallbacks
+def test_the_plan_is_printable_python_and_runs_without_the_engine(monkeypatch, capsys):
+    data = batches(FLAT)
+    nn.init.manual_seed(0)
+    model = mlp(dropout=0.2)
+    step = jit.compile_step(model, optim.Adam(model.parameters()), debug=True)
+    assert step.source is None
+    step(*data[0])                                    # eager, then compiled
+    printed = capsys.readouterr().out
+    assert step.source == printed.rstrip("\n") + "\n"
+    assert step.source.startswith("def train_step(x, y):")
+    compile(step.source, "plan", "exec")
+
+    def no_graph(*args, **kwargs):
+        raise AssertionError("a compiled step called a Function")
+    monkeypatch.setattr(autograd.Function, "apply", classmethod(no_graph))
+    for x, y in data[1:3]:
+        assert math.isfinite(step(x, y).loss)
+
+
+def test_a_compiled_step_allocates_next_to_nothing():
+    """Buffers are allocated once: a compiled step's traced NumPy/Python allocations
+    are a few small temporaries (reductions, the label scatter), a fraction of what
+    the eager step allocates even at this toy size."""
+    peaks = {}
+    for compiled in (False, True):
+        nn.init.manual_seed(0)
+        model = cnn()
+        opt = optim.Adam(model.parameters())
+        step = jit.compile_step(model, opt) if compiled else (
+            lambda x, y: jit.eager_step(model, opt, x, y))
+        data = batches(IMAGE, sizes=(6,) * 3)
+        step(*data[0])
+        step(*data[1])
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        step(*data[2])
+        peaks[compiled] = tracemalloc.get_traced_memory()[1] - before
+        tracemalloc.stop()
+    assert peaks[True] < 16384 and peaks[True] < peaks[False] / 5, peaks
+
+
+def test_unknown_layers_run_eagerly_with_one_warning():
+    class Square(nn.Module):
+        def forward(self, x):
+            return x * x
+
+    class MyReLU(nn.ReLU):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    class Net(nn.Sequential):
+        def forward(self, x):
+            return super().forward(x) + 1
+
+    for make, reason in [(lambda: nn.Sequential(nn.Linear(12, 6), Square(), nn.Linear(6, 5)),
+                          "does not know Square"),
+                         (lambda: nn.Sequential(nn.Linear(12, 6), MyReLU(), nn.Linear(6, 5)),
+                          "does not know MyReLU"),
+                         (lambda: Net(nn.Linear(12, 5)), "is not an nn.Sequential")]:
+        data = batches(FLAT)
+        eager = run(make, OPTIMIZERS["adam"], data, False)
+        with pytest.warns(RuntimeWarning, match=reason) as record:
+            compiled = run(make, OPTIMIZERS["adam"], data, True)
+        assert len(record) == 1
+        assert_same(eager, compiled)
+        assert compiled["step"].builds == 0 and compiled["step"].eager_steps == len(data)
+
+
+def test_a_subclass_that_keeps_forward_is_compiled():
+    class Relu2(nn.ReLU):
+        pass
+    check(lambda: nn.Sequential(nn.Linear(12, 6), Relu2(), nn.Linear(6, 5)),
+          OPTIMIZERS["sgd"], batches(FLAT))
+
+
+def test_eval_mode_and_changes_to_model_or_optimizer_recompile_or_fall_back():
+    data = batches(FLAT, sizes=(8,) * 12)
+    make_opt = OPTIMIZERS["momentum"]
+
+    def scenario(compiled):
+        nn.init.manual_seed(0)
+        model = mlp(dropout=0.3, batch_norm=True)
+        opt = make_opt(model.parameters())
+        step = (jit.compile_step(model, opt) if compiled else
+                lambda x, y: jit.eager_step(model, opt, x, y))
+        losses = []
+        for i, (x, y) in enumerate(data):
+            if i == 3:
+                model.eval()                                  # batch norm: eager
+            if i == 5:
+                model.train()
+            if i == 6:
+                model[3].p = 0.5                              # a new dropout rate
+            if i == 7:
+                opt.param_groups[0]["momentum"] = 0.0         # momentum off
+            if i == 8:
+                extra = nn.Linear(12, 5)                      # a parameter added
+                opt.add_param_group({"params": extra.parameters()})
+            if i == 10:
+                opt.load_state_dict(opt.state_dict())         # new state objects
+            losses.append(step(x, y).loss)
+        return {"model": model, "optimizer": opt, "losses": losses, "step": step,
+                "rng": nn.init.get_rng_state()}
+
+    eager = scenario(False)
+    with pytest.warns(RuntimeWarning) as record:
+        compiled = scenario(True)
+    assert_same(eager, compiled)
+    reasons = compiled["step"].reasons
+    assert any("eval mode" in r for r in reasons)
+    assert any("exactly the model's trainable parameters" in r for r in reasons)
+    assert len(record) == len(reasons) == 2
+
+
+def test_non_finite_loss_raises_before_anything_changes():
+    for compiled in (False, True):
+        nn.init.manual_seed(0)
+        model = mlp()
+        opt = OPTIMIZERS["momentum"](model.parameters())
+        step = jit.compile_step(model, opt) if compiled else (
+            lambda x, y: jit.eager_step(model, opt, x, y))
+        x, y = batches(FLAT, sizes=(8,))[0]
+        step(x, y)
+        step(x, y)
+        before = model.state_dict()
+        with pytest.raises(FloatingPointError, match="nan"):
+            step(np.full_like(x, np.nan), y)
+        after = model.state_dict()
+        assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_bad_labels_raise_as_eagerly():
+    nn.init.manual_seed(0)
+    model = mlp()
+    step = jit.compile_step(model, optim.SGD(model.parameters(), lr=0.1))
+    x, y = batches(FLAT, sizes=(8,))[0]
+    step(x, y)
+    step(x, y)
+    with pytest.raises(ValueError, match="outside"):
+        step(x, np.full_like(y, 7))
+    with pytest.raises(ValueError, match="outside"):
+        step(x, np.full_like(y, -1))
+    assert math.isfinite(step(x, y).loss)
+
+
+def test_options_are_checked():
+    model = mlp()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    for bad in ({"loss": "mse"}, {"label_smoothing": 1.5}, {"l1": -1.0},
+                {"clip_grad_norm": 0.0}):
+        with pytest.raises(ValueError):
+            jit.compile_step(model, opt, **bad)
