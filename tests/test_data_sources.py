@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data_helpers import (REAL_DATA, fake, fake_arrays, isolated_env, listing,  # noqa: F401
-                          needs_real_data, specs_for, write_files)
+                          needs_real_data, pin_dataset, specs_for, write_files)
 from tinygrad_mnist.data import (ChecksumError, DataError, IDXError, class_counts, data_dir,
                                  default_cache_dir, ensure_mnist, files, load_mnist)
 
@@ -70,7 +70,7 @@ def test_bad_cache_file_is_deleted_when_no_mirror_can_replace_it(fake, isolated_
 def test_image_label_count_mismatch(monkeypatch, tmp_path):
     arrays = fake_arrays()
     arrays["train_labels"] = arrays["train_labels"][:-1]
-    monkeypatch.setattr(files, "MNIST_FILES", specs_for(arrays))
+    pin_dataset(monkeypatch, "mnist", arrays)
     root = write_files(tmp_path / "root", arrays)
     with pytest.raises(IDXError, match=r"image/label count mismatch: .*train-images-idx3-ubyte.gz "
                                        r"has 30 images but .*train-labels-idx1-ubyte.gz has 29"):
@@ -80,9 +80,10 @@ def test_image_label_count_mismatch(monkeypatch, tmp_path):
 def test_wrong_image_shape(monkeypatch, tmp_path):
     arrays = fake_arrays()
     arrays["test_images"] = arrays["test_images"].reshape(10, 784)
-    monkeypatch.setattr(files, "MNIST_FILES", specs_for(arrays))
+    pin_dataset(monkeypatch, "mnist", arrays)
     with pytest.raises(IDXError, match=r"t10k-images-idx3-ubyte.gz: expected uint8 images of "
-                                       r"shape \(N, 28, 28\), got uint8 \(10, 784\)"):
+                                       r"shape \(N, H, W\) or \(N, C, H, W\), got uint8 "
+                                       r"\(10, 784\)"):
         load_mnist(write_files(tmp_path / "root", arrays))
 
 

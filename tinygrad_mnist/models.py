@@ -1,4 +1,6 @@
-"""Ready-made MNIST classifiers, built from `nn` layers, and a registry by name."""
+"""Ready-made image classifiers (the MLP and CNN the app trains), built from `nn` layers,
+and a registry by name. Both take the image shape (C, H, W) and the number of classes
+(default: MNIST's 1×28×28 and 10)."""
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -32,7 +34,8 @@ def initialize(model: nn.Module, scheme: str,
 
 
 class MLP(nn.Sequential):
-    """784 → hidden... → 10 with ReLU, optional dropout after each hidden layer."""
+    """in_features (784) → hidden... → num_classes (10) with ReLU, optional dropout after
+    each hidden layer. For images of shape (C, H, W), in_features is C·H·W."""
 
     def __init__(self, hidden: Sequence[int] = (512, 256), dropout: float = 0.0,
                  in_features: int = 784, num_classes: int = 10,
@@ -51,13 +54,14 @@ class MLP(nn.Sequential):
 
 
 class CNN(nn.Sequential):
-    """Convolutional classifier of (N, 1, 28, 28) images. For each of `channels`
-    (default 32, 64, 128): a 3×3 convolution (padding 1, no bias: batch norm's shift
-    replaces it), 2×2 max pooling, batch norm and ReLU, halving the image (28 → 14 →
-    7 → 3); then Flatten and fully connected layers of the `hidden` sizes (default
-    [128]; [] for none) with ReLU and optional dropout (as in `MLP`), and a Linear to
-    the 10 classes. With the defaults: 28×28×1 → 14×14×32 → 7×7×64 → 3×3×128 →
-    1152 → 128 → 10, 241k parameters.
+    """Convolutional classifier of (N, C, H, W) images (default 1×28×28). For each of
+    `channels` (default 32, 64, 128): a 3×3 convolution (padding 1, no bias: batch
+    norm's shift replaces it), 2×2 max pooling, batch norm and ReLU, halving the image
+    (28 → 14 → 7 → 3); then Flatten and fully connected layers of the `hidden` sizes
+    (default [128]; [] for none) with ReLU and optional dropout (as in `MLP`), and a
+    Linear to the `num_classes` classes. With the defaults: 28×28×1 → 14×14×32 → 7×7×64
+    → 3×3×128 → 1152 → 128 → 10, 241k parameters; on 3×32×32 images the last map is
+    4×4×128.
 
     Pooling comes before batch norm and ReLU: ReLU commutes with max pooling exactly,
     and batch norm nearly (a per-channel affine map, monotone while its scale stays
@@ -68,23 +72,34 @@ class CNN(nn.Sequential):
 
     def __init__(self, hidden: Optional[Sequence[int]] = None, dropout: float = 0.0,
                  channels: Sequence[int] = (32, 64, 128), num_classes: int = 10,
-                 generator: Optional[np.random.Generator] = None):
+                 generator: Optional[np.random.Generator] = None,
+                 image_shape: Sequence[int] = (1, 28, 28)):
         hidden = (128,) if hidden is None else hidden
         if any(int(h) < 1 for h in hidden) or any(int(c) < 1 for c in channels):
             raise ValueError(f"hidden sizes and channels must be positive, got hidden="
                              f"{list(hidden)}, channels={list(channels)}")
-        if not 1 <= len(channels) <= 4:
-            raise ValueError(f"CNN: between 1 and 4 conv blocks (28x28 halves each "
+        depth, h, w = (int(d) for d in image_shape)
+        blocks = max(1, int(np.log2(min(h, w))))  # each block halves the image
+        if not 1 <= len(channels) <= blocks:
+            raise ValueError(f"CNN: between 1 and {blocks} conv blocks ({h}x{w} halves each "
                              f"time), got channels={list(channels)}")
         layers: list = []
-        width, side = 1, 28
         for c in channels:
-            layers += [nn.Conv2d(width, int(c), 3, padding=1, bias=False, generator=generator),
+            layers += [nn.Conv2d(depth, int(c), 3, padding=1, bias=False, generator=generator),
                        nn.MaxPool2d(2), nn.BatchNorm2d(int(c)), nn.ReLU()]
-            width, side = int(c), side // 2
+            depth, h, w = int(c), h // 2, w // 2
         layers.append(nn.Flatten())
-        layers += MLP(hidden, dropout, width * side * side, num_classes, generator)
+        layers += MLP(hidden, dropout, depth * h * w, num_classes, generator)
         super().__init__(*layers)
+
+
+def build(name: str, image_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10,
+          **options: Any) -> nn.Module:
+    """The model `name` (mlp or cnn) for images of `image_shape` (C, H, W) and
+    `num_classes` classes; `options` are its other arguments (hidden, dropout, ...)."""
+    if name == "mlp":
+        return MLP(in_features=int(np.prod(image_shape)), num_classes=num_classes, **options)
+    return MODELS[name](image_shape=tuple(image_shape), num_classes=num_classes, **options)
 
 
 MODELS: Dict[str, Callable[..., nn.Module]] = {"mlp": MLP, "cnn": CNN}
@@ -93,6 +108,6 @@ LAYOUTS: Dict[str, str] = {"mlp": "flat", "cnn": "image"}
 #: Training options whose default depends on the model: the training app uses them
 #: for the options a run leaves unset. The CNN's `hidden` is its fully connected head.
 DEFAULTS: Dict[str, Dict[str, Any]] = {
-    "mlp": {"hidden": [512, 256], "augment": False},
-    "cnn": {"hidden": [128], "augment": True},
+    "mlp": {"hidden": [512, 256], "augment": "none", "threads": 1},
+    "cnn": {"hidden": [128], "augment": "elastic", "threads": 1},
 }

