@@ -48,7 +48,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 
 import tinygrad_mnist as tg
-from tinygrad_mnist import models, nn, optim
+from tinygrad_mnist import jit, models, nn, optim
 from tinygrad_mnist.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -69,6 +69,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS/OpenMP threads for both (default 1; 0: library defaults)")
+    p.add_argument("--openblas-coretype", metavar="NAME",
+                   help="rerun with OPENBLAS_CORETYPE=NAME, the OpenBLAS kernel family (e.g. "
+                        "Haswell: AVX2, SkylakeX: AVX-512; default: the environment's)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     p.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
     return p.parse_args(argv)
@@ -160,6 +163,24 @@ class Framework(Trainer):
         return total
 
 
+class Compiled(Framework):
+    """The same model and optimizer, each step through tinygrad_mnist.jit.compile_step
+    (the first step of each batch shape eager, then the compiled plan)."""
+
+    name = "tinygrad_mnist compiled"
+
+    def __init__(self, model, x, y, batch_size):
+        super().__init__(model, x, y, batch_size)
+        self.step = jit.compile_step(model, self.optimizer)
+
+    def steps(self, n: int) -> float:
+        total = 0.0
+        self.model.train()
+        for _ in range(n):
+            total += self.step(*self.next_batch()).loss
+        return total
+
+
 class Torch(Trainer):
     name = "PyTorch CPU"
 
@@ -185,7 +206,7 @@ class Torch(Trainer):
 
 # -------------------------------------------------------------------------- timing
 def epoch_section(args, x, y, torch_ok: bool) -> List[list]:
-    kinds = [Framework] + ([Torch] if torch_ok else [])
+    kinds = [Framework, Compiled] + ([Torch] if torch_ok else [])
     made = {cls.name: cls(default_cnn(), x, y, args.batch_size) for cls in kinds}
     per_epoch = math.ceil(EPOCH_IMAGES / args.batch_size)
     steps = max(1, math.ceil(args.fraction * per_epoch))
@@ -206,6 +227,14 @@ def epoch_section(args, x, y, torch_ok: bool) -> List[list]:
         rows.append(["epoch", name, "", args.batch_size, med[name], lo, hi, ratio])
     print(markdown_table(["implementation", "median s/epoch", "min–max s", "ms/step",
                           "÷ PyTorch"], table))
+    if Torch.name in times:  # per round: steadier than the medians' ratio on a busy machine
+        for name, values in times.items():
+            if name != Torch.name:
+                ratios = [a / b for a, b in zip(values, times[Torch.name])]
+                print(f"- {name} / PyTorch CPU = {statistics.median(ratios):.3f} (median of "
+                      f"the rounds' ratios; {min(ratios):.3f}–{max(ratios):.3f})")
+                rows.append(["epoch", name, "round_ratio", args.batch_size,
+                             statistics.median(ratios), min(ratios), max(ratios), ""])
     return rows
 
 
@@ -289,16 +318,20 @@ def layers_section(args, x, torch_ok: bool) -> List[list]:
 def memory_section(args, x) -> List[list]:
     """tracemalloc: the peak of one training step, and what each Conv2d keeps alive
     between its forward and backward, against its column matrix."""
-    model = default_cnn()
-    trainer = Framework(model, x, np.zeros(len(x), np.int64), args.batch_size)
-    trainer.steps(2)  # Adam's state exists from now on
-    tracemalloc.start()
-    trainer.steps(1)
-    _, step_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    table, rows = [], []
+    for kind in (Framework, Compiled):
+        trainer = kind(default_cnn(), x, np.zeros(len(x), np.int64), args.batch_size)
+        trainer.steps(2)  # Adam's state (and the compiled plan) exist from now on
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        trainer.steps(1)
+        step_peak = tracemalloc.get_traced_memory()[1] - before
+        tracemalloc.stop()
+        what = "one training step" + (", compiled" if kind is Compiled else "")
+        table.append([what, "peak of new allocations", f"{step_peak / 2**20:.1f}", ""])
+        rows.append(["memory", "step peak", kind.name, args.batch_size, step_peak, "", "", ""])
     print(f"\n### NumPy memory (tracemalloc), batch {args.batch_size}\n")
-    table = [["one training step", "peak", f"{step_peak / 2**20:.1f}", ""]]
-    rows = [["memory", "step peak", "", args.batch_size, step_peak, "", "", ""]]
+    model = default_cnn()
     h = tg.Tensor(np.ascontiguousarray(x[:args.batch_size]))
     for i, layer in enumerate(model):
         if type(layer).__name__ == "Conv2d":
@@ -330,7 +363,8 @@ def memory_section(args, x) -> List[list]:
 def main(argv: Optional[Sequence[str]] = None) -> List[list]:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if args.threads and harness.rerun_with_threads(Path(__file__), argv, args.threads):
+    if (args.threads or args.openblas_coretype) and harness.rerun_with_threads(
+            Path(__file__), argv, args.threads, args.openblas_coretype):
         return []
     x, y, data = load_images()
     torch_ok = not args.no_torch and import_torch() is not None

@@ -27,7 +27,7 @@ from typing import Callable, Dict
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinygrad_mnist import Tensor
+from tinygrad_mnist import Tensor, threads
 from tinygrad_mnist._kernels import new_array
 from tinygrad_mnist.conv import (BATCH_LAST, conv2d, crop, max_pool2d, offset_views, padded,
                                  padded_shape)
@@ -355,7 +355,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--number", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1,
+                    help="BLAS threads (default 1, as the other benchmarks; 0: the "
+                         "library's default)")
     args = parser.parse_args()
+    with threads.limited(args.threads or None):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(0)
     timing = dict(repeat=args.repeat, number=args.number)
     torch = torch_steps(args.batch) or print("PyTorch not installed: no reference") or {}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 import tinygrad_mnist as tg
-from tinygrad_mnist import Tensor
+from tinygrad_mnist import Tensor, threads
 
 
 def make_problem(batch: int, seed: int = 0):
@@ -74,8 +74,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=200, help="steps per timing")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds")
     parser.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
+    parser.add_argument("--threads", type=int, default=1,
+                    help="BLAS threads (default 1, as the other benchmarks; 0: the "
+                         "library's default)")
     args = parser.parse_args(argv)
+    with threads.limited(args.threads or None):
+        return run(args)
 
+
+def run(args: argparse.Namespace) -> dict:
     x, y, arrays = make_problem(args.batch)
     tensors = [Tensor(a, requires_grad=True) for a in arrays]
     # Both compute the same loss and gradients.

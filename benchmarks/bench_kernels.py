@@ -8,7 +8,6 @@ Run: OPENBLAS_NUM_THREADS=1 python benchmarks/bench_kernels.py [--rounds 7] [NAM
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from typing import Callable, Dict, Tuple
@@ -16,6 +15,7 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 
 from tinygrad_mnist import _kernels as K
+from tinygrad_mnist import threads
 
 Case = Tuple[str, Callable[[], object], Callable[[], object]]
 
@@ -83,11 +83,19 @@ def main() -> None:
     parser.add_argument("names", nargs="*", help="helpers to time (default: all)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=0.05, help="per timing")
+    parser.add_argument("--threads", type=int, default=1,
+                    help="BLAS threads (default 1, as the other benchmarks; 0: the "
+                         "library's default)")
     args = parser.parse_args()
+    with threads.limited(args.threads or None):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     table = cases()
     names = args.names or list(table)
-    print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
-          f"numpy {np.__version__}, median of {args.rounds} interleaved rounds")
+    print(f"BLAS: {threads.describe()}, numpy {np.__version__}, median of {args.rounds} "
+          f"interleaved rounds")
     print(f"{'helper':<16} {'shape':<44} {'plain µs':>9} {'helper µs':>9} {'ratio':>6}")
     for name in names:
         what, plain, helper = table[name]

@@ -1,13 +1,17 @@
 """MLP training speed and memory: tinygrad_mnist against hand-written NumPy and PyTorch.
 
     python benchmarks/bench_train.py [--sizes 784-128-10 784-512-256-10] [--repeats 7]
-        [--epochs-fraction 1.0] [--step-batch-sizes 1 32 128] [--sections epoch step memory]
-        [--data auto|mnist|random] [--threads 1] [--no-torch]
+        [--epochs-fraction 1.0] [--step-batch-sizes 1 32 128]
+        [--sections epoch step memory busy] [--data auto|mnist|random] [--threads 1]
+        [--no-torch]
 
-Three implementations train the same MLPs (ReLU hidden layers, softmax cross-entropy,
+Four implementations train the same MLPs (ReLU hidden layers, softmax cross-entropy,
 SGD lr=0.01 momentum=0.9, float32, shuffled batches, same initial weights):
-  tinygrad_mnist  its public API: nn.Sequential/Linear/ReLU, F.cross_entropy,
-                  optim.SGD, zero_grad/backward/step, data.DataLoader
+  tinygrad_mnist  its public API, eagerly: nn.Sequential/Linear/ReLU,
+                  F.cross_entropy, optim.SGD, zero_grad/backward/step, data.DataLoader
+  tinygrad_mnist compiled
+                  the same model, optimizer and DataLoader, each step through
+                  tinygrad_mnist.jit.compile_step (bitwise the same numbers)
   numpy by hand   benchmarks/numpy_reference.py, the floor to beat
   PyTorch CPU     when importable (never a dependency), else skipped with a message
 and, with --with-unfolded, the reference with PyTorch's update on unscaled gradients
@@ -28,6 +32,11 @@ Sections:
           steps; their momentum buffers then decay into subnormal floats, which
           some CPUs handle many times slower, so a continuing run would time that
           instead of the steps.)
+  busy    (only when named in --sections) the app's default MLP run (TrainConfig():
+          784-512-256-10, dropout, Adam, cosine, its compiled step), --busy-steps steps
+          timed alone and beside a CPU-bound sibling process (`python -c "while True:
+          pass"`, started and stopped here), with the app's BLAS thread policy and with
+          the library's default; --threads does not apply to it.
   memory  peak resident set (getrusage ru_maxrss) of training --memory-epochs epochs,
           each implementation in a fresh subprocess that loads the data from a .npy
           file first; reported whole and as the rise over the resident set before
@@ -53,6 +62,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -63,7 +73,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import median  # noqa: E402
 
-SECTIONS = ("epoch", "step", "memory")
+SECTIONS = ("epoch", "step", "memory", "busy")
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -80,13 +90,20 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=400,
                    help="training steps per timed round of the step section")
     p.add_argument("--memory-epochs", type=int, default=3)
-    p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    p.add_argument("--busy-steps", type=int, default=100,
+                   help="steps of the app's default MLP per timing in the busy section")
+    p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS[:3]),
+                   help="default: epoch step memory (busy, which starts a CPU-bound "
+                        "process, only when named)")
     p.add_argument("--data", choices=("auto", "mnist", "random"), default="auto")
     p.add_argument("--samples", type=int, default=60000,
                    help="use only this many training samples (an 'epoch' is then smaller)")
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS/OpenMP threads, the same for every implementation "
                         "(default 1; 0 leaves the libraries' defaults)")
+    p.add_argument("--openblas-coretype", metavar="NAME",
+                   help="rerun with OPENBLAS_CORETYPE=NAME, the OpenBLAS kernel family (e.g. "
+                        "Haswell: AVX2, SkylakeX: AVX-512; default: the environment's)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     p.add_argument("--with-unfolded", action="store_true",
                    help="also time the reference with PyTorch's update on unscaled "
@@ -128,6 +145,23 @@ def _baseline_note(label: str, times: Dict[str, List[float]]) -> List[str]:
             f"rounds' ratios; {min(ratios):.3f}–{max(ratios):.3f})"]
 
 
+def _round_ratio_notes(label: str, times: Dict[str, List[float]], classes,
+                       section: str, mlp: str, batch: int) -> Tuple[List[str], List[list]]:
+    """tinygrad_mnist (eager and compiled) / numpy by hand per interleaved round: each
+    round times the implementations back to back, so on a machine whose load drifts
+    the median of these ratios is steadier than the ratio of the medians."""
+    notes, rows = [], []
+    for key in ("framework", "compiled"):
+        if key in times and "numpy" in times:
+            ratios = [a / b for a, b in zip(times[key], times["numpy"])]
+            notes.append(f"{label}: {classes[key].name} / numpy by hand = "
+                         f"{median(ratios):.3f} (median of the rounds' ratios; "
+                         f"{min(ratios):.3f}–{max(ratios):.3f})")
+            rows.append([section, mlp, batch, classes[key].name, "round_ratio_to_numpy",
+                         median(ratios)])
+    return notes, rows
+
+
 def _print_notes(notes: List[str]) -> None:
     for note in notes:
         print(f"- {note}")
@@ -149,6 +183,9 @@ def epoch_section(args, x, y, classes) -> List[list]:
         warmup = {k: (lambda t=t: t.steps(min(steps, 20))) for k, t in made.items()}
         times = harness.interleaved(runs, args.repeats, warmup)
         notes += _baseline_note(text, times)
+        more_notes, more_rows = _round_ratio_notes(text, times, classes, "epoch", text,
+                                                   args.batch_size)
+        notes, rows = notes + more_notes, rows + more_rows
         med = {k: median(v) * scale for k, v in times.items()}
         for k, t in made.items():
             lo, hi = min(times[k]) * scale, max(times[k]) * scale
@@ -174,6 +211,9 @@ def step_section(args, x, y, classes) -> List[list]:
         times = harness.interleaved(runs, args.repeats,
                                     before={k: t.restart for k, t in made.items()})
         notes += _baseline_note(f"batch {batch}", times)
+        more_notes, more_rows = _round_ratio_notes(f"batch {batch}", times, classes, "step",
+                                                   args.step_sizes, batch)
+        notes, rows = notes + more_notes, rows + more_rows
         med = {k: median(v) / steps for k, v in times.items()}
         for k, t in made.items():
             lo, hi = min(times[k]) / steps, max(times[k]) / steps
@@ -223,6 +263,7 @@ def memory_worker(args) -> None:
     if args.memory_worker == "torch":
         import torch  # noqa: F401  (imported before the baseline, as the others' modules are)
     import tinygrad_mnist.data.loader  # noqa: F401
+    import tinygrad_mnist.jit  # noqa: F401  (module code is no training memory)
     with np.load(args.npz) as data:
         x, y = data["x"], data["y"]
     reset = _reset_peak_rss()
@@ -287,10 +328,11 @@ def memory_section(args, x, y, classes) -> List[list]:
                 if not r["start"]["peak_reset"]:
                     notes.append(f"{cls.name}: could not reset the peak (no /proc/self/"
                                  f"clear_refs); its peak includes the set-up")
-            if rise.get("numpy") and traced_peak.get("numpy"):
-                notes.append(f"{size}: tinygrad_mnist / numpy by hand = "
-                             f"{rise['framework'] / rise['numpy']:.2f} (peak rise), "
-                             f"{traced_peak['framework'] / traced_peak['numpy']:.2f} (traced peak)")
+            for key in ("framework", "compiled"):
+                if rise.get("numpy") and traced_peak.get("numpy") and key in rise:
+                    notes.append(f"{size}: {classes[key].name} / numpy by hand = "
+                                 f"{rise[key] / rise['numpy']:.2f} (peak rise), "
+                                 f"{traced_peak[key] / traced_peak['numpy']:.2f} (traced peak)")
     print(harness.markdown_table(
         ["MLP", "implementation", "peak RSS MiB", "peak rise in training MiB",
          "traced peak MiB", "RSS after each epoch MiB", "growth MiB/epoch"], table))
@@ -300,6 +342,89 @@ def memory_section(args, x, y, classes) -> List[list]:
           "allocations while building and training (PyTorch's allocator is not traced).")
     for note in notes:
         print(f"- {note}")
+    return rows
+
+
+# ------------------------------------------------------------------------------ busy
+def _sibling() -> subprocess.Popen:
+    """A CPU-bound process beside the benchmark (stopped by the caller)."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def busy_section(args, x, y, classes) -> List[list]:
+    """The app's default MLP run (TrainConfig(): 784-512-256-10, dropout 0.2, Adam with
+    the cosine schedule, batch 128, its compiled step), --busy-steps steps timed alone and
+    beside a CPU-bound sibling process, interleaved; once with the app's thread policy
+    (the model's default `threads`) and once with the BLAS library's default (one
+    thread per core)."""
+    from tinygrad_mnist import threads
+    from tinygrad_mnist.config import TrainConfig, build_model
+    from tinygrad_mnist.data.loader import DataLoader
+    from tinygrad_mnist.train import build_optimizer, build_scheduler, training_step
+
+    config = TrainConfig().validate()
+    cores = os.cpu_count() or 1
+    settings = {f"policy ({config.threads} thread{'s' if config.threads > 1 else ''})":
+                config.threads, f"library default ({cores} threads)": cores}
+    loader = DataLoader(x, y, config.batch_size, shuffle=True, seed=0)
+    per_epoch = len(loader)
+
+    def make():
+        model = build_model(config)
+        optimizer = build_optimizer(config, model.parameters())
+        scheduler = build_scheduler(config, optimizer, per_epoch)
+        return model, optimizer, scheduler, training_step(model, optimizer, config)
+
+    def forever():
+        while True:
+            yield from loader
+
+    batches = forever()
+    runs = {}
+    for label, n in settings.items():
+        with threads.limited(n):
+            model, optimizer, scheduler, step = made = make()
+            for _ in range(5):                          # warm-up; compiles the step
+                step(*next(batches))
+
+        def run(n=n, made=made):
+            model, optimizer, scheduler, step = made
+            with threads.limited(n):
+                for _ in range(args.busy_steps):
+                    step(*next(batches))
+                    scheduler.step()
+        runs[label] = run
+    times: Dict[str, Dict[str, List[float]]] = {label: {"quiet": [], "busy": []}
+                                                for label in settings}
+    for _ in range(args.repeats):
+        for label, run in runs.items():
+            for condition in ("quiet", "busy"):
+                sibling = _sibling() if condition == "busy" else None
+                try:
+                    if sibling is not None:
+                        time.sleep(0.3)                 # let it take its core
+                    start = time.perf_counter()
+                    run()
+                    times[label][condition].append(time.perf_counter() - start)
+                finally:
+                    if sibling is not None:
+                        sibling.kill()
+                        sibling.wait()
+    scale = per_epoch / args.busy_steps
+    print(f"\n### The default MLP run beside a CPU-bound process: seconds per epoch "
+          f"({per_epoch} steps; {args.busy_steps} timed per round, scaled up), median of "
+          f"{args.repeats} interleaved rounds\n")
+    table, rows = [], []
+    for label in settings:
+        quiet, busy = (median(times[label][c]) * scale for c in ("quiet", "busy"))
+        ratios = [b / q for q, b in zip(times[label]["quiet"], times[label]["busy"])]
+        table.append([label, f"{quiet:.2f}", f"{busy:.2f}", f"{busy / quiet:.2f}",
+                      f"{min(ratios):.2f}–{max(ratios):.2f}"])
+        rows += [["busy", "default MLP", config.batch_size, label, metric, value]
+                 for metric, value in (("quiet_s", quiet), ("busy_s", busy),
+                                       ("busy_over_quiet", busy / quiet))]
+    print(harness.markdown_table(["BLAS threads", "quiet s/epoch", "beside a busy process "
+                                  "s/epoch", "busy ÷ quiet", "per-round ratios"], table))
     return rows
 
 
@@ -313,8 +438,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, list]:
     if args.memory_worker:
         memory_worker(args)
         return {}
-    if args.threads and harness.rerun_with_threads(Path(__file__), argv,
-                                                               args.threads):
+    if (args.threads or args.openblas_coretype) and harness.rerun_with_threads(
+            Path(__file__), argv, args.threads, args.openblas_coretype):
         return {}
     x, y, described = harness.load_data(args.data, args.samples)
     classes = harness.trainers(not args.no_torch, args.with_unfolded, args.with_ops)
@@ -324,7 +449,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, list]:
     print(f"- threads: {harness.thread_note(with_torch='torch' in classes)}")
     results: Dict[str, list] = {}
     for name, section in (("epoch", epoch_section), ("step", step_section),
-                          ("memory", memory_section)):
+                          ("memory", memory_section), ("busy", busy_section)):
         if name in args.sections:
             results[name] = section(args, x, y, classes)
     print(f"\nLoad average at the end: {harness.load_note()}")

@@ -26,6 +26,7 @@ from numpy_reference import NumpyMLP, flat_pieces  # noqa: E402
 
 LR, MOMENTUM = 0.01, 0.9
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+CORETYPE_VAR = "OPENBLAS_CORETYPE"
 
 
 # ---------------------------------------------------------------------------- data
@@ -138,6 +139,32 @@ class FrameworkTrainer(Trainer):
             loss.backward()
             optimizer.step()
             total += loss.item()
+        return total
+
+
+class CompiledTrainer(FrameworkTrainer):
+    """The same model, optimizer and DataLoader as FrameworkTrainer, each step through
+    the compiled training step (tinygrad_mnist.jit.compile_step): its first call of each
+    batch shape runs eagerly and compiles; the others run the plan."""
+
+    name = "tinygrad_mnist compiled"
+
+    def setup(self, weights, biases, seed):
+        super().setup(weights, biases, seed)
+        jit = importlib.import_module(f"{self.package}.jit")
+        self.step = jit.compile_step(self.model, self.optimizer)
+
+    def restart(self) -> None:
+        """Back to the initial weights, then one step (eager, and compiling the plan),
+        so that the steps timed after a restart are compiled steps."""
+        super().restart()
+        self.steps(1)
+
+    def steps(self, n: int) -> float:
+        step, batches = self.step, self._batches
+        total = 0.0
+        for _ in range(n):
+            total += step(*next(batches)).loss
         return total
 
 
@@ -309,15 +336,19 @@ class TorchTrainer(Trainer):
         return total
 
 
-TRAINERS = {"framework": FrameworkTrainer, "numpy": NumpyTrainer, "torch": TorchTrainer,
-            "unfolded": UnfoldedNumpyTrainer, "ops": OpsTrainer, "baseline": BaselineTrainer}
+TRAINERS = {"framework": FrameworkTrainer, "compiled": CompiledTrainer,
+            "numpy": NumpyTrainer, "torch": TorchTrainer, "unfolded": UnfoldedNumpyTrainer,
+            "ops": OpsTrainer, "baseline": BaselineTrainer}
 
 
 def trainers(include_torch: bool = True, unfolded: bool = False,
-             ops: bool = False) -> Dict[str, type]:
+             ops: bool = False, compiled: bool = True) -> Dict[str, type]:
     """The trainer classes to compare: PyTorch only when wanted and importable, the
     unfolded reference and the ops without autograd only when asked for."""
-    chosen = {"framework": FrameworkTrainer, "numpy": NumpyTrainer}
+    chosen = {"framework": FrameworkTrainer}
+    if compiled:
+        chosen["compiled"] = CompiledTrainer
+    chosen["numpy"] = NumpyTrainer
     if import_baseline():
         chosen["baseline"] = BaselineTrainer
     if unfolded:
@@ -357,7 +388,8 @@ def median(values: Sequence[float]) -> float:
 # ------------------------------------------------------------------------- threads
 def thread_note(with_torch: bool = False) -> str:
     """How many threads BLAS and PyTorch may use, as set by the environment."""
-    set_vars = [f"{v}={os.environ[v]}" for v in THREAD_VARS if v in os.environ]
+    set_vars = [f"{v}={os.environ[v]}" for v in THREAD_VARS + (CORETYPE_VAR,)
+                if v in os.environ]
     note = ", ".join(set_vars) if set_vars else "library defaults (no thread variable set)"
     if with_torch:
         import torch
@@ -365,16 +397,33 @@ def thread_note(with_torch: bool = False) -> str:
     return note
 
 
-def rerun_with_threads(script: Path, argv: Sequence[str], threads: int) -> bool:
-    """If the thread variables are not already `threads`, run `script argv` again in a
-    child process with OPENBLAS/OMP/MKL_NUM_THREADS set (NumPy's BLAS and PyTorch read
-    them at start-up, so it takes a new process) and return True."""
-    wanted = str(threads)
-    if all(os.environ.get(v) == wanted for v in THREAD_VARS):
+def rerun_with_threads(script: Path, argv: Sequence[str], threads: int,
+                       coretype: Optional[str] = None) -> bool:
+    """If the thread variables are not already `threads` (and OPENBLAS_CORETYPE not
+    `coretype`, when given), run `script argv` again in a child process with
+    OPENBLAS/OMP/MKL_NUM_THREADS (and OPENBLAS_CORETYPE) set (NumPy's BLAS and PyTorch
+    read them at start-up, so it takes a new process) and return True. `threads` 0
+    leaves the thread variables as they are."""
+    wanted = {v: str(threads) for v in THREAD_VARS} if threads else {}
+    if coretype:
+        wanted[CORETYPE_VAR] = coretype
+    if all(os.environ.get(k) == v for k, v in wanted.items()):
         return False
-    env = dict(os.environ, **{v: wanted for v in THREAD_VARS})
+    env = dict(os.environ, **wanted)
     subprocess.run([sys.executable, str(script), *argv], env=env, check=True)
     return True
+
+
+def blas_kernel() -> str:
+    """The kernel family OpenBLAS runs (e.g. Haswell: AVX2, SkylakeX: AVX-512), as
+    threadpoolctl reports it; "" if unknown. OpenBLAS picks it for the CPU at start-up
+    unless OPENBLAS_CORETYPE names one (--openblas-coretype)."""
+    try:
+        from threadpoolctl import threadpool_info
+        return next((i.get("architecture") or "" for i in threadpool_info()
+                     if i.get("internal_api") == "openblas"), "")
+    except Exception:  # threadpoolctl missing or failing: the note just omits it
+        return ""
 
 
 def load_note() -> str:
@@ -387,7 +436,8 @@ def load_note() -> str:
 def machine_note() -> str:
     return (f"{platform.machine()}, {os.cpu_count()} cores, load average {load_note()}; "
             f"Python {platform.python_version()}, NumPy {np.__version__}"
-            + (f", BLAS {_blas_name()}" if _blas_name() else ""))
+            + (f", BLAS {_blas_name()}" if _blas_name() else "")
+            + (f" ({blas_kernel()} kernels)" if blas_kernel() else ""))
 
 
 def _blas_name() -> str:

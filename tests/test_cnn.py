@@ -306,12 +306,12 @@ def test_a_tiny_cnn_learns_through_the_command_line(tmp_path, monkeypatch):
     monkeypatch.setitem(models.MODELS, "cnn", functools.partial(models.CNN,
                                                                 channels=(16, 32, 64)))
     out = tmp_path / "run"
-    assert cli.main(["train", "--model", "cnn", "--hidden", "32", "--limit", "3000",
+    assert cli.main(["train", "--model", "cnn", "--hidden", "32", "--limit", "2500",
                      "--val-size", "500", "--epochs", "2", "--batch-size", "32",
-                     "--augment", "--seed", "1", "--quiet", "--no-plots",
+                     "--augment", "shift", "--seed", "1", "--quiet", "--no-plots",
                      "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["model"] == "cnn" and report["config"]["augment"] is True
+    assert report["model"] == "cnn" and report["config"]["augment"] == "shift"
     assert report["val_accuracy"] > 0.7 and report["test_accuracy"] > 0.7  # chance: 0.1
     from tinygrad_mnist.inference import load_trained
     trained = load_trained(out)

@@ -22,7 +22,7 @@ from tinygrad_mnist.train import TrainConfig, TrainingDiverged, train
 pytestmark = pytest.mark.skipif(not os.environ.get("TINYGRAD_MNIST_DATA"),
                                 reason="set TINYGRAD_MNIST_DATA to the MNIST folder")
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["--limit", "3000", "--val-size", "500", "--hidden", "64", "--epochs", "3",
+SMALL = ["--limit", "2500", "--val-size", "500", "--hidden", "64", "--epochs", "3",
          "--batch-size", "64", "--seed", "3"]
 
 
@@ -75,7 +75,7 @@ def test_evaluate_reruns_the_report(run_dir, capsys):
 
 
 def _config(tmp_path, name, **overrides):
-    values = dict(limit=2000, val_size=400, hidden=[32], epochs=3, batch_size=50, seed=1,
+    values = dict(limit=1600, val_size=400, hidden=[32], epochs=3, batch_size=50, seed=1,
                   dropout=0.3, schedule="cosine", plots=False, quiet=True,
                   out=str(tmp_path / name))
     values.update(overrides)
@@ -109,7 +109,7 @@ def test_resume_gives_bitwise_the_same_weights(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_saves_and_resume_continues(tmp_path):
-    args = ["--limit", "12000", "--val-size", "1000", "--hidden", "128", "--epochs", "3",
+    args = ["--limit", "11000", "--val-size", "1000", "--hidden", "128", "--epochs", "3",
             "--batch-size", "32", "--seed", "5", "--no-plots"]
     script = [sys.executable, str(ROOT / "scripts" / "train_mnist.py")]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -146,19 +146,19 @@ def test_non_finite_loss_stops_with_a_clear_message(tmp_path):
 
 
 def test_bad_options_are_named(tmp_path, capsys):
-    assert cli.main(["train", "--optimizer", "lion", "--out", str(tmp_path)]) == 1
+    assert cli.main(["train", "--optimizer", "lion", "--out", str(tmp_path)]) == 2
     assert "--optimizer must be one of" in capsys.readouterr().err
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"epochs": 2, "learning_rate": 0.1}))
-    assert cli.main(["train", "--config", str(config)]) == 1
+    assert cli.main(["train", "--config", str(config)]) == 2
     assert "unknown config key(s): learning_rate" in capsys.readouterr().err
-    assert cli.main(["train", "--resume", str(tmp_path / "nowhere")]) == 1
+    assert cli.main(["train", "--resume", str(tmp_path / "nowhere")]) == 2
     assert "cannot resume" in capsys.readouterr().err
 
 
 def test_resume_keeps_the_saved_options(run_dir, capsys):
-    assert cli.main(["train", "--resume", str(run_dir), "--lr", "0.5"]) == 1
-    assert "only --epochs, --quiet and --no-plots" in capsys.readouterr().err
+    assert cli.main(["train", "--resume", str(run_dir), "--lr", "0.5"]) == 2
+    assert "only --epochs, --quiet, --no-plots and --no-jit" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------- predict

@@ -1,21 +1,53 @@
 """The `tinygrad-mnist` command (also `python -m tinygrad_mnist` and
-`scripts/train_mnist.py`): train, evaluate, predict, export, serve."""
+`scripts/train_mnist.py`): train, evaluate, predict, export, serve, sweep,
+ensemble-train."""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from . import __version__, models
-from .config import TrainConfig, option_flag
+from . import __version__, errors, models, threads
+from .config import TrainConfig, option_flag, saved_threads
+from .errors import UsageError
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
-    """The train command's options, built from the metadata of TrainConfig's fields."""
-    fields = dataclasses.fields(TrainConfig)
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (exit status 2) and the exit statuses in --help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("epilog", _EXIT_HELP)
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(errors.EXIT_USAGE, f"{self.prog}: error: {message} "
+                                     f"(see {self.prog} --help)\n")
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps paragraphs, but keeps text laid out in lines (the exit statuses) as it is."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+_EXIT_HELP = ("exit status:\n" + "".join(f"  {code:<4} {meaning}\n" for code, meaning
+                                         in errors.EXIT_MEANINGS.items())
+              + f"An error is one line on stderr; --debug (or {errors.DEBUG_ENV}=1) also "
+                "prints its traceback.")
+
+
+def _add_train_options(p: argparse.ArgumentParser, exclude: tuple = ()) -> None:
+    """The train command's options, built from the metadata of TrainConfig's fields
+    (without the options named in `exclude`, and then without --config and --resume)."""
+    fields = [f for f in dataclasses.fields(TrainConfig) if f.name not in exclude]
     for f in fields:
         meta = f.metadata
         if meta["flag"]:
@@ -28,14 +60,21 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         if meta["type"] is bool:
             p.add_argument(option_flag(f.name), action=argparse.BooleanOptionalAction,
                            default=None, help=help_text)
-        else:
+        else:  # choices are checked (case-insensitively) by TrainConfig.validate
+            metavar = ("{" + ",".join(meta["choices"]) + "}" if meta["choices"] is not None
+                       else "N" if meta["nargs"] else None)
             p.add_argument(option_flag(f.name), type=meta["type"], nargs=meta["nargs"],
-                           default=None, help=help_text)
-    p.add_argument("--config", type=Path, help="JSON file of options (command-line flags win)")
-    p.add_argument("--resume", metavar="RUN_DIR", type=Path,
-                   help="continue an interrupted run from its last completed epoch")
+                           default=None, metavar=metavar, help=help_text)
+    if not exclude:
+        p.add_argument("--config", type=Path,
+                       help="JSON file of options (command-line flags win)")
+        p.add_argument("--resume", metavar="RUN_DIR", type=Path,
+                       help="continue an interrupted run from its last completed epoch")
     for f in fields:
-        if f.metadata["flag"]:
+        if f.metadata["flag"] and f.metadata["count"]:  # -q, -qq
+            p.add_argument("-" + f.metadata["flag"][2], f.metadata["flag"], dest=f.name,
+                           action="count", default=None, help=f.metadata["help"])
+        elif f.metadata["flag"]:
             p.add_argument(f.metadata["flag"], dest=f.name, action="store_const",
                            const=not f.default, default=None, help=f.metadata["help"])
 
@@ -43,7 +82,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 def _given_options(args: argparse.Namespace) -> Dict[str, Any]:
     """The TrainConfig options given on the command line."""
     return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-            if getattr(args, f.name) is not None}
+            if getattr(args, f.name, None) is not None}
 
 
 def _config_from(args: argparse.Namespace) -> TrainConfig:
@@ -51,51 +90,154 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     values = {}
     if args.config is not None:
         try:
-            values = json.loads(args.config.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"cannot read --config {args.config}: {e}") from None
+            values = json.loads(args.config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else \
+                "nested too deeply" if isinstance(e, RecursionError) else e
+            raise UsageError(f"cannot read --config {args.config}: {reason}") from None
         if not isinstance(values, dict):
-            raise ValueError(f"--config {args.config} must hold a JSON object")
+            raise UsageError(f"--config {args.config} must hold a JSON object of options, "
+                             f"e.g. {{\"epochs\": 3}}")
         values.pop("version", None)
-    values.update(_given_options(args))
-    return TrainConfig.from_dict(values)
+    given = _given_options(args)
+    values.update(given)
+    try:
+        return TrainConfig.from_dict(values)
+    except UsageError as e:
+        if args.config is None or e.option in given:
+            raise
+        message = str(e)
+        if e.option is not None and message.startswith(option_flag(e.option) + " "):
+            message = f'"{e.option}"' + message[len(option_flag(e.option)):]
+        raise UsageError(f"--config {args.config}: {message}", e.option) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command and its options."""
-    parser = argparse.ArgumentParser(prog="tinygrad-mnist", description=__doc__)
+    parser = _Parser(prog="tinygrad-mnist", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", default=False,
+                        help="show the traceback of an error (also: "
+                             f"{errors.DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train_options(sub.add_parser(
         "train", help="train a model and write a run directory",
-        description="Train an MNIST classifier. Every option may also come from --config "
+        description="Train a classifier: MNIST by default, --dataset for another registered "
+                    "dataset, --data-dir for data of your own. Every option may also come "
+                    "from --config "
                     "FILE.json (same keys, with underscores)."))
 
-    p = sub.add_parser("evaluate", help="re-run the test report of a trained model")
-    p.add_argument("path", type=Path, help="run directory or .npz checkpoint")
+    p = sub.add_parser("evaluate", help="re-run the test report of a trained model, or "
+                                        "report an ensemble",
+                       description="Re-run the test report of a run. Several runs, or a "
+                                   "sweep directory, are evaluated as an ensemble (the mean "
+                                   "of their probabilities): report.md compares each member "
+                                   "with the ensemble.")
+    p.add_argument("path", type=Path, nargs="+",
+                   help="run directory or .npz checkpoint; several, or a sweep directory, "
+                        "for an ensemble")
+    _add_ensemble_options(p)
+    p.add_argument("--out", type=Path, help="where an ensemble's report goes (default: "
+                                            "SWEEP/ensemble, or ensemble/ beside the first run)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    _add_threads_option(p)
 
     p = sub.add_parser("predict", help="predict digits in images, IDX or CSV files",
                        description="Print the top labels with probabilities per image. "
                                    "PNG/JPEG images of your own handwriting get MNIST's "
                                    "preprocessing (invert, crop, fit 20x20, centre).")
-    p.add_argument("model", type=Path, help="run directory or .npz checkpoint")
+    p.add_argument("model", help="run directory, .npz checkpoint or sweep directory; "
+                                 "several, comma-separated (runs/a,runs/b), for an ensemble")
     p.add_argument("inputs", type=Path, nargs="+",
-                   help="PNG/JPEG files or directories, IDX image files, or a Kaggle CSV")
+                   help="PNG/JPEG files or directories, IDX image files, or a Kaggle CSV "
+                        "(their images are named FILE#1, FILE#2, ...); a file that cannot "
+                        "be read gets its own error line and the others still run")
+    _add_ensemble_options(p)
     p.add_argument("--top", type=int, default=3, help="labels to show per image")
     p.add_argument("--csv", type=Path, help="also write the predictions to this CSV")
     p.add_argument("--kaggle", type=Path,
                    help="for a CSV input: write a Kaggle submission (ImageId,Label) here")
+    p.add_argument("--show", type=Path, metavar="DIR",
+                   help="write into DIR, for each input, a PNG of the image as read beside "
+                        "the 28x28 image the model saw")
+    _add_threads_option(p)
 
-    p = sub.add_parser("export", help="export a trained model to ONNX")
-    p.add_argument("path", type=Path, help="run directory or .npz checkpoint")
+    p = sub.add_parser("export", help="export a trained model (or an ensemble) to ONNX")
+    p.add_argument("path", type=Path, nargs="+",
+                   help="run directory or .npz checkpoint; several, or a sweep directory, "
+                        "for an ensemble (one graph)")
     p.add_argument("--onnx", type=Path, required=True, help="output .onnx file")
+    _add_ensemble_options(p)
 
     p = sub.add_parser("serve", help="serve a draw-a-digit web page for a trained model")
-    p.add_argument("path", type=Path, help="run directory or .npz checkpoint")
+    p.add_argument("path", type=Path, nargs="+",
+                   help="run directory or .npz checkpoint; several, or a sweep directory, "
+                        "for an ensemble")
+    _add_ensemble_options(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    _add_threads_option(p)
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no line per request")
+
+    p = sub.add_parser("sweep", help="run a sweep of training runs on Dask",
+                       description="Run every trial of a sweep spec (YAML or JSON: the "
+                                   "options to search, seeds, metric; see "
+                                   "tinygrad_mnist/sweep/spec.py) on a local Dask cluster, "
+                                   "or on an existing one with --scheduler. Running the "
+                                   "same command again skips finished trials.")
+    p.add_argument("spec", type=Path, help="sweep spec: .yaml, .yml or .json")
+    _add_cluster_options(p)
+    p.add_argument("--out", type=Path, help="sweep directory (default: the spec's out, "
+                                            "else sweeps/NAME)")
+
+    p = sub.add_parser("ensemble-train", help="train k models with different seeds in "
+                                              "parallel and evaluate their ensemble",
+                       description="Train --members runs of one configuration (the default "
+                                   "CNN unless told otherwise) with seeds 0..k-1 as a sweep "
+                                   "on Dask, then write the ensemble's report (SWEEP/"
+                                   "ensemble/report.md). Running it again skips finished "
+                                   "members.")
+    p.add_argument("--members", type=int, default=5, help="models in the ensemble "
+                                                          "(default: 5)")
+    p.add_argument("--out", type=Path, help="sweep directory (default: sweeps/ensemble-K)")
+    _add_cluster_options(p)
+    _add_train_options(p, exclude=("seed", "out", "quiet", "overwrite"))
     return parser
+
+
+def _add_threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="BLAS threads (default: the count the run was trained with, from "
+                        "its config.json; 1 without one); the same count gives the same "
+                        "numbers")
+
+
+def _command_threads(args: argparse.Namespace) -> Optional[int]:
+    """The BLAS threads of evaluate, predict and serve: --threads, else the first run's
+    own (`saved_threads`), else 1. None for the other commands (train sets its own)."""
+    given = getattr(args, "threads", None)
+    if args.command not in ("evaluate", "predict", "serve"):
+        return None
+    if given is not None:
+        if given < 1:
+            raise UsageError(f"--threads must be at least 1, got {given}")
+        return given
+    first = args.model.split(",")[0] if args.command == "predict" else args.path[0]
+    return saved_threads(first) or 1
+
+
+def _add_ensemble_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--top-k", type=int, metavar="K",
+                   help="from a sweep directory, the K best runs by validation metric "
+                        "(default: every finished run)")
+
+
+def _add_cluster_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run on this Dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=int,
+                   help="worker processes of the local cluster (default: one per core)")
+    p.add_argument("--quiet", action="store_true", help="print only errors")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -114,39 +256,77 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .report import evaluate
+    from .inference import resolve_runs
+    from .report import evaluate, evaluate_ensemble
 
-    report = evaluate(args.path, make_plots=not args.no_plots)
-    print(f"test accuracy {report['test_accuracy']:.2%}, loss {report['test_loss']:.4f}")
+    runs = resolve_runs(args.path, args.top_k)
+    if len(runs) == 1 and runs[0] == args.path[0]:
+        report = evaluate(args.path[0], make_plots=not args.no_plots)
+    else:
+        report = evaluate_ensemble(args.path, args.out, args.top_k,
+                                   make_plots=not args.no_plots)
+        _print_ensemble(report, args.out or _ensemble_dir(args.path))
+        return 0
+    from .report import report_dir
+    print(f"test accuracy {report['test_accuracy']:.2%}, loss {report['test_loss']:.4f} "
+          f"(report: {report_dir(args.path[0]) / 'report.md'})")
     return 0
 
 
+def _ensemble_dir(paths: List[Path]) -> Path:
+    from .report import default_ensemble_dir
+    return default_ensemble_dir(paths)
+
+
+def _print_ensemble(report: Dict[str, Any], out: Path) -> None:
+    for i, m in enumerate(report["members"], start=1):
+        print(f"member {i}: {m['run']}  test accuracy {m['test_accuracy']:.2%}")
+    print(f"ensemble of {report['size']}: test accuracy {report['test_accuracy']:.2%}, "
+          f"loss {report['test_loss']:.4f}  (report: {out / 'report.md'})")
+
+
 def _predict(args: argparse.Namespace) -> int:
-    from .predict import predict, write_kaggle_submission, write_predictions_csv
+    from .atomic import atomic_write_files
+    from .data import DataError
+    from .predict import kaggle_submission, predict, predictions_csv
 
     if args.top < 1 or args.top > 10:
-        raise ValueError(f"--top must be in 1..10, got {args.top}")
-    results, kaggle = predict(args.model, args.inputs, top=args.top)
+        raise UsageError(f"--top must be in 1..10, got {args.top}")
+    not_csv = [str(p) for p in args.inputs if p.suffix.lower() != ".csv"]
+    if args.kaggle and not_csv:
+        raise UsageError(f"--kaggle takes Kaggle CSV inputs only, not {', '.join(not_csv[:3])}"
+                         f"; predict the other inputs without --kaggle")
+    for output in (args.csv, args.kaggle):
+        if output is not None and not output.parent.is_dir():
+            raise FileNotFoundError(f"cannot write {output}: its directory does not exist")
+    models = [Path(m) for m in args.model.split(",") if m]
+    results, _ = predict(models, args.inputs, top=args.top, top_k=args.top_k,
+                         show=args.show)
     failed = 0
     for r in results:
         if r.error:
             failed += 1
             print(f"{r.source}: error: {r.error}", file=sys.stderr)
         else:
-            print(f"{r.source}: " + "  ".join(f"{k} ({p:.1%})" for k, p in r.top))
-    if args.csv:
-        write_predictions_csv(results, args.csv, args.top)
+            names = r.names or [str(k) for k, _ in r.top]
+            print(f"{r.source}: " + "  ".join(f"{name} ({p:.1%})"
+                                               for name, (_, p) in zip(names, r.top)))
+    outputs = {}  # written together, or none of them
     if args.kaggle:
-        if not kaggle:
-            raise ValueError("--kaggle needs a Kaggle-style CSV input")
-        write_kaggle_submission(results, args.kaggle)
-    return 1 if failed == len(results) else 0
+        outputs[args.kaggle] = kaggle_submission(results).encode("utf-8")
+    if args.csv:
+        outputs[args.csv] = predictions_csv(results, args.top).encode("utf-8")
+    atomic_write_files(outputs)
+    if failed == len(results):
+        raise DataError(f"none of the {len(results)} input(s) could be predicted (see the "
+                        f"lines above)")
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     from .export import export_run
 
-    export_run(args.path, args.onnx)
+    export_run(args.path, args.onnx, top_k=args.top_k)
     print(f"wrote {args.onnx}")
     return 0
 
@@ -154,34 +334,76 @@ def _export(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from .serve import serve_run
 
-    serve_run(args.path, host=args.host, port=args.port)
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be in 0..65535, got {args.port}")
+
+    serve_run(args.path, host=args.host, port=args.port, top_k=args.top_k,
+              log_requests=not args.quiet)
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import run
+
+    result = run(args.spec, scheduler=args.scheduler, workers=args.workers, out=args.out,
+                 progress=not args.quiet)
+    return 1 if result.failed else 0
+
+
+def _ensemble_train(args: argparse.Namespace) -> int:
+    from .report import evaluate_ensemble
+    from .sweep import ensemble_spec, run
+
+    options = {k: v for k, v in _given_options(args).items()
+               if k not in ("quiet", "out")}  # the sweep's own --quiet and --out
+    spec = ensemble_spec(args.members, options,
+                         out=str(args.out) if args.out else None,
+                         name=f"ensemble-{args.members}")
+    result = run(spec, scheduler=args.scheduler, workers=args.workers,
+                 progress=not args.quiet)
+    if result.failed:
+        return _error(ValueError(f"{result.failed} member(s) failed; see "
+                                 f"{result.directory / 'sweep.csv'}, then run the same "
+                                 f"command again"))
+    report = evaluate_ensemble(result.directory, result.directory / "ensemble")
+    _print_ensemble(report, result.directory / "ensemble")
     return 0
 
 
 COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
-    "serve": _serve}
+    "serve": _serve, "sweep": _sweep, "ensemble-train": _ensemble_train}
 
 
-def _error(error: Exception) -> int:
-    print(f"error: {error}", file=sys.stderr)
-    return 1
+def _error(error: BaseException) -> int:
+    """Print `error` as one line on stderr and return its class's exit status."""
+    print(f"error: {errors.one_line(error)}", file=sys.stderr, flush=True)
+    return errors.exit_status(error) or errors.EXIT_FAILURE
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the command in `argv` (default: sys.argv); returns the exit status."""
+    """Run the command in `argv` (default: sys.argv); returns the exit status: 0, or
+    that of the failure's class (see `tinygrad_mnist.errors`)."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv or errors.debug_enabled()
+    argv = [a for a in argv if a != "--debug"]  # accepted before or after the command
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
-    from .data import DataError
-
+        return errors.EXIT_USAGE
     try:
-        return COMMANDS[args.command](args)
+        with threads.limited(_command_threads(args)):
+            return COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        return 130
-    except (ValueError, OSError, ImportError, DataError) as e:
+        if debug:
+            traceback.print_exc()
+        return errors.EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 -- expected failures become one line
+        if errors.exit_status(e) is None:
+            raise  # a bug: keep its traceback
+        if debug:
+            traceback.print_exc()
         return _error(e)
 
 

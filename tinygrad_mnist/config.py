@@ -2,47 +2,60 @@
 
 Each field carries its command-line help, type and rules in its `metadata`; the
 `tinygrad-mnist train` options are built from them (see `cli.py`) and `validate` checks
-them, so every option is described, parsed and checked in one place. The trainer, the
+them, so every option is described, parsed and checked in one place: a `--config` file's
+values go through the same typed schema as the command line's (an integer option takes
+only an integer, a choice is matched case-insensitively, a list holds only its type), and
+every error is a `UsageError` naming the option. The trainer, the
 inference module and the report all read a run's configuration through this module.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
 from . import models, nn
+from .data import AUGMENTATIONS, DATASETS, ImageData, load_dataset, load_folder
+from .errors import UsageError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
+MAX_HIDDEN = 65536            #: the largest hidden layer
+MAX_PARAMETERS = 250_000_000  #: ~1 GB of float32 weights, before gradients and optimizer state
+_WIDEST_INPUT = 1152          # the widest input of a hidden stack (the CNN's flattened 3x3x128)
 
 
 def _option(default: Any, help: str, type: Callable[[str], Any] = str, *,
             choices: Optional[Iterable[str]] = None, must_be: Optional[str] = None,
             rule: Optional[Callable[[Any], bool]] = None, nargs: Optional[str] = None,
-            flag: Optional[str] = None) -> Any:
+            flag: Optional[str] = None, count: bool = False) -> Any:
     """A field whose metadata describes its option: `help` and `type` for the command
     line (`nargs` for a list; `flag` for an on/off switch that sets the opposite of
-    `default`), and what a valid value is: one of `choices`, or `rule(value)` true,
-    described as "must be {must_be}"."""
+    `default`, or with `count` a flag counted each time it is given, as -q/-qq), and
+    what a valid value is: of `type` (each item, for a list), one of `choices` (matched
+    case-insensitively), and `rule(value)` true (for each item of a list), described as
+    "must be {must_be}"."""
     metadata = {"help": help, "type": type, "choices": choices, "must_be": must_be,
-                "rule": rule, "nargs": nargs, "flag": flag}
+                "rule": rule, "nargs": nargs, "flag": flag, "count": count}
     return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass
 class TrainConfig:
     """Every option of a training run (the keys of `--config FILE.json`). `None` for
-    `hidden` and `augment` means the model's default (`models.DEFAULTS`)."""
+    `hidden`, `augment` and `threads` means the model's default (`models.DEFAULTS`)."""
     model: str = _option("mlp", "architecture: mlp (fully connected) or cnn (convolutional)",
                          choices=models.MODELS)
     hidden: Optional[List[int]] = _option(
         None, "hidden layer sizes of the MLP (of the CNN's fully connected part), "
-              "e.g. 512 256", int, nargs="+")
+              "e.g. 512 256", int, nargs="+", must_be=f"between 1 and {MAX_HIDDEN}",
+        rule=lambda n: 1 <= n <= MAX_HIDDEN)
     epochs: int = _option(12, "passes over the training split", int,
                           must_be="at least 1", rule=lambda n: n >= 1)
     batch_size: int = _option(128, "images per optimizer step", int,
@@ -68,34 +81,67 @@ class TrainConfig:
     val_size: int = _option(5000, "images held out of the 60,000 training images for "
                                   "validation", int, must_be="at least 1",
                             rule=lambda n: n >= 1)
-    seed: int = _option(0, "random seed: the same seed gives the same numbers", int)
+    seed: int = _option(0, "random seed: the same seed gives the same numbers", int,
+                        must_be="in 0..2**32-1", rule=lambda n: 0 <= n < 2 ** 32)
+    threads: Optional[int] = _option(
+        None, "BLAS threads for training and evaluation (tinygrad_mnist.threads); the same "
+              "seed and thread count give the same numbers", int, must_be="at least 1",
+        rule=lambda n: n >= 1)
+    dataset: Optional[str] = _option(
+        None, "registered dataset: " + ", ".join(DATASETS) + " (default: mnist, or with "
+              "--data-dir what that folder holds)", choices=DATASETS)
     data_dir: Optional[str] = _option(
-        None, "directory with the MNIST IDX files (default: $TINYGRAD_MNIST_DATA, then the "
-              "user cache, downloading if needed)")
+        None, "the dataset's folder (default: its variable such as $TINYGRAD_MNIST_DATA, "
+              "then the user cache, downloading if needed); without --dataset, any folder of "
+              "four IDX files (digests not checked), of class sub-folders of images, or a "
+              "Kaggle train.csv")
+    image_size: Optional[int] = _option(
+        None, "image folders: resize every image to N x N (needed when sizes differ)", int,
+        must_be="in 1..1024", rule=lambda n: 1 <= n <= 1024)
+    channels: Optional[int] = _option(
+        None, "image folders: 1 (greyscale) or 3 (colour); default: colour if any image is",
+        int, must_be="1 or 3", rule=lambda n: n in (1, 3))
     out: Optional[str] = _option(None, "run directory (default: a fresh runs/YYYYmmdd-HHMMSS)")
-    limit: Optional[int] = _option(None, "train on only the first N training images, for "
-                                         "quick tries", int)
-    augment: Optional[bool] = _option(None, "randomly shift training images by up to 2 pixels "
-                                            "(--no-augment: off)", bool)
+    limit: Optional[int] = _option(None, "train on only N training images, for quick tries "
+                                         "(the validation images are taken beside them)",
+                                   int, must_be="at least 1", rule=lambda n: n >= 1)
+    augment: Optional[str] = _option(
+        None, "training-time distortion: none; shift (up to 2 pixels); affine (random "
+              "rotation, scale, shear and shift); elastic (affine, then elastic distortion)",
+        choices=AUGMENTATIONS)
     plots: bool = _option(True, "skip the PNG plots", bool, flag="--no-plots")
-    quiet: bool = _option(False, "print only errors", bool, flag="--quiet")
+    quiet: int = _option(0, "-q: no progress bars; -qq: nothing but errors and the result",
+                         int, flag="--quiet", count=True, must_be="0, 1 or 2",
+                         rule=lambda q: 0 <= q <= 2)
+    overwrite: bool = _option(False, "replace the run already in --out (default: refuse)",
+                              bool, flag="--overwrite")
+    jit: bool = _option(True, "run the training step eagerly instead of compiled "
+                              "(tinygrad_mnist.jit; both give the same numbers)", bool,
+                        flag="--no-jit")
 
     def validate(self) -> "TrainConfig":
-        """Fill in the model's defaults and check every option; raises ValueError naming
-        the first invalid one."""
+        """Check every option against its type, choices and rule (turning a choice to
+        lower case), then fill in the model's defaults; raises UsageError (a ValueError)
+        naming the first invalid option."""
+        if isinstance(self.quiet, bool):  # runs of earlier versions saved quiet: true/false
+            self.quiet = 2 if self.quiet else 0
+        if isinstance(self.augment, bool):  # earlier versions: augment true = 2-pixel shifts
+            self.augment = "shift" if self.augment else "none"
+        if self.augment is None and self.model == "cnn" and isinstance(self.dataset, str):
+            info = DATASETS.get(self.dataset.lower())
+            self.augment = info.cnn_augment if info is not None else None
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _checked(f, getattr(self, f.name)))
         for key, value in models.DEFAULTS.get(self.model, {}).items():
             if getattr(self, key) is None:
                 setattr(self, key, copy.deepcopy(value))
-        for f in dataclasses.fields(self):
-            value, meta = getattr(self, f.name), f.metadata
-            if meta["choices"] is not None and value not in meta["choices"]:
-                raise ValueError(f"{option_flag(f.name)} must be one of "
-                                 f"{list(meta['choices'])}, got {value!r}")
-            if meta["rule"] is not None and not meta["rule"](value):
-                raise ValueError(f"{option_flag(f.name)} must be {meta['must_be']}, "
-                                 f"got {value}")
-        if self.limit is not None and self.limit <= self.val_size:
-            raise ValueError(f"--limit ({self.limit}) must exceed --val-size ({self.val_size})")
+        widths = [_WIDEST_INPUT, *(self.hidden or []), 10]
+        parameters = sum(a * b for a, b in zip(widths, widths[1:]))
+        if parameters > MAX_PARAMETERS:
+            raise UsageError(f"--hidden {' '.join(map(str, self.hidden))} asks for about "
+                             f"{parameters:.1e} parameters ({parameters * 4 / 2**30:.0f} GiB "
+                             f"of weights); at most {MAX_PARAMETERS:,} are allowed: use "
+                             f"smaller hidden layers", "hidden")
         return self
 
     @classmethod
@@ -105,9 +151,62 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown config key(s): {', '.join(unknown)}; "
-                             f"known keys: {', '.join(sorted(known))}")
+            raise UsageError(f"unknown config key(s): {', '.join(unknown)}; "
+                             f"known keys: {', '.join(sorted(known))}", unknown[0])
         return cls(**values).validate()
+
+
+def _checked(field: "dataclasses.Field[Any]", value: Any) -> Any:
+    """`value` as option `field` takes it (see `_option`), or UsageError."""
+    meta, flag = field.metadata, option_flag(field.name)
+    if value is None:
+        if field.default is None:
+            return None
+        raise UsageError(f"{flag} must be given a value, got null", field.name)
+    if meta["nargs"]:
+        if not isinstance(value, (list, tuple)):
+            raise UsageError(f"{flag} must be a list of {_NOUNS[meta['type']]}s, got "
+                             f"{_describe(value)}", field.name)
+        return [_checked_item(field, flag, item) for item in value]
+    return _checked_item(field, flag, value)
+
+
+_NOUNS = {int: "integer", float: "number", str: "string", bool: "true or false"}
+
+
+def _checked_item(field: "dataclasses.Field[Any]", flag: str, value: Any) -> Any:
+    meta, kind = field.metadata, field.metadata["type"]
+    ok = {bool: isinstance(value, (bool, np.bool_)),
+          int: isinstance(value, numbers.Integral) and not isinstance(value, bool),
+          float: isinstance(value, numbers.Real) and not isinstance(value, bool),
+          str: isinstance(value, str)}[kind]
+    if not ok:
+        article = "" if kind is bool else "an " if kind is int else "a "
+        raise UsageError(f"{flag} must be {article}{_NOUNS[kind]}, got {_describe(value)}",
+                         field.name)
+    value = kind(value)
+    if meta["choices"] is not None:
+        choices = list(meta["choices"])
+        if value.lower() not in choices:
+            raise UsageError(f"{flag} must be one of {', '.join(choices)}; got "
+                             f"{_describe(value)}", field.name)
+        value = value.lower()
+    if meta["rule"] is not None and not meta["rule"](value):
+        raise UsageError(f"{flag} must be {meta['must_be']}, got {value}", field.name)
+    return value
+
+
+def _describe(value: Any) -> str:
+    """How a value reads in an error: `the string "two"`, `12.5`, `a list`, `null`."""
+    if isinstance(value, str):
+        return f'the string "{value[:40]}{"..." if len(value) > 40 else ""}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return f"a list ({json.dumps(list(value))[:40]})"
+    if isinstance(value, dict):
+        return "an object"
+    return repr(value)[:40]
 
 
 def option_flag(name: str) -> str:
@@ -117,9 +216,39 @@ def option_flag(name: str) -> str:
     return flags.get(name) or "--" + name.replace("_", "-")
 
 
-def build_model(config: TrainConfig) -> nn.Module:
-    """The model `config` describes, initialised from its seed."""
+def build_model(config: TrainConfig, image_shape: Iterable[int] = (1, 28, 28),
+                num_classes: int = 10) -> nn.Module:
+    """The model `config` describes for images of `image_shape` (C, H, W) and
+    `num_classes` classes (the data's), initialised from its seed."""
     generator = np.random.default_rng(config.seed)
-    model = models.MODELS[config.model](hidden=config.hidden, dropout=config.dropout,
-                                        generator=generator)
+    model = models.build(config.model, tuple(image_shape), num_classes, hidden=config.hidden,
+                         dropout=config.dropout, generator=generator)
     return models.initialize(model, config.init, generator)
+
+
+def load_images(config: TrainConfig) -> ImageData:
+    """The data `config` names: the registered `dataset` (from `data_dir` if given), MNIST
+    when neither is given, else whatever `data_dir` holds (IDX files, an image folder, a
+    Kaggle CSV; see `tinygrad_mnist.data.load_folder`)."""
+    quiet = config.quiet >= 2
+    if config.dataset is not None or config.data_dir is None:
+        return load_dataset(config.dataset or "mnist", config.data_dir, quiet=quiet)
+    return load_folder(config.data_dir, image_size=config.image_size,
+                       channels=config.channels, quiet=quiet)
+
+
+def saved_threads(path: Any) -> Optional[int]:
+    """The BLAS thread count the run at `path` (its directory, or a checkpoint in it) was
+    trained with, from its config.json: the saved `threads`, or the model's default for
+    a run from before that option. None when there is no readable config.json there."""
+    from pathlib import Path
+    path = Path(path)
+    for candidate in (path / "config.json", path.parent / "config.json"):
+        if candidate.is_file():
+            try:
+                values = json.loads(candidate.read_text())
+                values.pop("version", None)
+                return TrainConfig.from_dict(values).threads
+            except (OSError, ValueError, TypeError, AttributeError):
+                return None
+    return None

@@ -2,6 +2,7 @@
 
     to_onnx(model, "model.onnx", input_shape=(1, 784), mean=stats.mean, std=stats.std)
     export_run("runs/RUN", "model.onnx")   # a run's best model, taking pixels in [0, 1]
+    export_run(["runs/A", "runs/B"], "ensemble.onnx")  # an ensemble, as one graph
 
 Supported: `Sequential` pipelines (nested ones too, `MLP` included) of `Linear`,
 `Conv2d`, `ReLU`, `LeakyReLU`, `Tanh`, `Sigmoid`, `MaxPool2d`, `AvgPool2d`, `Flatten`,
@@ -35,7 +36,7 @@ import numpy as np
 from . import nn
 from .atomic import atomic_write
 from .autograd import no_grad
-from .inference import load_trained
+from .inference import Ensemble, load_models
 from .nn import Module, Sequential
 from .tensor import Tensor
 
@@ -303,11 +304,31 @@ def to_onnx(model: Module, path: Union[str, os.PathLike], input_shape: Sequence[
     layers = _layers(model)
 
     g = _Graph(onnx)
-    x = "input"
+    x, out_shape = _emit(g, model, layers, "input", shape, norm)
+    g.nodes.append(helper.make_node("Identity", [x], ["logits"], name="logits"))
+    batch: Union[str, int] = "N" if dynamic_batch else shape[0]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
+                                             [batch, *out_shape[1:]])]
+    if softmax:
+        g.nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1,
+                                        name="probabilities"))
+        outputs.append(helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                                     [batch, *out_shape[1:]]))
+    contract = _contract(shape, norm is not None, softmax)
+    metadata = {}
+    if norm is not None:
+        metadata.update(mean=str(norm[0].tolist()), std=str(norm[1].tolist()))
+    return _write(onnx, g, path, shape, batch, outputs, contract, metadata)
+
+
+def _emit(g: _Graph, model: Module, layers: List[Tuple[str, Module]], x: str,
+          shape: Tuple[int, ...],
+          norm: Optional[Tuple[np.ndarray, np.ndarray]]) -> Tuple[str, Tuple[int, ...]]:
+    """Add `model`'s nodes (after the optional standardisation) reading `x` of `shape`;
+    returns the output's name and shape. The model's train/eval modes are kept."""
     if norm is not None:
         x = g.node("Sub", [x, g.const("mean", norm[0])], "centred")
         x = g.node("Div", [x, g.const("std", norm[1])], "standardised")
-
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
@@ -324,18 +345,14 @@ def to_onnx(model: Module, path: Union[str, os.PathLike], input_shape: Sequence[
     finally:
         for m, mode in modes:  # parents first, so each module ends with its own mode
             m.train(mode)
-    out_shape = tuple(value.shape)
+    return x, tuple(value.shape)
 
-    g.nodes.append(helper.make_node("Identity", [x], ["logits"], name="logits"))
-    batch: Union[str, int] = "N" if dynamic_batch else shape[0]
-    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
-                                             [batch, *out_shape[1:]])]
-    if softmax:
-        g.nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1,
-                                        name="probabilities"))
-        outputs.append(helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
-                                                     [batch, *out_shape[1:]]))
-    contract = _contract(shape, norm is not None, softmax)
+
+def _write(onnx: Any, g: _Graph, path: Union[str, os.PathLike], shape: Tuple[int, ...],
+           batch: Union[str, int], outputs: List[Any], contract: str,
+           metadata: Dict[str, str]) -> "onnx.ModelProto":
+    """Assemble the graph reading `input`, check it and write it atomically to `path`."""
+    from onnx import TensorProto, helper
     inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT,
                                             [batch, *shape[1:]])]
     graph = helper.make_graph(g.nodes, "tinygrad_mnist", inputs, outputs, g.initializers,
@@ -344,23 +361,73 @@ def to_onnx(model: Module, path: Union[str, os.PathLike], input_shape: Sequence[
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               ir_version=IR_VERSION, producer_name="tinygrad_mnist",
                               producer_version=__version__, doc_string=contract)
-    metadata = {"input_contract": contract, "classes": ",".join(map(str, range(10)))}
-    if norm is not None:
-        metadata.update(mean=str(norm[0].tolist()), std=str(norm[1].tolist()))
-    helper.set_model_props(proto, metadata)
+    helper.set_model_props(proto, {"input_contract": contract,
+                                   "classes": ",".join(map(str, range(10))), **metadata})
     onnx.checker.check_model(proto, full_check=True)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, proto.SerializeToString())
+    atomic_write(Path(path), proto.SerializeToString())  # its directory must exist
     return proto
 
 
-def export_run(path: Union[str, os.PathLike], onnx_path: Union[str, os.PathLike],
+def export_run(path: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
+               onnx_path: Union[str, os.PathLike], top_k: Optional[int] = None,
                **options: Any) -> "onnx.ModelProto":
     """Export a run directory's best model (or an `.npz` checkpoint) with its training
     mean/std folded in, so the file takes pixels in [0, 1] in the model's layout.
-    `options` (`softmax`, `dynamic_batch`) go to :func:`to_onnx`."""
-    trained = load_trained(path)
-    input_shape = trained.prepare(np.zeros((1, 28, 28), np.float32)).shape
-    return to_onnx(trained.model, onnx_path, input_shape, mean=trained.stats.mean,
-                   std=trained.stats.std, **options)
+    Several paths, or a sweep directory (its best `top_k` runs), export an ensemble as
+    one graph (`ensemble_to_onnx`). `options` (`softmax`, `dynamic_batch`) go to
+    :func:`to_onnx`."""
+    loaded = load_models(path, top_k)
+    if isinstance(loaded, Ensemble):
+        return ensemble_to_onnx(loaded, onnx_path, **options)
+    input_shape = loaded.prepare(np.zeros((1, *loaded.image_shape), np.float32)).shape
+    return to_onnx(loaded.model, onnx_path, input_shape, mean=loaded.stats.mean,
+                   std=loaded.stats.std, **options)
+
+
+def ensemble_to_onnx(ensemble: Ensemble, path: Union[str, os.PathLike], *,
+                     softmax: bool = True, dynamic_batch: bool = True) -> "onnx.ModelProto":
+    """Write an ensemble as one ONNX graph: each member standardises the shared input
+    with its own training mean/std, runs, and ends in a softmax; the graph outputs the
+    `probabilities` (N, 10), the members' mean (with `softmax`, the default), and
+    `logits`, their logarithm (a softmax of which gives the same probabilities back).
+
+    The input is float32 pixels in [0, 1]: (N, 784) when every member is an MLP, else
+    (N, 1, 28, 28) (MLP members flatten it); (N, C*H*W) or (N, C, H, W) for other
+    image shapes."""
+    onnx = _require_onnx()
+    from onnx import TensorProto, helper
+    layouts = {member.config.model for member in ensemble.members}
+    image = np.zeros((1, *ensemble.image_shape), np.float32)  # one image, (1, C, H, W)
+    flat = all(m.prepare(image).ndim == 2 for m in ensemble.members)
+    shape = (1, image[0].size) if flat else image.shape
+    g = _Graph(onnx)
+    member_probabilities = []
+    for i, member in enumerate(ensemble.members):
+        own = tuple(member.prepare(image).shape)
+        x = "input"
+        if own != shape:  # an MLP among CNNs flattens the images
+            x = g.node("Reshape", [x, g.const("shape", [0, *own[1:]], np.int64)],
+                       f"member{i}_input")
+        norm = _normalisation(own, member.stats.mean, member.stats.std)
+        logits, _ = _emit(g, member.model, _layers(member.model), x, own, norm)
+        member_probabilities.append(g.node("Softmax", [logits], f"member{i}_probabilities",
+                                           axis=-1))
+    mean = g.node("Mean", member_probabilities, "mean_probabilities")
+    g.nodes.append(helper.make_node("Log", [mean], ["logits"], name="logits"))
+    batch: Union[str, int] = "N" if dynamic_batch else shape[0]
+    classes = len(ensemble.classes)
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])]
+    if softmax:
+        g.nodes.append(helper.make_node("Identity", [mean], ["probabilities"],
+                                        name="probabilities"))
+        outputs.append(helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                                     [batch, classes]))
+    dims = ", ".join(["N", *map(str, shape[1:])])
+    contract = (f"input: float32 ({dims}), MNIST-style digits (light ink on black, centred; "
+                f"see tinygrad_mnist.data.mnist_style), pixels in [0, 1]. An ensemble of "
+                f"{len(ensemble.members)} models ({', '.join(sorted(layouts))}), each "
+                f"standardising the input itself. output: logits (N, 10), the log of the "
+                f"mean probabilities" + (", and probabilities (N, 10)" if softmax else "")
+                + ".")
+    return _write(onnx, g, path, shape, batch, outputs, contract,
+                  {"ensemble_size": str(len(ensemble.members))})

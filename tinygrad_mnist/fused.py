@@ -97,7 +97,9 @@ class CrossEntropy(Function):
         if reduction == "none":
             return loss
         total = loss.sum()                                 # a scalar of the logits' dtype
-        return total / n if reduction == "mean" else total
+        if reduction == "mean":                            # an empty batch's mean is NaN
+            return total / n if n else total.dtype.type(np.nan)
+        return total
 
     def backward(self, g):
         probs, logp, target, at_label, reduction, s = self.saved
@@ -105,7 +107,7 @@ class CrossEntropy(Function):
         if reduction == "none":
             scale = g[:, None]
         else:                                              # a Python number: no array op
-            scale = float(g) / n if reduction == "mean" else float(g)
+            scale = float(g) / max(n, 1) if reduction == "mean" else float(g)
         glogits = gtarget = None
         if self.needs_input_grad[0]:
             if at_label is not None:                       # target = (1-s)·onehot + s/C

@@ -6,18 +6,26 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass
+import stat
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from PIL import Image
 
-from .atomic import atomic_write_text
-from .data import load_image, mnist_style, read_idx, read_kaggle_csv, scale
-from .inference import load_trained
+from .atomic import atomic_write, atomic_write_files
+from .data import (DIGITS, load_image, mnist_style, read_idx, read_kaggle_csv, scale,
+                   side_by_side)
+from .data import DataError
+from .errors import BrokenModelError
+from .inference import load_models
 
 PathLike = Union[str, os.PathLike]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+#: The largest picture read, in pixels (a decompression bomb declares far more).
+MAX_IMAGE_PIXELS = 50_000_000
 
 
 @dataclass
@@ -25,10 +33,16 @@ class Prediction:
     source: str
     top: List[Tuple[int, float]]
     error: Optional[str] = None
+    names: List[str] = field(default_factory=list)  # the class names of `top`'s labels
 
 
-def _inputs(paths: Sequence[PathLike]) -> Tuple[List[Tuple[str, Any]], bool]:
-    """Expand files and directories into (name, 28×28 image in [0, 1] or error)."""
+def _inputs(paths: Sequence[PathLike], shape: Tuple[int, int, int] = (1, 28, 28),
+            originals: Optional[Dict[str, np.ndarray]] = None
+            ) -> Tuple[List[Tuple[str, Any]], bool]:
+    """Expand files and directories into (name, image in [0, 1] of the model's `shape`
+    or error); with `originals`, also keep each picture file as it was read, by name.
+    The images of an IDX or CSV file are named `FILE#n`, n counting from 1. A file that
+    cannot be used (unreadable, not a regular file, too large...) is one error entry."""
     items: List[Tuple[str, Any]] = []
     kaggle = False
     for raw in paths:
@@ -38,69 +52,214 @@ def _inputs(paths: Sequence[PathLike]) -> Tuple[List[Tuple[str, Any]], bool]:
             if not files:
                 items.append((str(path), ValueError("no PNG/JPEG images in this directory")))
             for f in files:
-                items.append(_image_item(f))
+                items.append(_image_item(f, shape, originals))
+        elif not _is_regular(path):
+            items.append((str(path), _not_regular(path)))
         elif path.suffix.lower() == ".csv":
-            digits = read_kaggle_csv(path)
             kaggle = True
+            try:
+                digits = read_kaggle_csv(path)
+            except (DataError, OSError, MemoryError) as e:
+                items.append((str(path), e))
+                continue
             images = digits.images.reshape(-1, 28, 28).astype(np.float32) / 255
             items += [(f"{path}#{i + 1}", img) for i, img in enumerate(images)]
         elif "idx" in path.name or path.suffix == ".gz":
-            images = read_idx(path)
-            if images.ndim != 3 or images.shape[1:] != (28, 28):
-                raise ValueError(f"{path}: expected IDX images of 28x28, got {images.shape}")
-            items += [(f"{path}#{i}", img) for i, img in enumerate(scale(images))]
+            try:
+                images = _idx_images(path)
+            except (DataError, OSError, MemoryError) as e:
+                items.append((str(path), e))
+                continue
+            items += [(f"{path}#{i + 1}", img) for i, img in enumerate(scale(images))]
         else:
-            items.append(_image_item(path))
+            items.append(_image_item(path, shape, originals))
     return items, kaggle
 
 
-def _image_item(path: Path) -> Tuple[str, Any]:
+def _idx_images(path: Path) -> np.ndarray:
+    """The uint8 (N, 28, 28) images of an IDX file; DataError naming what is wrong."""
+    images = read_idx(path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DataError(f"{path}: expected IDX images of 28x28, got shape {images.shape}")
+    if images.dtype != np.uint8:
+        raise DataError(f"{path}: expected IDX pixels as unsigned bytes 0..255 (type code "
+                        f"0x08), got {images.dtype}; convert the file to uint8")
+    return images
+
+
+def _is_regular(path: Path) -> bool:
+    """True for a regular file (or a link to one), False for a pipe, device or socket;
+    True for a missing path too, so that reading it names the problem."""
     try:
-        return str(path), mnist_style(load_image(path))
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True
+
+
+def _not_regular(path: Path) -> Exception:
+    return ValueError(f"skipped {path}: not a regular file (a pipe, device or socket); "
+                      f"give image files")
+
+
+def _image_item(path: Path, shape: Tuple[int, int, int],
+                originals: Optional[Dict[str, np.ndarray]]) -> Tuple[str, Any]:
+    """A picture file as the model takes it: MNIST's preprocessing for a 1×28×28 model
+    (photos and drawings of handwriting), else resized to the model's (C, H, W)."""
+    if not _is_regular(path):
+        return str(path), _not_regular(path)
+    try:
+        _check_size(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = load_image(path, color=True)
+        if originals is not None:
+            originals[str(path)] = image
+        if tuple(shape) == (1, 28, 28):
+            return str(path), mnist_style(image)
+        return str(path), _resized(image, shape)
     except (OSError, ValueError) as e:
         return str(path), e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError):
+        return str(path), ValueError(f"{path}: the image is too large to read (over the "
+                                     f"limit of {MAX_IMAGE_PIXELS:,} pixels); scale it down")
 
 
-def predict(model_path: PathLike, inputs: Sequence[PathLike],
-            top: int = 3) -> Tuple[List[Prediction], bool]:
+def _check_size(path: Path) -> None:
+    """ValueError if the picture's header declares more than MAX_IMAGE_PIXELS (checked
+    before its pixels are decoded: a decompression bomb is refused, not read)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+    except Image.DecompressionBombError:
+        raise ValueError(f"{path}: the image declares more pixels than Pillow's safety "
+                         f"limit, over the limit of {MAX_IMAGE_PIXELS:,}; scale it "
+                         f"down") from None
+    except (OSError, ValueError, SyntaxError):
+        return  # read again by load_image, which names the problem
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ValueError(f"{path}: the image is {width}x{height} pixels, over the limit of "
+                         f"{MAX_IMAGE_PIXELS:,}; scale it down")
+
+
+def _resized(image: np.ndarray, shape: Tuple[int, int, int]) -> np.ndarray:
+    c, h, w = shape
+    im = Image.fromarray(image).convert("L" if c == 1 else "RGB").resize((w, h), Image.LANCZOS)
+    a = np.asarray(im, np.float32) / 255
+    return a if c == 1 else a.transpose(2, 0, 1)
+
+
+def _classes(trained: Any) -> Tuple[str, ...]:
+    """The class names of a trained model or of an ensemble's first member."""
+    model = trained.members[0] if hasattr(trained, "members") else trained
+    return tuple(getattr(model, "classes", DIGITS))
+
+
+def _shape(trained: Any) -> Tuple[int, int, int]:
+    model = trained.members[0] if hasattr(trained, "members") else trained
+    return tuple(getattr(model, "image_shape", (1, 28, 28)))  # type: ignore[return-value]
+
+
+def write_show(show: PathLike, results: Sequence["Prediction"], items: Sequence[Tuple[str, Any]],
+               originals: Dict[str, np.ndarray]) -> None:
+    """For each input that was predicted, `show/NNNN_name.png`: the input as read beside
+    the image the model saw (its top prediction below)."""
+    out = Path(show)
+    out.mkdir(parents=True, exist_ok=True)
+    for n, (result, (name, seen)) in enumerate(zip(results, items)):
+        if result.error or not result.top:
+            continue
+        seen = np.asarray(seen)
+        picture = seen if seen.ndim == 2 else seen.transpose(1, 2, 0)
+        original = originals.get(name, np.rint(np.clip(picture, 0, 1) * 255).astype(np.uint8))
+        label = result.names[0] if result.names else str(result.top[0][0])
+        caption = f"{Path(name).name}: {label} ({result.top[0][1]:.1%})"
+        figure = side_by_side(original, seen if seen.ndim == 2 else picture, caption)
+        stem = Path(name.split("#")[0]).stem + (f"_{name.split('#')[1]}" if "#" in name else "")
+        atomic_write(out / f"{n:04d}_{stem}.png", lambda f: figure.save(f, format="PNG"))
+
+
+def predict(model_path: Union[PathLike, Sequence[PathLike]], inputs: Sequence[PathLike],
+            top: int = 3, top_k: Optional[int] = None,
+            show: Optional[PathLike] = None) -> Tuple[List[Prediction], bool]:
     """Top-`top` labels with probabilities for each input image.
 
-    Inputs are PNG/JPEG files or directories of them (the user's own handwriting:
-    MNIST-style preprocessing), IDX image files, or a Kaggle-style CSV. A file that
-    cannot be read gets an error entry and the others still run. Returns the
-    predictions and whether the input was a Kaggle CSV."""
-    trained = load_trained(model_path)
-    items, kaggle = _inputs(inputs)
+    `model_path` is a run directory or checkpoint; several of them, or a sweep
+    directory (its best `top_k` runs), predict as an ensemble (the mean of the models'
+    probabilities). Inputs are PNG/JPEG files or directories of them (the user's own
+    handwriting: MNIST-style preprocessing), IDX image files, or a Kaggle-style CSV. A
+    file that cannot be read gets an error entry and the others still run. Returns the
+    predictions and whether the input was a Kaggle CSV. With `show`, that folder gets a
+    picture per input of what the model saw (`write_show`)."""
+    trained = load_models(model_path, top_k)
+    originals: Optional[Dict[str, np.ndarray]] = {} if show is not None else None
+    items, kaggle = _inputs(inputs, _shape(trained), originals)
+    classes = _classes(trained)
     good = [i for i, (_, v) in enumerate(items) if not isinstance(v, Exception)]
     results = [Prediction(name, [], f"{value}") if isinstance(value, Exception)
                else Prediction(name, []) for name, value in items]
     if good:
         images = np.stack([items[i][1] for i in good])
-        proba = trained.predict_proba(images)
+        with np.errstate(all="ignore"):  # a broken model's NaNs are reported below
+            proba = trained.predict_proba(images)
+        finite = np.isfinite(proba).all(axis=1)
+        if not finite.any():
+            raise BrokenModelError(f"the model {_model_name(model_path)} gives NaN or "
+                                   f"infinite outputs for every input: it is broken; "
+                                   f"retrain it or use another checkpoint")
         order = np.argsort(-proba, axis=1, kind="stable")[:, :top]
         for row, i in enumerate(good):
+            if not finite[row]:
+                results[i].error = ("the model's output is NaN or infinite for this input "
+                                    "(a broken model?)")
+                continue
             results[i].top = [(int(k), float(proba[row, k])) for k in order[row]]
+            results[i].names = [classes[k] if k < len(classes) else str(k) for k in order[row]]
+    if show is not None:
+        write_show(show, results, items, originals or {})
     return results, kaggle
 
 
-def write_predictions_csv(results: Sequence[Prediction], path: PathLike, top: int) -> None:
+def _model_name(model_path: Union[PathLike, Sequence[PathLike]]) -> str:
+    if isinstance(model_path, (str, os.PathLike)):
+        return str(model_path)
+    return ",".join(map(str, model_path))
+
+
+def predictions_csv(results: Sequence[Prediction], top: int) -> str:
     """One row per input: its source, `top` (label, probability) pairs and its error."""
     header = ["source"] + [column for i in range(1, top + 1)
                            for column in (f"label_{i}", f"prob_{i}")] + ["error"]
     rows = [[r.source] + [v for k, p in r.top for v in (k, f"{p:.6f}")]
             + [""] * (2 * (top - len(r.top))) + [r.error or ""] for r in results]
-    _write_csv(path, header, rows)
+    return _csv_text(header, rows)
+
+
+def kaggle_submission(results: Sequence[Prediction]) -> str:
+    """A Kaggle digit-recognizer submission: ImageId (from 1) and the top label. Every
+    input must have a prediction (DataError naming the first that has not)."""
+    failed = next((r for r in results if r.error or not r.top), None)
+    if failed is not None:
+        raise DataError(f"no Kaggle submission written: {failed.source} has no prediction "
+                        f"({failed.error}); every row needs one")
+    return _csv_text(["ImageId", "Label"],
+                     [[i, r.top[0][0]] for i, r in enumerate(results, start=1)])
+
+
+def write_predictions_csv(results: Sequence[Prediction], path: PathLike, top: int) -> None:
+    """`predictions_csv` written atomically to `path`."""
+    atomic_write_files({path: predictions_csv(results, top).encode("utf-8")})
 
 
 def write_kaggle_submission(results: Sequence[Prediction], path: PathLike) -> None:
-    """A Kaggle digit-recognizer submission: ImageId (from 1) and the top label."""
-    _write_csv(path, ["ImageId", "Label"],
-               [[i, r.top[0][0]] for i, r in enumerate(results, start=1)])
+    """`kaggle_submission` written atomically to `path`."""
+    atomic_write_files({path: kaggle_submission(results).encode("utf-8")})
 
 
-def _write_csv(path: PathLike, header: List[str], rows: List[List[Any]]) -> None:
+def _csv_text(header: List[str], rows: List[List[Any]]) -> str:
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(header)
     writer.writerows(rows)
-    atomic_write_text(path, text.getvalue())
+    return text.getvalue()

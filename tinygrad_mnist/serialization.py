@@ -24,6 +24,7 @@ from typing import Any, Dict, Union
 import numpy as np
 
 from .atomic import atomic_write
+from .device import check_device, device
 from .tensor import Tensor
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -126,9 +127,16 @@ class _Decoder:
         raise ValueError(f"unknown manifest tag {tag!r}")
 
 
-def load(path: PathLike) -> Any:
+def load(path: PathLike, map_location: Any = None, weights_only: bool = True) -> Any:
     """Read an object written by `save`. Raises `CheckpointError` (naming the file) if
-    it is truncated, corrupted or not such a checkpoint; `FileNotFoundError` if absent."""
+    it is truncated, corrupted or not such a checkpoint; `FileNotFoundError` if absent.
+
+    PyTorch's `map_location` may name the CPU (the only device; a function or a dict
+    of devices is accepted and has nothing to move), and `weights_only` may be given: a
+    checkpoint never holds code, so loading is always as safe as PyTorch's
+    `weights_only=True`."""
+    if isinstance(map_location, (str, device)):
+        check_device(map_location, "load")
     path = os.fspath(path)
     try:
         npz = np.load(path, allow_pickle=False)
