@@ -122,7 +122,8 @@ def test_shifts_work_on_any_image_shape():
 
 
 def test_augmentation_options_and_defaults():
-    assert TrainConfig.from_dict({"model": "cnn"}).augment == "elastic"
+    # shifts: 99.52 % on MNIST against 99.05 % for elastic distortion in 12 epochs
+    assert TrainConfig.from_dict({"model": "cnn"}).augment == "shift"
     assert TrainConfig.from_dict({}).augment == "none"            # the MLP as before
     assert TrainConfig.from_dict({"model": "cnn", "augment": True}).augment == "shift"
     assert TrainConfig.from_dict({"augment": False}).augment == "none"
@@ -131,6 +132,6 @@ def test_augmentation_options_and_defaults():
     fashion = {"model": "cnn", "dataset": "fashion-mnist"}
     assert TrainConfig.from_dict(fashion).augment == "shift"
     assert TrainConfig.from_dict({**fashion, "augment": "elastic"}).augment == "elastic"
-    assert TrainConfig.from_dict({"model": "cnn", "dataset": "kmnist"}).augment == "elastic"
+    assert TrainConfig.from_dict({"model": "cnn", "dataset": "kmnist"}).augment == "shift"
     with pytest.raises(ValueError, match="--augment must be one of none, shift, affine, elastic"):
         TrainConfig.from_dict({"augment": "mixup"})

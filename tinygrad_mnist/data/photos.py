@@ -16,8 +16,11 @@ light ink on black, fitted into 20x20 and centred by its centre of mass in 28x28
    less light, like the paper around it).
 3. **Noise and specks.** A small blur first; then Otsu's threshold on the ink separates
    strokes from paper, the connected pieces (8-neighbours) are found, and only the largest
-   (preferring one clear of the image's border: a shadow's sliver comes in from there)
-   and the pieces close to it that are at least a tenth of its size are kept.
+   (preferring one clear of the image's border: a shadow's sliver comes in from there),
+   the pieces close to it that are at least a tenth of its size and the smaller pieces
+   within its bounds (a stroke broken in two) are kept. A picture under 64 pixels is
+   taken to be cropped to its digit: its paper is one grey (its median) and all its
+   ink is kept.
 4. **Thick and thin strokes.** Ink intensity is normalised (a faint pencil line counts as
    much as a marker), and strokes thinner than MNIST's after scaling are thickened.
 
@@ -39,7 +42,8 @@ _INK_THRESHOLD = 0.2   # fraction of full ink that counts for the bounding box
 _BOX = 20              # MNIST fits each digit into 20x20, then centres it in 28x28
 _KEEP_FRACTION = 0.1   # pieces smaller than this fraction of the largest are specks
 _STROKE = 2.0          # thinnest stroke (pixels, in the 20x20 box) left as it is
-_POLARITY_SIDE = 96    # longer side of the copy on which the ink's channel is chosen
+_POLARITY_SIDE = 64    # longer side of the copy on which the ink's channel is chosen
+_TIGHT_CROP = 64       # pictures with a shorter side below this are cropped to the digit
 _LANCZOS = getattr(Image, "Resampling", Image).LANCZOS
 _BOX_FILTER = getattr(Image, "Resampling", Image).BOX
 
@@ -172,11 +176,15 @@ def _ink_channel(planes: np.ndarray) -> Tuple[np.ndarray, bool]:
     """The plane (grey, or one colour channel) in which the ink stands out most, turned
     into light ink on dark paper, and whether the ink was the darker (it is inverted).
 
-    Judged on a small copy (at most ``_POLARITY_SIDE`` pixels): each pixel's difference
-    from the median around it is the ink where there is ink and about zero elsewhere,
-    gradients, shadows and the paper inside loops included. The ink's tail of those
-    differences is the long one. Raises ValueError when there is no ink."""
-    candidates = [planes[0]] if len(planes) == 1 else [
+    Judged on a small copy (at most ``_POLARITY_SIDE`` pixels), where the ink's tails are
+    the long ones: of the histogram (the paper is the majority), and of each pixel's
+    difference from the median around it (the ink where there is ink, about zero
+    elsewhere: gradients, shadows and the paper inside loops included; this one still
+    tells when a shadow covers half the page). The signed lengths are added up. Raises
+    ValueError when there is no ink."""
+    grey = len(planes) == 1 or (np.array_equal(planes[0], planes[1])
+                                and np.array_equal(planes[0], planes[2]))
+    candidates = [planes[0]] if grey else [
         0.299 * planes[0] + 0.587 * planes[1] + 0.114 * planes[2], *planes]
     h, w = planes.shape[1:]
     f = min(1.0, _POLARITY_SIDE / max(h, w))
@@ -186,25 +194,31 @@ def _ink_channel(planes: np.ndarray) -> Tuple[np.ndarray, bool]:
     for plane in candidates:
         small = np.asarray(Image.fromarray(plane.astype(np.float32)).resize(size, _BOX_FILTER),
                            dtype=np.float64)
-        low, high = np.percentile(small - _local_median(small, k), [0.5, 99.5])
-        score = -low - high                     # > 0: the dark tail is the long one
+        low, mid, high = np.percentile(small, [0.5, 50, 99.5])
+        d_low, d_high = np.percentile(small - _local_median(small, k), [0.5, 99.5])
+        score = (mid - low) - (high - mid) - d_low - d_high   # > 0: dark tails are longer
         if abs(score) > abs(best_score):
-            best, best_score, best_contrast = plane, score, max(-low, high)
+            best, best_score = plane, score
+            best_contrast = max(mid - low, high - mid, -d_low, d_high)
     if best_contrast < _MIN_CONTRAST / 2 or abs(best_score) < _MIN_CONTRAST / 4:
         raise ValueError("no ink found: the image is empty (uniform background)")
     return (1.0 - best if best_score > 0 else best), best_score > 0
 
 
 def _keep_digit(mask: np.ndarray) -> np.ndarray:
-    """The digit's pieces of ``mask``: the largest piece (one that does not touch the
+    """The digit's pieces of ``mask``: the largest piece (one that does not lie along the
     image's border if such a piece is at least a fifth as large: a shadow's sliver comes
-    in from the border, a digit seldom does) and the pieces near it that are not specks."""
+    in from the border along a long stretch of it, a digit seldom does) and the pieces
+    near it that are not specks."""
+    if min(mask.shape) < _TIGHT_CROP:   # a tight crop, not a photo: all its ink is the digit
+        return mask
     labels = components(mask)
     ids, areas = np.unique(labels[labels > 0], return_counts=True)
     if not len(ids):
         return mask
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    inside = ~np.isin(ids, border)
+    edge = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
+    along = np.bincount(edge, minlength=labels.max() + 1)[ids]   # border pixels per piece
+    inside = along < 0.3 * min(mask.shape)
     main = ids[np.argmax(areas)]
     if inside.any() and areas[inside].max() >= 0.2 * areas.max():
         main = ids[inside][np.argmax(areas[inside])]
@@ -215,10 +229,14 @@ def _keep_digit(mask: np.ndarray) -> np.ndarray:
     left, right = xs.min() - w / 4, xs.max() + w / 4
     keep = labels == main
     for i, area, within in zip(ids, areas, inside):
-        if i == main or area < _KEEP_FRACTION * main_area or (not within and inside.any()):
+        if i == main or area < _KEEP_FRACTION / 5 * main_area or (not within and inside.any()):
             continue
         py, px = np.nonzero(labels == i)
-        if py.max() >= top and py.min() <= bottom and px.max() >= left and px.min() <= right:
+        near = (py.max() >= top and py.min() <= bottom and px.max() >= left
+                and px.min() <= right)
+        enclosed = (py.min() >= ys.min() and py.max() <= ys.max() and px.min() >= xs.min()
+                    and px.max() <= xs.max())   # a piece of a broken stroke, inside the digit
+        if (near and area >= _KEEP_FRACTION * main_area) or enclosed:
             keep |= labels == i
     return keep
 
@@ -231,7 +249,10 @@ def isolate_ink(image: np.ndarray) -> np.ndarray:
     if min(h, w) >= 48:
         a = box_blur(a, 3)
     k = max(3, int(0.25 * min(h, w)) | 1)
-    background = opening(a, k)
+    if min(h, w) < _TIGHT_CROP:   # cropped to the digit: its strokes may be as wide as k
+        background = np.full_like(a, np.median(a))
+    else:
+        background = opening(a, k)
     ink = np.clip(a - background, 0.0, None)
     if inverted:  # dark ink reflects a fixed share of the light on it: divide the light out
         ink = ink / np.maximum(1.0 - background, 0.2) * (1.0 - np.median(background))
