@@ -78,6 +78,7 @@ class Trainer:
         self.batches_per_epoch = math.ceil(len(x) / batch_size)
         init = NumpyMLP(sizes, LR, MOMENTUM, seed)
         self._initial = init.weights, init.biases, seed
+        del init  # its buffers are not the trainer's memory (the memory section measures it)
         self.restart()
 
     def restart(self) -> None:

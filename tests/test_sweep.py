@@ -188,7 +188,8 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, client, monkeypat
 
 @needs_data
 def test_a_worker_killed_mid_trial_resumes_elsewhere_and_nothing_is_lost(tmp_path, client):
-    options = {**TINY, "limit": 6000, "epochs": 4, "hidden": [96]}
+    # Epochs long enough (many small batches) to kill a worker between two of them.
+    options = {**TINY, "limit": 10000, "batch_size": 32, "epochs": 4, "hidden": [128]}
     spec = tiny_spec(tmp_path / "kill", train=options, seeds=[0, 1])
     directory = tmp_path / "kill"
     done = {}
@@ -210,9 +211,8 @@ def test_a_worker_killed_mid_trial_resumes_elsewhere_and_nothing_is_lost(tmp_pat
                 break
         time.sleep(0.05)
     assert victim is not None, "no trial reached its first checkpoint in time"
-    key = next(k for tasks in client.processing().values() for k in tasks
-               if victim.name in str(k))
-    worker = next(w for w, tasks in client.processing().items() if key in tasks)
+    worker = next(w for w, tasks in client.processing().items()
+                  if any(victim.name in str(key) for key in tasks))
     pid = client.run(os.getpid, workers=[worker])[worker]
     os.kill(pid, signal.SIGKILL)
 
