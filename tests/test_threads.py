@@ -99,7 +99,8 @@ def test_evaluate_predict_and_serve_use_the_runs_own_count(tmp_path):
     run.mkdir()
     (run / "config.json").write_text(json.dumps(config.__dict__))
     parser = cli.build_parser()
-    for argv, expected in [(["evaluate", str(run)], 2), (["evaluate", str(run), "--threads", "3"], 3),
+    for argv, expected in [(["evaluate", str(run)], 2),
+                           (["evaluate", str(run), "--threads", "3"], 3),
                            (["serve", str(run / "best.npz")], 2),
                            (["predict", f"{run},{run}", "x.png"], 2),
                            (["evaluate", str(tmp_path / "elsewhere")], 1)]:
@@ -165,20 +166,22 @@ def _arrays(tree):
 
 @needs_mnist
 def test_the_apps_cnn_epoch_is_the_same_compiled_or_eager():
-    """The app's epoch loop (train_epoch with training_step) on the default CNN, its
-    elastic distortions included, compiled against eager."""
+    """The app's epoch loop (train_epoch with training_step) on the default CNN with
+    its default augmentation, and with elastic distortions, compiled against eager."""
     from tinygrad_mnist.config import build_model
     from tinygrad_mnist.train import (build_optimizer, build_scheduler, load_data,
                                       train_epoch, training_step)
     from tinygrad_mnist.data import DISTORTIONS, DataLoader
     results = []
-    for use_jit in (True, False):
+    for use_jit, augment in ((True, None), (False, None), (True, "elastic"),
+                             (False, "elastic")):
         config = TrainConfig(model="cnn", limit=300, val_size=100, batch_size=64, seed=2,
-                             label_smoothing=0.1, jit=use_jit).validate()
+                             label_smoothing=0.1, jit=use_jit, augment=augment).validate()
         nn.init.manual_seed(config.seed)
         data = load_data(config)
         model = build_model(config, data.image_shape, len(data.classes))
         loader = DataLoader(data.x_train, data.y_train, config.batch_size, seed=config.seed,
+                            augment_shift=2 if config.augment == "shift" else 0,
                             distortion=DISTORTIONS.get(config.augment),
                             image_shape=data.image_shape)
         optimizer = build_optimizer(config, model.parameters())
@@ -189,8 +192,8 @@ def test_the_apps_cnn_epoch_is_the_same_compiled_or_eager():
             history = [train_epoch(model, loader, optimizer, scheduler, config, None, step)
                        for _ in range(2)]
         results.append((history, model.state_dict(), nn.init.get_rng_state()))
-    (h1, s1, r1), (h2, s2, r2) = results
-    assert h1 == h2 and r1 == r2 and all(np.array_equal(s1[k], s2[k]) for k in s1)
+    for (h1, s1, r1), (h2, s2, r2) in (results[:2], results[2:]):
+        assert h1 == h2 and r1 == r2 and all(np.array_equal(s1[k], s2[k]) for k in s1)
 
 
 def test_the_busy_benchmark_runs(tmp_path, capsys):
@@ -200,7 +203,8 @@ def test_the_busy_benchmark_runs(tmp_path, capsys):
     from pathlib import Path
     benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
     sys.path.insert(0, str(benchmarks))
-    spec = importlib.util.spec_from_file_location("bench_train_busy", benchmarks / "bench_train.py")
+    spec = importlib.util.spec_from_file_location("bench_train_busy",
+                                                  benchmarks / "bench_train.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     results = bench.main(["--sections", "busy", "--busy-steps", "2", "--repeats", "1",

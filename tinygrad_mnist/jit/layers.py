@@ -64,16 +64,24 @@ def set_grad(b: Builder, p: Any, value: Value) -> Value:
     return value
 
 
-def grad_buffer(b: Builder, p: Any, example: np.ndarray, hint: str) -> Value:
-    """A buffer for parameter `p`'s gradient, laid out like `example` (the eager
-    gradient): the one an earlier plan of the same step made, if it fits, since plans
-    never run at once; else `example` itself."""
+def grad_buffer(b: Builder, p: Any, eager_layout: Callable[[], np.ndarray],
+                hint: str) -> Value:
+    """A buffer for parameter `p`'s gradient: the one an earlier plan of the same step
+    made; else the gradient array the eager step just left in `p.grad` (the plan is
+    built right after one), which is laid out as the eager step lays it out; else a new
+    array like `eager_layout()`. Reusing them, the plans hold no second copy of the
+    parameter-sized gradients."""
     shared = b.shared.get(("grad", p))
-    if shared is not None and shared.strides == example.strides and \
-            shared.dtype == example.dtype and shared.shape == example.shape:
-        example = shared
-    b.shared[("grad", p)] = example
-    return set_grad(b, p, Value(b.name_of(example, hint), example, False))
+    current = p.grad if p.grad is None or isinstance(p.grad, np.ndarray) else p.grad.data
+    if shared is not None and shared.shape == p.data.shape and shared.dtype == p.data.dtype:
+        array = shared
+    elif current is not None and current.shape == p.data.shape and \
+            current.dtype == p.data.dtype:
+        array = current
+    else:
+        array = eager_layout()
+    b.shared[("grad", p)] = array
+    return set_grad(b, p, Value(b.name_of(array, hint), array, False))
 
 
 def reshaped(b: Builder, value: Value, shape: Tuple[int, ...], hint: str) -> Value:
@@ -134,7 +142,8 @@ def linear(b: Builder, layer: nn.Linear, x: Value, tag: str) -> Tuple[Value, Bac
             b.emit(f"matmul({g.name}, {w.name}, out={gx.name})")
         if w.requires_grad:
             gt = b.view(f"{g.name}_T", g.array.T)
-            gw = grad_buffer(b, layer.weight, like(lambda: K.matmul(g.array.T, x.array)),
+            gw = grad_buffer(b, layer.weight,
+                             lambda: like(lambda: K.matmul(g.array.T, x.array)),
                              f"{tag}_weight_grad")
             if n == 1:  # K.matmul: an outer product, by einsum
                 b.emit(f'einsum("...ik,...kj->...ij", {gt.name}, {x.name}, out={gw.name})')
@@ -142,7 +151,7 @@ def linear(b: Builder, layer: nn.Linear, x: Value, tag: str) -> Tuple[Value, Bac
                 b.emit(f"matmul({gt.name}, {x.name}, out={gw.name})")
         if bias is not None and bias.requires_grad:
             ones = b.name(f"ones_{n}", K.ones(n, g.array.dtype))
-            gb = grad_buffer(b, layer.bias, like(lambda: K.column_sums(g.array)),
+            gb = grad_buffer(b, layer.bias, lambda: like(lambda: K.column_sums(g.array)),
                              f"{tag}_bias_grad")
             b.emit(f"matmul({ones}, {g.name}, out={gb.name})")   # K.column_sums
         return gx
@@ -390,7 +399,8 @@ def batch_norm(b: Builder, layer: nn.BatchNorm1d, x: Value, tag: str
     result = reshaped(b, out, x4.array.shape, f"{tag}_out_4d") if image else out
 
     def backward(g: Value) -> Optional[Value]:
-        b.comment(f"{tag}: BatchNorm: db = Σg, dw = Σg·x̂, dx = (g - mean(g) - x̂·mean(g·x̂))·w/σ")
+        b.comment(f"{tag}: BatchNorm: db = Σg, dw = Σg·x̂, "
+                  f"dx = (g - mean(g) - x̂·mean(g·x̂))·w/σ")
         if image:
             g = reshaped(b, g, a.shape, f"{tag}_grad_3d")
         sum_g = channel_sums(b, g, f"{tag}_sum_g")
@@ -489,7 +499,7 @@ def conv2d(b: Builder, layer: nn.Conv2d, x: Value, tag: str) -> Tuple[Value, Bac
             gw_t = b.view(f"{tag}_weight_grad_T", like(lambda: cols.array @ g2d.array.T))
             gw_view = gw_t.array.T.reshape(w.array.shape)
             # the engine keeps a copy (np.array, order K) of the view (X·Gᵀ)ᵀ
-            gw = grad_buffer(b, layer.weight, like(lambda: np.array(gw_view)),
+            gw = grad_buffer(b, layer.weight, lambda: like(lambda: np.array(gw_view)),
                              f"{tag}_weight_grad")
             source = b.view(f"{tag}_weight_grad_view", gw_view)
             b.emit(f"matmul({cols.name}, {g2d_t.name}, out={gw_t.name})",
@@ -511,7 +521,7 @@ def conv2d(b: Builder, layer: nn.Conv2d, x: Value, tag: str) -> Tuple[Value, Bac
         if bias is not None and bias.requires_grad:
             ones = b.name(f"ones_{g2d.array.shape[1]}", K.ones(g2d.array.shape[1],
                                                                  g2d.array.dtype))
-            gb = grad_buffer(b, layer.bias, like(lambda: K.row_sums(g2d.array)),
+            gb = grad_buffer(b, layer.bias, lambda: like(lambda: K.row_sums(g2d.array)),
                              f"{tag}_bias_grad")
             b.emit(f"matmul({g2d.name}, {ones}, out={gb.name})")        # K.row_sums
         return gx
