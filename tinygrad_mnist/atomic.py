@@ -29,6 +29,18 @@ Content = Union[bytes, Callable[[BinaryIO], object]]
 _TEMP_SUFFIX = ".tmp"
 
 
+def _write_synced(fd: int, content: Content) -> None:
+    """Write `content` (bytes, or a function of the open binary file) to the file
+    descriptor `fd`, close it, and flush it to disk."""
+    with os.fdopen(fd, "wb") as f:
+        if isinstance(content, (bytes, bytearray, memoryview)):
+            f.write(content)
+        else:
+            content(f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def atomic_write(path: PathLike, content: Content, *,
                  check: Optional[Callable[[Path], object]] = None) -> Path:
     """Write `content` to `path` atomically and return `path` as a Path.
@@ -40,13 +52,7 @@ def atomic_write(path: PathLike, content: Content, *,
     path = Path(path)
     fd, temporary = _create_temporary(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            if isinstance(content, (bytes, bytearray, memoryview)):
-                f.write(content)
-            else:
-                content(f)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_synced(fd, content)
         if check is not None:
             check(temporary)
         _keep_existing_mode(path, temporary)
@@ -73,13 +79,7 @@ def atomic_write_files(contents: Mapping[PathLike, Content]) -> List[Path]:
             path = Path(target)
             fd, temporary = _create_temporary(path)
             staged.append((path, temporary))
-            with os.fdopen(fd, "wb") as f:
-                if isinstance(content, (bytes, bytearray, memoryview)):
-                    f.write(content)
-                else:
-                    content(f)
-                f.flush()
-                os.fsync(f.fileno())
+            _write_synced(fd, content)
             _keep_existing_mode(path, temporary)
         for path, temporary in staged:
             os.replace(temporary, path)
