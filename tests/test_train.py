@@ -68,6 +68,21 @@ def test_report_accuracy_matches_an_independent_recomputation(run_dir):
     assert f"| {support[7]} |" in text and f"| {support[7]}.0000 |" not in text  # counts
 
 
+def test_evaluation_loss_is_the_mean_negative_log_of_the_reported_probabilities():
+    from tinygrad_mnist.inference import MIN_PROBABILITY, evaluate_arrays
+    model = tg.nn.Linear(4, 3)
+    model.weight.data[...] = np.array([[60, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], np.float32)
+    model.bias.data[...] = 0
+    x = np.array([[1, 0, 0, 0], [0, 1, 2, 0], [0, 0, 1, 0], [2, 0, 0, 0]], np.float32)
+    y = np.array([0, 2, 1, 1])                 # the last: probability exp(-120) -> 0 in float32
+    loss, accuracy, proba = evaluate_arrays(model, x, y, batch_size=3)
+    picked = proba[np.arange(4), y].astype(np.float64)
+    assert picked[-1] == 0
+    expected = -np.log(np.maximum(picked, MIN_PROBABILITY)).mean()
+    assert loss == expected and np.isfinite(loss)
+    assert accuracy == 0.5 and proba.dtype == np.float32
+
+
 def test_evaluate_reruns_the_report(run_dir, capsys):
     before = json.loads((run_dir / "report.json").read_text())
     assert cli.main(["evaluate", str(run_dir), "--no-plots"]) == 0

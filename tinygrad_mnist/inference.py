@@ -1,5 +1,5 @@
 """Using a trained model: load a run's checkpoint, predict class probabilities, and
-evaluate loss and accuracy with the framework's own cross-entropy.
+evaluate loss and accuracy with the framework's own loss (`nll_loss`).
 
 An ensemble (`Ensemble`, `load_models`) averages the class probabilities of several
 trained models, each with its own preprocessing; its members are run directories,
@@ -33,6 +33,8 @@ PathLike = Union[str, os.PathLike]
 NUM_CLASSES = 10
 #: The file that makes a directory a sweep (one row per trial; see tinygrad_mnist.sweep).
 SWEEP_CSV = "sweep.csv"
+#: The smallest class probability the evaluation loss takes the logarithm of.
+MIN_PROBABILITY = 1e-30
 
 
 @contextmanager
@@ -57,19 +59,18 @@ def predict_proba(model: nn.Module, x: np.ndarray, batch_size: int = 1000) -> np
 
 def evaluate_arrays(model: nn.Module, x: np.ndarray, y: np.ndarray,
                     batch_size: int = 1000) -> Tuple[float, float, np.ndarray]:
-    """(mean cross-entropy, accuracy, probabilities (N, 10)) of `model` on (x, y)."""
+    """(mean cross-entropy, accuracy, probabilities (N, C)) of `model` on (x, y).
+
+    The loss is the framework's `nll_loss` of the reported probabilities, in float64,
+    so loss and probabilities agree; a probability that rounds to 0 counts as
+    `MIN_PROBABILITY`, which keeps one confident mistake from making the mean infinite.
+    """
+    proba = predict_proba(model, x, batch_size)
     if not len(x):
-        return float("nan"), float("nan"), np.zeros((0, NUM_CLASSES), np.float32)
-    chunks, losses = [], []
-    with _inference_mode(model):
-        for i in range(0, len(x), batch_size):
-            logits = model(from_numpy(x[i:i + batch_size]))
-            chunks.append(logits.softmax(axis=1).data)
-            losses.append(nn.functional.cross_entropy(logits, y[i:i + batch_size],
-                                                      reduction="none").data)
-    proba = np.concatenate(chunks)
-    loss = float(np.mean(np.concatenate(losses), dtype=np.float64))
-    return loss, metrics.accuracy(y, proba.argmax(axis=1)), proba
+        return float("nan"), float("nan"), proba
+    log_proba = from_numpy(proba.astype(np.float64)).clamp(min=MIN_PROBABILITY).log()
+    losses = nn.functional.nll_loss(log_proba, y, reduction="none").data
+    return float(np.mean(losses)), metrics.accuracy(y, proba.argmax(axis=1)), proba
 
 
 @dataclass
