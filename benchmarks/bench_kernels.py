@@ -53,6 +53,8 @@ def cases() -> Dict[str, Case]:
     return {
         "column_sums": ("(128, 512) bias gradient", lambda: g128.sum(axis=0),
                         lambda: K.column_sums(g128)),
+        "column_sums_1": ("(1, 512) batch-1 bias gradient", lambda: g1.sum(axis=0),
+                          lambda: K.column_sums(g1)),
         "row_sums": ("(128, 10) softmax denominators", lambda: logits.sum(axis=1),
                      lambda: K.row_sums(logits)),
         "channel_sums": ("(128, 32, 28, 28) batch-norm sums",

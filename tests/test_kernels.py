@@ -21,6 +21,14 @@ def test_column_and_row_sums(a):
     np.testing.assert_allclose(K.row_sums(a), a.sum(axis=1), rtol=1e-5, atol=1e-4)
 
 
+@given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=1, max_side=70),
+                  elements=floats))
+def test_column_sums_of_one_row_is_that_row_in_new_memory(row):
+    sums = K.column_sums(row[None, :])
+    np.testing.assert_array_equal(sums, row[None, :].sum(axis=0))
+    assert sums.base is None and not np.shares_memory(sums, row)
+
+
 @given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=4, max_side=5),
                   elements=floats))
 def test_channel_sums(x):
@@ -51,6 +59,10 @@ def test_matmul(shapes):
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal(s).astype(np.float32) for s in shapes)
     np.testing.assert_allclose(K.matmul(a, b), a @ b, rtol=1e-6)
+    if a.shape[-1] == 1:  # an outer product: each element is one rounded product
+        np.testing.assert_array_equal(K.matmul(a, b), a * b)
+        np.testing.assert_array_equal(K.matmul(a.swapaxes(-1, -2).copy().swapaxes(-1, -2),
+                                               b), a * b)
 
 
 def test_scalar_is_read_only_and_rounds_as_the_float():

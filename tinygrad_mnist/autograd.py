@@ -158,7 +158,8 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
         if type(input_grads) is not tuple:
             input_grads = (input_grads,)
         # An array handed to two inputs must not be kept by either (see _accumulate).
-        repeated = len(input_grads) > 1 and _repeats(input_grads)
+        # (Two Nones also count as a repeat: harmless, the check below is exact.)
+        repeated = len(input_grads) > 1 and len(set(map(id, input_grads))) < len(input_grads)
         for parent, g in zip(ctx.parents, input_grads):
             if g is None or not parent.requires_grad:
                 continue
@@ -182,12 +183,6 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
                     grads[seq] = previous + g
         if not retain_graph:
             node._ctx = _RELEASED
-
-
-def _repeats(arrays: Tuple[Any, ...]) -> bool:
-    """True if one array object stands more than once among `arrays` (Nones aside)."""
-    present = [id(a) for a in arrays if a is not None]
-    return len(set(present)) < len(present)
 
 
 @functools.lru_cache(maxsize=16)

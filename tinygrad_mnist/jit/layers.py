@@ -145,8 +145,8 @@ def linear(b: Builder, layer: nn.Linear, x: Value, tag: str) -> Tuple[Value, Bac
             gw = grad_buffer(b, layer.weight,
                              lambda: like(lambda: K.matmul(g.array.T, x.array)),
                              f"{tag}_weight_grad")
-            if n == 1:  # K.matmul: an outer product, by einsum
-                b.emit(f'einsum("...ik,...kj->...ij", {gt.name}, {x.name}, out={gw.name})')
+            if n == 1:  # K.matmul: an outer product, by np.dot
+                b.emit(f"dot({gt.name}, {x.name}, out={gw.name})")
             else:
                 b.emit(f"matmul({gt.name}, {x.name}, out={gw.name})")
         if bias is not None and bias.requires_grad:

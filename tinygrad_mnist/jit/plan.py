@@ -55,7 +55,7 @@ class Unsupported(Exception):
 # source reads `matmul(a, b, out=c)` and each call saves an attribute lookup.
 BASE_NAMESPACE: Dict[str, Any] = {
     "np": np, "ndarray": np.ndarray, "math": math, "StepResult": StepResult,
-    "matmul": np.matmul, "einsum": np.einsum, "multiply": np.multiply, "add": np.add,
+    "matmul": np.matmul, "dot": np.dot, "multiply": np.multiply, "add": np.add,
     "subtract": np.subtract, "divide": np.divide, "maximum": np.maximum,
     "greater": np.greater, "greater_equal": np.greater_equal, "equal": np.equal,
     "not_equal": np.not_equal, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
