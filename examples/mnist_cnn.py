@@ -19,7 +19,7 @@ import tinygrad_mnist.nn.functional as F
 import tinygrad_mnist.optim as optim
 from tinygrad_mnist.optim.lr_scheduler import StepLR
 from tinygrad_mnist.utils.data import DataLoader, Subset
-from tinygrad_mnist.data import datasets, transforms
+from tinygrad_mnist.vision import datasets, transforms
 
 
 class Net(nn.Module):

@@ -1,6 +1,7 @@
 """The house rules that keep the code readable, checked on the source itself:
-no import cycle, no private name taken from another module (except the speed module
-`_kernels`), no dispatch on class-name strings, and the engine core's size budget."""
+imports go down the layers (CONTRIBUTING.md), no import cycle, no private name taken
+from another module (except the speed module `_kernels`), no dispatch on class-name
+strings, and the engine core's size budget."""
 import ast
 import subprocess
 import sys
@@ -55,6 +56,50 @@ def package_edges(name: str, path: Path):
         for target in [f"{module}.{n}" for n in names if f"{module}.{n}" in MODULES] or [module]:
             if target in MODULES and target != name:
                 yield target
+
+
+# The layers of CONTRIBUTING.md, by the first name under the package; anything not
+# listed is the app (4), the package itself re-exports everything (5). The compiler
+# (jit) sits between the library it compiles and the models.
+LAYERS = {
+    "_kernels": 0,
+    **dict.fromkeys(["autograd", "tensor", "tensor_api", "ops", "ops_extra", "fused",
+                     "conv", "gradcheck", "dtypes", "device", "random", "creation",
+                     "functions"], 1),
+    **dict.fromkeys(["nn", "optim", "serialization", "vision", "utils", "viz", "atomic",
+                     "errors", "data"], 2),
+    "jit": 2.5, "threads": 2.5,
+    "models": 3,
+}
+# `data/` reads and checks files and images: NumPy (and PIL), never the engine.
+DATA_MAY_IMPORT = ("tinygrad_mnist.data", "tinygrad_mnist.atomic")
+
+
+def layer(module: str) -> float:
+    parts = module.split(".")
+    return 5 if len(parts) == 1 else LAYERS.get(parts[1], 4)
+
+
+def upward_imports(name: str, path: Path):
+    """(line, imported module) for each import of a higher layer (`__version__` from the
+    package aside), and each import of anything but data and the writer by `data/`."""
+    for module, names, line in imports(name, path):
+        if not module.startswith("tinygrad_mnist"):
+            continue
+        targets = [f"{module}.{n}" for n in names if f"{module}.{n}" in MODULES] or [module]
+        for target in targets:
+            if target == "tinygrad_mnist" and names == ["__version__"]:
+                continue
+            if layer(target) > layer(name) or (
+                    name.startswith("tinygrad_mnist.data")
+                    and not target.startswith(DATA_MAY_IMPORT)):
+                yield line, target
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_imports_go_down_the_layers(name):
+    found = [f"line {line}: {target}" for line, target in upward_imports(name, MODULES[name])]
+    assert not found, f"{name} (layer {layer(name)}) imports above its layer: {found}"
 
 
 def test_the_package_has_no_import_cycle():
@@ -149,3 +194,6 @@ def test_the_checks_above_can_fail(tmp_path):
     bad.write_text("from tinygrad_mnist.ops import _secret\nfrom tinygrad_mnist import conv\n"
                    "conv._pair(1)\nfrom tinygrad_mnist._kernels import ones\n")
     assert len(list(private_uses("bad", bad))) == 2
+    assert len(list(upward_imports("tinygrad_mnist.data.bad", bad))) == 3
+    assert [t for _, t in upward_imports("tinygrad_mnist._kernels", bad)] == [
+        "tinygrad_mnist.ops", "tinygrad_mnist.conv"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tinygrad_mnist as tg
-from tinygrad_mnist.data import datasets, transforms
+from tinygrad_mnist.vision import datasets, transforms
 from tinygrad_mnist.utils.data import (DataLoader, Dataset, Subset, TensorDataset,
                                        default_collate, random_split)
 

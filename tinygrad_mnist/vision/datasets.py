@@ -17,9 +17,9 @@ from typing import Any, Callable, Optional, Tuple, Union
 
 import numpy as np
 
+from ..data.sources import load_mnist
 from ..tensor import Tensor, from_numpy
 from ..utils.data import Dataset
-from .sources import load_mnist
 
 
 def _folder(root: Union[None, str, "os.PathLike[str]"]) -> Optional[Path]:
