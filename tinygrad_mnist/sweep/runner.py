@@ -289,8 +289,8 @@ def _run(spec: Spec, client: Any, directory: Path, progress: bool,
             if done or now - last_poll > 1.0:
                 last_poll = now
                 line.show(len(rows), len(trials), _running(client, futures))
-            if not done:
-                time.sleep(0.05)
+            if not done and futures:
+                _wait_for_one(list(futures), seconds=1.0)
     except KeyboardInterrupt:
         client.cancel(list(futures))
         _write_csv(directory, spec, trials, rows)
@@ -331,6 +331,14 @@ def _finished_runs(directory: Path) -> Dict[str, Dict[str, Any]]:
             except (OSError, ValueError, KeyError):
                 continue  # unreadable: the trial runs again
     return found
+
+
+def _wait_for_one(futures: List[Any], seconds: float) -> None:
+    """Return as soon as one of `futures` is done, or after `seconds`."""
+    from distributed import wait
+
+    with contextlib.suppress(TimeoutError):
+        wait(futures, timeout=seconds, return_when="FIRST_COMPLETED")
 
 
 def _row_of(future: Any) -> Dict[str, Any]:
