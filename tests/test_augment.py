@@ -8,6 +8,7 @@ import pytest
 from data_helpers import isolated_env  # noqa: F401 - autouse fixture
 from tinygrad_mnist.config import TrainConfig
 from tinygrad_mnist.data import DISTORTIONS, DataLoader, Distortion, distort, shift_images
+from tinygrad_mnist.data.loader import flip_images
 from tinygrad_mnist.data.augment import bilinear_sample, gaussian_matrix
 
 NONE = Distortion(degrees=0, scale=0, shear=0, translate=0, alpha=0)
@@ -111,6 +112,39 @@ def test_distortion_leaves_the_order_and_the_shift_stream_alone():
     assert all(np.array_equal(a, b) for a, b in zip(plain, bent))
 
 
+def test_flip_mirrors_the_chosen_images_only_in_a_copy():
+    x = blobs(4, (3, 5, 7))
+    before = x.copy()
+    out = flip_images(x, np.array([True, False, True, False]))
+    np.testing.assert_array_equal(out[0], x[0, :, :, ::-1])
+    np.testing.assert_array_equal(out[1], x[1])
+    np.testing.assert_array_equal(out[2, 1, :, 0], x[2, 1, :, -1])
+    np.testing.assert_array_equal(x, before)
+    flat = flip_images(x.reshape(4, -1), np.array([True, False, True, False]), (3, 5, 7))
+    np.testing.assert_array_equal(flat.reshape(out.shape), out)
+
+
+@pytest.mark.parametrize("stop_after", [0, 2, 5])
+def test_loader_flips_half_the_images_resumably_and_keeps_the_shift_stream(stop_after):
+    x, y = blobs(40, (1, 9, 9)), np.arange(40)
+    flipped = DataLoader(x, y, 6, seed=2, augment_shift=1, flip=True)
+    shifted = DataLoader(x, y, 6, seed=2, augment_shift=1)
+    pairs = [(a.copy(), b.copy()) for (a, _), (b, _) in zip(flipped, shifted)]
+    mirrored = sum(not np.array_equal(a[i], b[i]) for a, b in pairs for i in range(len(a)))
+    assert all(np.array_equal(a[i], b[i]) or np.array_equal(a[i], b[i][..., ::-1])
+               for a, b in pairs for i in range(len(a)))
+    assert 10 <= mirrored <= 30                 # about half of 40
+    expected = [xb.copy() for xb, _ in DataLoader(x, y, 6, seed=2, augment_shift=1, flip=True)]
+    partial = DataLoader(x, y, 6, seed=2, augment_shift=1, flip=True)
+    it = iter(partial)
+    got = [next(it)[0].copy() for _ in range(stop_after)]
+    resumed = DataLoader(x, y, 6, seed=2, augment_shift=1, flip=True)
+    resumed.load_state_dict(json.loads(json.dumps(partial.state_dict())))
+    got += [xb.copy() for xb, _ in resumed]
+    assert len(got) == len(expected)
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+
 def test_shifts_work_on_any_image_shape():
     x = blobs(3, (3, 10, 16))
     out = shift_images(x, np.array([1, 0, -2]), np.array([0, 3, 1]))
@@ -133,5 +167,7 @@ def test_augmentation_options_and_defaults():
     assert TrainConfig.from_dict(fashion).augment == "shift"
     assert TrainConfig.from_dict({**fashion, "augment": "elastic"}).augment == "elastic"
     assert TrainConfig.from_dict({"model": "cnn", "dataset": "kmnist"}).augment == "shift"
-    with pytest.raises(ValueError, match="--augment must be one of none, shift, affine, elastic"):
+    assert TrainConfig.from_dict({**fashion, "augment": "flip"}).augment == "flip"
+    with pytest.raises(ValueError, match="--augment must be one of none, shift, flip, affine, "
+                                         "elastic"):
         TrainConfig.from_dict({"augment": "mixup"})

@@ -106,7 +106,8 @@ class TrainConfig:
                                          "(the validation images are taken beside them)",
                                    int, must_be="at least 1", rule=lambda n: n >= 1)
     augment: Optional[str] = _option(
-        None, "training-time distortion: none; shift (up to 2 pixels); affine (random "
+        None, "training-time distortion: none; shift (up to 2 pixels); flip (shift, and "
+              "mirror half the images: for pictures of things, not digits); affine (random "
               "rotation, scale, shear and shift); elastic (affine, then elastic distortion)",
         choices=AUGMENTATIONS)
     plots: bool = _option(True, "skip the PNG plots", bool, flag="--no-plots")

@@ -318,8 +318,10 @@ def _train(config: Optional[TrainConfig], resume: Optional[PathLike],
     except MemoryError:
         raise UsageError(f"not enough memory for a {config.model} with hidden layers "
                          f"{config.hidden}; use smaller --hidden", "hidden") from None
+    shifts = 2 if config.augment in ("shift", "flip") else 0
     loader = DataLoader(data.x_train, data.y_train, config.batch_size, shuffle=True,
-                        seed=config.seed, augment_shift=2 if config.augment == "shift" else 0,
+                        seed=config.seed, augment_shift=shifts,
+                        flip=config.augment == "flip",
                         distortion=DISTORTIONS.get(config.augment),
                         image_shape=data.image_shape,
                         fill=-data.stats.mean / data.stats.std)  # black, standardised

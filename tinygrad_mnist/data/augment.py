@@ -20,8 +20,9 @@ from typing import Dict, Tuple
 import numpy as np
 
 #: What ``--augment`` accepts: no augmentation, the original integer shifts of up to 2
-#: pixels, random affine maps, or random affine maps followed by elastic distortion.
-KINDS = ("none", "shift", "affine", "elastic")
+#: pixels, those shifts and random left-right mirroring (for pictures of things, not for
+#: digits), random affine maps, or random affine maps followed by elastic distortion.
+KINDS = ("none", "shift", "flip", "affine", "elastic")
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,27 @@ def shift_images(x: np.ndarray, dy: np.ndarray, dx: np.ndarray,
     return padded[i, ch, rows[:, None, :, None], cols[:, None, None, :]].reshape(x.shape)
 
 
+def flip_images(x: np.ndarray, which: np.ndarray,
+                shape: Optional[Sequence[int]] = None) -> np.ndarray:
+    """A copy of ``x`` with the images chosen by the boolean ``which`` mirrored left to
+    right (torchvision's ``RandomHorizontalFlip`` with the coins given). ``x`` is flat or
+    not, as for ``shift_images``; its shape is kept."""
+    b = len(x)
+    c, h, w = image_shape_of(x, shape)
+    images = x.reshape(b, c, h, w).copy()
+    images[which] = images[which][..., ::-1]
+    return images.reshape(x.shape)
+
+
 class DataLoader:
     """Iterate over ``(x_batch, y_batch)`` NumPy arrays (or ``x_batch`` when ``y`` is None).
 
     Each epoch draws a fresh permutation from a generator seeded with ``seed``, so the same
     seed gives the same order. A batch is one gather (``np.take``) with a slice of the
     permutation (no per-sample loop). ``augment_shift=k`` shifts every image by a random
-    ``-k..k`` pixels along each axis; ``distortion`` (see :mod:`.augment`) applies a random
+    ``-k..k`` pixels along each axis; ``flip=True`` mirrors each image left to right with
+    probability 1/2 (for pictures of things, not for digits); ``distortion`` (see
+    :mod:`.augment`) applies a random
     affine map and elastic field to every image of a batch, reading blank pixels as
     ``fill``. Images may be flat ``(N, C*H*W)`` (``image_shape`` then gives ``(C, H, W)``
     unless they are 28x28) or ``(N, [C,] H, W)``. A batch's distortions come from a
@@ -50,7 +64,8 @@ class DataLoader:
     def __init__(self, x: np.ndarray, y: Optional[np.ndarray] = None, batch_size: int = 64,
                  shuffle: bool = True, drop_last: bool = False, seed: int = 0,
                  augment_shift: int = 0, distortion: Optional[Distortion] = None,
-                 image_shape: Optional[Sequence[int]] = None, fill: float = 0.0) -> None:
+                 image_shape: Optional[Sequence[int]] = None, fill: float = 0.0,
+                 flip: bool = False) -> None:
         if y is not None and len(x) != len(y):
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
         if batch_size < 1:
@@ -58,11 +73,11 @@ class DataLoader:
         if augment_shift < 0:
             raise ValueError(f"augment_shift must be >= 0, got {augment_shift}")
         self.image_shape = (image_shape_of(x, image_shape)
-                            if augment_shift or distortion is not None else None)
+                            if augment_shift or flip or distortion is not None else None)
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.seed, self.augment_shift = seed, augment_shift
-        self.distortion, self.fill = distortion, fill
+        self.distortion, self.fill, self.flip = distortion, fill, bool(flip)
         self._rng = np.random.default_rng(seed)
         self._epoch_start = self._rng.bit_generator.state
         self._epoch_end: Optional[dict] = None  # the generator state after this epoch's draw
@@ -78,27 +93,30 @@ class DataLoader:
                 self._draw_epoch()
             self._epoch_start = self._epoch_end   # the next epoch starts where it ended
             self.epoch, self._batches_done = self.epoch + 1, 0
-        order, shifts, key = self._draw_epoch()
-        return self._batches(order, shifts, key)
+        return self._batches(*self._draw_epoch())
 
-    def _draw_epoch(self) -> Tuple[np.ndarray, Optional[np.ndarray], int]:
-        """This epoch's order, shifts and distortion key, drawn afresh from the epoch-start
-        generator state."""
+    def _draw_epoch(self) -> Tuple[np.ndarray, Optional[np.ndarray], int,
+                                   Optional[np.ndarray]]:
+        """This epoch's order, shifts, distortion key and flips, drawn afresh from the
+        epoch-start generator state."""
         self._rng.bit_generator.state = self._epoch_start
         n, k = len(self.x), self.augment_shift
         order = self._rng.permutation(n) if self.shuffle else np.arange(n)
         shifts = self._rng.integers(-k, k + 1, size=(2, n)) if k else None
         key = int(self._rng.integers(2 ** 63)) if self.distortion is not None else 0
+        flips = self._rng.random(n) < 0.5 if self.flip else None
         self._epoch_end = self._rng.bit_generator.state
-        return order, shifts, key
+        return order, shifts, key, flips
 
-    def _batches(self, order: np.ndarray, shifts: Optional[np.ndarray],
-                 key: int) -> Iterator[Batch]:
+    def _batches(self, order: np.ndarray, shifts: Optional[np.ndarray], key: int,
+                 flips: Optional[np.ndarray]) -> Iterator[Batch]:
         for b in range(self._batches_done, len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             xb = np.take(self.x, idx, axis=0)   # a gather: faster than x[idx]
             if shifts is not None:
                 xb = shift_images(xb, shifts[0, idx], shifts[1, idx], self.image_shape)
+            if flips is not None:
+                xb = flip_images(xb, flips[idx], self.image_shape)
             if self.distortion is not None:
                 xb = distort(xb, self.distortion, np.random.default_rng([key, b]),
                              self.image_shape, self.fill)
