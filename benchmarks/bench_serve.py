@@ -67,11 +67,12 @@ def default_run(directory: Path) -> Path:
     return directory
 
 
-def start_server(run: Path) -> Tuple[subprocess.Popen, int]:
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-               MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+def start_server(run: Path, threads: int = 1) -> Tuple[subprocess.Popen, int]:
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "tinygrad_mnist", "serve", str(run),
-                             "--host", HOST, "--port", "0", "--quiet"],
+                             "--host", HOST, "--port", "0", "--quiet",
+                             "--threads", str(threads)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 60
@@ -220,18 +221,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--tricklers", type=int, default=50, help="slow connections in the "
                                                                   "second phase (default: 50; "
                                                                   "0 skips it)")
+    parser.add_argument("--threads", type=int, default=1, help="the server's BLAS threads "
+                                                               "(default: 1)")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)
+    if not 1 <= args.threads <= (os.cpu_count() or 1):
+        parser.error(f"--threads must be in 1..{os.cpu_count()}, got {args.threads}")
     if not (1 <= args.clients <= MAX_CLIENTS and 0 < args.seconds <= MAX_SECONDS
             and 0 <= args.tricklers <= MAX_TRICKLERS and 0 <= args.warmup <= MAX_SECONDS):
         parser.error(f"bounds: 1..{MAX_CLIENTS} clients, up to {MAX_SECONDS:.0f} s, "
                      f"0..{MAX_TRICKLERS} tricklers")
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         run_dir = args.run or default_run(Path(tmp))
-        proc, port = start_server(run_dir)
+        proc, port = start_server(run_dir, args.threads)
         try:
             print(f"server: {sys.executable} -m tinygrad_mnist serve {run_dir} on "
-                  f"{HOST}:{port} (one BLAS thread); client: asyncio, {os.cpu_count()} cores "
+                  f"{HOST}:{port} ({args.threads} BLAS thread(s)); client: asyncio, {os.cpu_count()} cores "
                   f"shared", flush=True)
             try:
                 import uvloop

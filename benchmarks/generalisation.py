@@ -36,6 +36,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from tinygrad_mnist import threads
 from tinygrad_mnist.data import load_image, load_mnist, mnist_style
 from tinygrad_mnist.inference import load_trained
 
@@ -187,7 +188,16 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("generalisation"))
     parser.add_argument("--photos", type=int, default=400, help="synthetic photos to make")
     parser.add_argument("--uci", type=Path, help="scikit-learn's digits.csv.gz")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads (default 1, as the other benchmarks)")
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    with threads.limited(args.threads):
+        return _evaluate_all(args)
+
+
+def _evaluate_all(args: argparse.Namespace) -> int:
     builders = {"photos": lambda: build_photos(args.out / "photos", args.photos),
                 "fonts": lambda: build_fonts(args.out / "fonts")}
     if args.uci:
