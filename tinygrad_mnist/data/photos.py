@@ -281,7 +281,14 @@ def mnist_style(image: np.ndarray) -> np.ndarray:
     ``(H, W, 3)`` (any size; uint8 0..255, or float in [0, 1]); photos with uneven light,
     shadows, noise, coloured ink or paper and stray specks are handled (module docstring).
     Returns ``float32 (28, 28)`` in [0, 1]; raises ValueError if there is no ink."""
-    ink = isolate_ink(image)
+    return fit_to_mnist_box(isolate_ink(image))
+
+
+def fit_to_mnist_box(ink: np.ndarray) -> np.ndarray:
+    """MNIST's own steps for an image of ink (2-D, >= 0, strongest ink 1, background 0):
+    crop to the ink, fit it into 20x20 keeping the aspect ratio (antialiased), paste it
+    into 28x28 with its centre of mass at the centre. Returns ``float32 (28, 28)`` in
+    [0, 1]."""
     rows = np.flatnonzero((ink > _INK_THRESHOLD).any(axis=1))
     cols = np.flatnonzero((ink > _INK_THRESHOLD).any(axis=0))
     crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]

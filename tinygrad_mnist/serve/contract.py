@@ -18,7 +18,8 @@ import json
 from typing import Any, Callable, Dict
 
 import numpy as np
-from PIL import Image
+
+from ..data import fit_to_mnist_box
 
 try:  # five times faster on the page's 60 kB bodies; json is the fallback
     from orjson import loads as _loads
@@ -126,9 +127,6 @@ def _describe(value: Any) -> str:
 
 
 _MIN_CONTRAST = 0.1   # ink must be this much darker/brighter than the background (0..1)
-_INK_THRESHOLD = 0.2  # fraction of the strongest ink that counts for the bounding box
-_BOX, _SIDE = 20, 28  # MNIST fits each digit into 20x20, then centres it in 28x28
-_LANCZOS = getattr(Image, "Resampling", Image).LANCZOS
 
 
 def drawing_to_mnist(drawing: np.ndarray) -> np.ndarray:
@@ -149,23 +147,7 @@ def drawing_to_mnist(drawing: np.ndarray) -> np.ndarray:
     if ink.max() < _MIN_CONTRAST:
         raise ValueError("no ink found: the image is empty (uniform background)")
     ink /= ink.max()
-    rows = np.flatnonzero((ink > _INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink > _INK_THRESHOLD).any(axis=0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    h, w = crop.shape
-    factor = _BOX / max(h, w)
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))  # Pillow wants (w, h)
-    small = np.clip(np.asarray(Image.fromarray(crop.astype(np.float32)).resize(size, _LANCZOS)),
-                    0.0, None)
-    small /= small.max()
-    total = small.sum()
-    cy = (small.sum(axis=1) @ np.arange(small.shape[0])) / total
-    cx = (small.sum(axis=0) @ np.arange(small.shape[1])) / total
-    top = int(np.clip(round(_SIDE / 2 - cy), 0, _SIDE - small.shape[0]))
-    left = int(np.clip(round(_SIDE / 2 - cx), 0, _SIDE - small.shape[1]))
-    out = np.zeros((_SIDE, _SIDE), dtype=np.float32)
-    out[top:top + small.shape[0], left:left + small.shape[1]] = small
-    return np.clip(out, 0.0, 1.0)
+    return fit_to_mnist_box(ink)
 
 
 def prepare_drawing(drawing: np.ndarray) -> np.ndarray:
