@@ -156,8 +156,9 @@ def test_shifts_work_on_any_image_shape():
 
 
 def test_augmentation_options_and_defaults():
-    # shifts: 99.52 % on MNIST against 99.05 % for elastic distortion in 12 epochs
-    assert TrainConfig.from_dict({"model": "cnn"}).augment == "shift"
+    # affine: 99.51 % on MNIST in 12 epochs (shifts 99.52 %, elastic 99.05 %), and the
+    # best of the three on digits that are not MNIST's
+    assert TrainConfig.from_dict({"model": "cnn"}).augment == "affine"
     assert TrainConfig.from_dict({}).augment == "none"            # the MLP as before
     assert TrainConfig.from_dict({"model": "cnn", "augment": True}).augment == "shift"
     assert TrainConfig.from_dict({"augment": False}).augment == "none"
@@ -166,7 +167,7 @@ def test_augmentation_options_and_defaults():
     fashion = {"model": "cnn", "dataset": "fashion-mnist"}
     assert TrainConfig.from_dict(fashion).augment == "shift"
     assert TrainConfig.from_dict({**fashion, "augment": "elastic"}).augment == "elastic"
-    assert TrainConfig.from_dict({"model": "cnn", "dataset": "kmnist"}).augment == "shift"
+    assert TrainConfig.from_dict({"model": "cnn", "dataset": "kmnist"}).augment == "affine"
     assert TrainConfig.from_dict({**fashion, "augment": "flip"}).augment == "flip"
     with pytest.raises(ValueError, match="--augment must be one of none, shift, flip, affine, "
                                          "elastic"):

@@ -109,5 +109,5 @@ LAYOUTS: Dict[str, str] = {"mlp": "flat", "cnn": "image"}
 #: for the options a run leaves unset. The CNN's `hidden` is its fully connected head.
 DEFAULTS: Dict[str, Dict[str, Any]] = {
     "mlp": {"hidden": [512, 256], "augment": "none", "threads": 1},
-    "cnn": {"hidden": [128], "augment": "shift", "threads": 1},
+    "cnn": {"hidden": [128], "augment": "affine", "threads": 1},
 }

@@ -74,7 +74,7 @@ class DatasetInfo:
     homepage: str = ""
     offline: str = ""
     #: The CNN's training-time augmentation on this dataset when none is asked for
-    #: (None: the model's own default, elastic distortion, which models handwriting).
+    #: (None: the model's own default, random affine maps, which suit handwriting).
     cnn_augment: Optional[str] = None
 
     @property
