@@ -163,14 +163,13 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, reduction: str = "mean",
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], "
                          f"got {label_smoothing}")
-    if not isinstance(input, Tensor):
-        input = Tensor(input)
+    input = _tensor(input)
     if input.ndim == 1:
         return _one_sample(cross_entropy, input, target, reduction, label_smoothing)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be (N, C) or (C,), got {input.shape}")
     n, c = input.shape
-    target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
+    target_data = _array(target)
     if target_data.dtype.kind in "iub":
         labels = check_labels("cross_entropy", target_data, n, c)
         return fused.CrossEntropy.apply(input, labels=labels, reduction=reduction,
