@@ -181,6 +181,16 @@ def test_cnn_layers_match_eager_bitwise(make_model):
     check(make_model, OPTIMIZERS["adam"], batches(IMAGE, sizes=(6, 6, 6, 3, 6, 3)))
 
 
+def test_a_large_convolution_weight_with_a_transposed_gradient():
+    """A conv weight of more than 2^17 elements whose gradient is stored transposed is
+    updated whole, as optim does: the update's scratch must hold all of it."""
+    wide = lambda: nn.Sequential(nn.Conv2d(1, 128, 3, padding=1, bias=False), nn.ReLU(),
+                                 nn.Conv2d(128, 256, 3, padding=1, bias=False),
+                                 nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256 * 5 * 5, 5))
+    for make in (OPTIMIZERS["adam"], OPTIMIZERS["momentum-wd"]):
+        check(wide, make, batches(IMAGE, sizes=(2, 2, 1, 2)))
+
+
 def test_cnn_with_sgd_weight_decay_and_clipping():
     check(cnn, OPTIMIZERS["momentum-wd"], batches(IMAGE, sizes=(6, 6, 3, 6, 3)),
           clip_grad_norm=0.5)

@@ -66,6 +66,14 @@ def _write(b: Builder, header: str, lines: List[str]) -> None:
         b.emit(*lines)
 
 
+def _update_arrays(optimizer: Any, p: Any, grad: Value) -> List[np.ndarray]:
+    """θ, its gradient and its state arrays: what `flat_pieces` cuts (whole, when one of
+    them is not contiguous, as a convolution's weight gradient is not)."""
+    state = [a for a in optimizer.state.get(p, {}).values()
+             if isinstance(a, np.ndarray) and a.shape == p.data.shape]
+    return [p.data, grad.array, *state]
+
+
 def _state(optimizer: Any, p: Any, name: str) -> np.ndarray:
     array = optimizer.state.get(p, {}).get(name)
     if array is None:
@@ -221,10 +229,11 @@ def optimizer_step(b: Builder, optimizer: Any) -> None:
         b.comment(f"{type(optimizer).__name__}: its own step()")
         b.emit(f"{opt}.step()")
         return
-    largest: Dict[np.dtype, int] = {}
+    largest: Dict[np.dtype, int] = {}                  # the largest update piece, by dtype
     for _, _, params in grouped:
-        for p, _ in params:
-            size = p.data.size if p.data.size <= K.BLOCKED_ABOVE else K.BLOCK
+        for p, grad in params:
+            size = max(piece[0].size for piece in K.flat_pieces(*_update_arrays(optimizer, p,
+                                                                                   grad)))
             largest[p.data.dtype] = max(largest.get(p.data.dtype, 0), size)
     decay = any(group["weight_decay"] for group in groups)
     scratch = {}
