@@ -163,7 +163,19 @@ BAD_OPTIONS = {
     "serve port a word": (["serve", "x", "--port", "http"], "--port"),
     "export without --onnx": (["export", "x"], "--onnx"),
     "resume a missing run": (["train", "--resume", "/nonexistent/run"], "cannot resume"),
+    "conv channels for the MLP": (["train", "--conv-channels", "8"],
+                                  "--conv-channels is for --model cnn"),
+    "conv channels zero": (["train", "--model", "cnn", "--conv-channels", "0"],
+                           "--conv-channels must be between 1 and 1024"),
 }
+
+
+@needs_mnist
+def test_more_conv_blocks_than_the_image_can_be_halved(capsys, tmp_path):
+    line = expect(["train", "--model", "cnn", "--conv-channels", "4", "4", "4", "4", "4",
+                   "--limit", "200", "--out", str(tmp_path / "run")], capsys, USAGE,
+                  "--conv-channels 4 4 4 4 4", "between 1 and 4 conv blocks")
+    assert "Traceback" not in line
 
 
 @pytest.mark.parametrize("argv, fragment", BAD_OPTIONS.values(), ids=BAD_OPTIONS.keys())

@@ -329,3 +329,18 @@ def test_slicing_a_model_gives_a_plain_sequential():
     assert head[0] is model[-3]
     body = models.MLP(hidden=[16])[:2]
     assert type(body) is nn.Sequential and len(body) == 2
+
+
+def test_conv_channels_default_choice_and_runs_saved_before():
+    from tinygrad_mnist.config import TrainConfig, build_model
+    assert TrainConfig.from_dict({"model": "cnn"}).conv_channels == [32, 64, 128]
+    chosen = {"model": "cnn", "dataset": "fashion-mnist", "conv_channels": [8, 16]}
+    assert TrainConfig.from_dict(chosen).conv_channels == [8, 16]
+    assert TrainConfig.from_dict({}).conv_channels is None            # the MLP has none
+    with pytest.raises(ValueError, match="--conv-channels is for --model cnn, not mlp"):
+        TrainConfig.from_dict({"conv_channels": [8]})
+    # a CNN run saved before the option existed was trained with these widths
+    assert TrainConfig.from_dict({"model": "cnn", "augment": "shift"}
+                                 ).conv_channels == [32, 64, 128]
+    model = build_model(TrainConfig.from_dict({"model": "cnn", "conv_channels": [8, 16]}))
+    assert [m.weight.shape[0] for m in model if isinstance(m, nn.Conv2d)] == [8, 16]

@@ -49,13 +49,18 @@ def _option(default: Any, help: str, type: Callable[[str], Any] = str, *,
 @dataclass
 class TrainConfig:
     """Every option of a training run (the keys of `--config FILE.json`). `None` for
-    `hidden`, `augment` and `threads` means the model's default (`models.DEFAULTS`)."""
+    `hidden`, `conv_channels`, `augment` and `threads` means the model's default
+    (`models.DEFAULTS`; for the CNN's augmentation, the dataset's if it has one)."""
     model: str = _option("mlp", "architecture: mlp (fully connected) or cnn (convolutional)",
                          choices=models.MODELS)
     hidden: Optional[List[int]] = _option(
         None, "hidden layer sizes of the MLP (of the CNN's fully connected part), "
               "e.g. 512 256", int, nargs="+", must_be=f"between 1 and {MAX_HIDDEN}",
         rule=lambda n: 1 <= n <= MAX_HIDDEN)
+    conv_channels: Optional[List[int]] = _option(
+        None, "the CNN's convolution widths, one per block (each block halves the image), "
+              "e.g. 32 64 128", int, nargs="+", must_be="between 1 and 1024",
+        rule=lambda n: 1 <= n <= 1024)
     epochs: int = _option(12, "passes over the training split", int,
                           must_be="at least 1", rule=lambda n: n >= 1)
     batch_size: int = _option(128, "images per optimizer step", int,
@@ -133,10 +138,14 @@ class TrainConfig:
             self.augment = info.cnn_augment if info is not None else None
         for f in dataclasses.fields(self):
             setattr(self, f.name, _checked(f, getattr(self, f.name)))
+        if self.conv_channels is not None and self.model != "cnn":
+            raise UsageError(f"--conv-channels is for --model cnn, not {self.model}",
+                             "conv_channels")
         for key, value in models.DEFAULTS.get(self.model, {}).items():
             if getattr(self, key) is None:
                 setattr(self, key, copy.deepcopy(value))
-        widths = [_WIDEST_INPUT, *(self.hidden or []), 10]
+        widest = max(_WIDEST_INPUT, 9 * (self.conv_channels or [0])[-1])
+        widths = [widest, *(self.hidden or []), 10]
         parameters = sum(a * b for a, b in zip(widths, widths[1:]))
         if parameters > MAX_PARAMETERS:
             raise UsageError(f"--hidden {' '.join(map(str, self.hidden))} asks for about "
@@ -222,8 +231,11 @@ def build_model(config: TrainConfig, image_shape: Iterable[int] = (1, 28, 28),
     """The model `config` describes for images of `image_shape` (C, H, W) and
     `num_classes` classes (the data's), initialised from its seed."""
     generator = np.random.default_rng(config.seed)
-    model = models.build(config.model, tuple(image_shape), num_classes, hidden=config.hidden,
-                         dropout=config.dropout, generator=generator)
+    options: Dict[str, Any] = {"hidden": config.hidden, "dropout": config.dropout}
+    if config.conv_channels is not None:
+        options["channels"] = tuple(config.conv_channels)
+    model = models.build(config.model, tuple(image_shape), num_classes, generator=generator,
+                         **options)
     return models.initialize(model, config.init, generator)
 
 

@@ -53,6 +53,10 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
+#: The CNN's convolution widths unless told otherwise.
+CNN_CHANNELS = (32, 64, 128)
+
+
 class CNN(nn.Sequential):
     """Convolutional classifier of (N, C, H, W) images (default 1×28×28). For each of
     `channels` (default 32, 64, 128): a 3×3 convolution (padding 1, no bias: batch
@@ -71,7 +75,7 @@ class CNN(nn.Sequential):
     """
 
     def __init__(self, hidden: Optional[Sequence[int]] = None, dropout: float = 0.0,
-                 channels: Sequence[int] = (32, 64, 128), num_classes: int = 10,
+                 channels: Sequence[int] = CNN_CHANNELS, num_classes: int = 10,
                  generator: Optional[np.random.Generator] = None,
                  image_shape: Sequence[int] = (1, 28, 28)):
         hidden = (128,) if hidden is None else hidden
@@ -109,5 +113,6 @@ LAYOUTS: Dict[str, str] = {"mlp": "flat", "cnn": "image"}
 #: for the options a run leaves unset. The CNN's `hidden` is its fully connected head.
 DEFAULTS: Dict[str, Dict[str, Any]] = {
     "mlp": {"hidden": [512, 256], "augment": "none", "threads": 1},
-    "cnn": {"hidden": [128], "augment": "affine", "threads": 1},
+    "cnn": {"hidden": [128], "conv_channels": list(CNN_CHANNELS), "augment": "affine",
+            "threads": 1},
 }

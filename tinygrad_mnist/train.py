@@ -318,6 +318,11 @@ def _train(config: Optional[TrainConfig], resume: Optional[PathLike],
     except MemoryError:
         raise UsageError(f"not enough memory for a {config.model} with hidden layers "
                          f"{config.hidden}; use smaller --hidden", "hidden") from None
+    except ValueError as e:  # more conv blocks than the images can be halved
+        if config.conv_channels is None:
+            raise
+        raise UsageError(f"--conv-channels {' '.join(map(str, config.conv_channels))}: {e}",
+                         "conv_channels") from None
     shifts = 2 if config.augment in ("shift", "flip") else 0
     loader = DataLoader(data.x_train, data.y_train, config.batch_size, shuffle=True,
                         seed=config.seed, augment_shift=shifts,
