@@ -1,7 +1,7 @@
 """The house rules that keep the code readable, checked on the source itself:
 imports go down the layers (CONTRIBUTING.md), no import cycle, no private name taken
 from another module (except the speed module `_kernels`), no dispatch on class-name
-strings, and the engine core's size budget."""
+strings, the engine core's size budget, and short optimizer updates."""
 import ast
 import subprocess
 import sys
@@ -197,3 +197,16 @@ def test_the_checks_above_can_fail(tmp_path):
     assert len(list(upward_imports("tinygrad_mnist.data.bad", bad))) == 3
     assert [t for _, t in upward_imports("tinygrad_mnist._kernels", bad)] == [
         "tinygrad_mnist.ops", "tinygrad_mnist.conv"]
+
+
+UPDATE_BUDGET = 25  # lines of an optimizer's per-piece update, signature and docstring included
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "optim").glob("*.py")), ids=lambda p: p.name)
+def test_each_optimizer_update_reads_as_a_short_formula(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef) and node.name == "update":
+            lines = node.end_lineno - node.lineno + 1
+            assert lines <= UPDATE_BUDGET, (
+                f"{path.name}: update() is {lines} lines, over {UPDATE_BUDGET}: keep the "
+                f"formula there and move loops, pieces and scratch to the Optimizer base")
