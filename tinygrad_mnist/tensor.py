@@ -73,12 +73,7 @@ class Tensor(TensorAPI):
     def from_op(data: Any, ctx: Optional[Function]) -> "Tensor":
         """The output of a `Function` (`Function.apply` calls this): a plain Tensor on
         `data`, not a copy, that requires grad and remembers `ctx` unless it is None."""
-        t = object.__new__(Tensor)
-        t.data = data if type(data) is np.ndarray else np.asarray(data)
-        t._grad = None
-        t.requires_grad = ctx is not None
-        t._ctx = ctx
-        return t
+        return Tensor._make(data, ctx is not None, ctx)
 
     # ------------------------------------------------------------------ factories
     @staticmethod
