@@ -9,7 +9,7 @@ from data_helpers import isolated_env  # noqa: F401 - autouse fixture
 from tinygrad_mnist.config import TrainConfig
 from tinygrad_mnist.data import DISTORTIONS, DataLoader, Distortion, distort, shift_images
 from tinygrad_mnist.data.loader import flip_images
-from tinygrad_mnist.data.augment import bilinear_sample, gaussian_matrix
+from tinygrad_mnist.data.augment import KINDS, bilinear_sample, gaussian_matrix, loader_options
 
 NONE = Distortion(degrees=0, scale=0, shear=0, translate=0, alpha=0)
 
@@ -153,6 +153,15 @@ def test_shifts_work_on_any_image_shape():
     assert out[2, :, -2:].max() == 0
     flat = shift_images(x.reshape(3, -1), np.array([1, 0, -2]), np.array([0, 3, 1]), (3, 10, 16))
     np.testing.assert_array_equal(flat.reshape(out.shape), out)
+
+
+def test_each_kind_is_its_loader_arguments():
+    assert {kind: loader_options(kind) for kind in KINDS} == {
+        "none": {"augment_shift": 0, "flip": False, "distortion": None},
+        "shift": {"augment_shift": 2, "flip": False, "distortion": None},
+        "flip": {"augment_shift": 2, "flip": True, "distortion": None},
+        "affine": {"augment_shift": 0, "flip": False, "distortion": DISTORTIONS["affine"]},
+        "elastic": {"augment_shift": 0, "flip": False, "distortion": DISTORTIONS["elastic"]}}
 
 
 def test_augmentation_options_and_defaults():

@@ -25,7 +25,8 @@ import pandas as pd
 from . import __version__, jit, models, nn, optim, threads
 from .atomic import atomic_write_text
 from .config import TrainConfig, build_model, load_images, option_flag
-from .data import DIGITS, DISTORTIONS, DataLoader, Stats, prepare, train_val_split
+from .data import DIGITS, DataLoader, Stats, prepare, train_val_split
+from .data.augment import loader_options as augment_options
 from .errors import UsageError
 from .inference import evaluate_arrays, load_trained
 from .report import write_report
@@ -323,11 +324,8 @@ def _train(config: Optional[TrainConfig], resume: Optional[PathLike],
             raise
         raise UsageError(f"--conv-channels {' '.join(map(str, config.conv_channels))}: {e}",
                          "conv_channels") from None
-    shifts = 2 if config.augment in ("shift", "flip") else 0
     loader = DataLoader(data.x_train, data.y_train, config.batch_size, shuffle=True,
-                        seed=config.seed, augment_shift=shifts,
-                        flip=config.augment == "flip",
-                        distortion=DISTORTIONS.get(config.augment),
+                        seed=config.seed, **augment_options(config.augment),
                         image_shape=data.image_shape,
                         fill=-data.stats.mean / data.stats.std)  # black, standardised
     optimizer = build_optimizer(config, model.parameters())

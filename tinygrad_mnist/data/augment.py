@@ -15,7 +15,7 @@ the elastic strength in pixels grow with ``side / 28``, the elastic smoothness t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
@@ -49,6 +49,13 @@ PRESETS: Dict[str, Distortion] = {
     # U(-1, 1) and a Gaussian of total weight 1: displacements of about 1 to 2 pixels.
     "elastic": Distortion(alpha=34.0, sigma=4.0),
 }
+
+
+def loader_options(kind: str) -> Dict[str, Any]:
+    """The ``DataLoader`` arguments of an ``--augment`` kind: ``augment_shift`` (pixels),
+    ``flip`` and ``distortion``."""
+    return {"augment_shift": 2 if kind in ("shift", "flip") else 0, "flip": kind == "flip",
+            "distortion": PRESETS.get(kind)}
 
 
 def gaussian_matrix(n: int, sigma: float) -> np.ndarray:
