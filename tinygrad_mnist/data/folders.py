@@ -30,7 +30,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import registry
 from .registry import ImageData
-from .errors import ChecksumError, DataError, IDXError
+from .errors import ChecksumError, DataError
 from .files import GZIP_MAGIC, read_uncompressed, sha256_hex
 from .kaggle import read_kaggle_csv
 from .preprocess import train_val_split

@@ -170,7 +170,7 @@ class Builder:
 
     @property
     def source(self) -> str:
-        lines = [f"def train_step(x, y):",
+        lines = ["def train_step(x, y):",
                  f'    """{self.title}"""',
                  "    # guard: anything not as this plan was built for goes back to eager",
                  "    if not (" + ("\n            and ".join(self.guard) or "True") + "):",
