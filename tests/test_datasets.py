@@ -19,8 +19,10 @@ from tinygrad_mnist import cli, models
 from tinygrad_mnist.data import (ChecksumError, DataError, HttpMirror, ImageData, LocalMirror,
                                  default_mirrors, files, load_dataset, load_folder, load_mnist,
                                  registry, write_idx)
-from tinygrad_mnist.inference import load_trained
+from tinygrad_mnist.errors import UsageError
+from tinygrad_mnist.inference import load_trained, predict_proba
 from tinygrad_mnist.predict import predict
+from tinygrad_mnist.serve import load_predictor
 
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
            "Sneaker", "Bag", "Ankle boot")
@@ -248,6 +250,7 @@ def test_cnn_and_mlp_take_any_image_shape_and_class_count():
     tg.cross_entropy(logits, np.arange(4)).backward()
     assert all(p.grad is not None for p in cnn.parameters())
     assert cnn[0].weight.shape == (32, 3, 3, 3)
+    assert predict_proba(cnn, np.zeros((0, 3, 32, 32), np.float32)).shape == (0, 47)
     mlp = models.build("mlp", (3, 32, 32), 5, hidden=[8])
     assert mlp(tg.Tensor(np.zeros((2, 3072), np.float32))).shape == (2, 5)
     with pytest.raises(ValueError, match="between 1 and 3 conv blocks"):
@@ -270,6 +273,9 @@ def test_the_app_trains_on_a_colour_image_folder(tmp_path, capsys):
     trained = load_trained(out)
     assert trained.classes == ("cat", "dog", "emu", "fox", "gnu")
     assert trained.image_shape == (3, 32, 32)
+    with pytest.raises(UsageError, match=r"serve is a page for drawing digits; this model "
+                                         r"classifies 3x32x32 images into 5 classes \(cat"):
+        load_predictor(out)
     assert cli.main(["evaluate", str(out), "--no-plots"]) == 0
     results, _ = predict(out, [root / "test" / "fox" / "0.png"])
     assert results[0].error is None and results[0].names[0] in trained.classes

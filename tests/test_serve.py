@@ -474,6 +474,8 @@ def test_load_predictor_serialises_calls(monkeypatch: pytest.MonkeyPatch) -> Non
     inside, most = [0], [0]
 
     class Trained:
+        classes, image_shape = tuple("0123456789"), (1, 28, 28)
+
         def predict_proba(self, images: np.ndarray) -> np.ndarray:
             inside[0] += 1
             most[0] = max(most[0], inside[0])

@@ -93,6 +93,10 @@ def test_shape_ops():
     np.testing.assert_array_equal(x.max(axis=(0, 2)).data, [15, 19, 23])
     assert x.mean(axis=1, keepdims=True).shape == (2, 1, 4)
     assert x.sum(dim=0, keepdim=True).shape == (1, 3, 4)  # PyTorch spelling
+    empty = Tensor(np.zeros((0, 3, 4)))
+    assert empty.flatten(1).shape == (0, 12) and empty.flatten().shape == (0,)
+    assert np.isnan(empty.mean().data) and np.isnan(empty.mean(axis=0).data).all()  # as torch
+    assert empty.mean(axis=1).shape == (0, 4)
 
 
 # -------------------------------------------------------------- properties

@@ -30,7 +30,6 @@ from .serialization import CheckpointError, load
 from .tensor import from_numpy
 
 PathLike = Union[str, os.PathLike]
-NUM_CLASSES = 10
 #: The file that makes a directory a sweep (one row per trial; see tinygrad_mnist.sweep).
 SWEEP_CSV = "sweep.csv"
 #: The smallest class probability the evaluation loss takes the logarithm of.
@@ -50,11 +49,11 @@ def _inference_mode(model: nn.Module) -> Iterator[None]:
 
 
 def predict_proba(model: nn.Module, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Class probabilities (N, 10) of `model` on its input `x`."""
+    """Class probabilities (N, C) of `model` on its input `x`."""
     with _inference_mode(model):
         chunks = [model(from_numpy(x[i:i + batch_size])).softmax(axis=1).data
-                  for i in range(0, len(x), batch_size)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, NUM_CLASSES), np.float32)
+                  for i in range(0, max(len(x), 1), batch_size)]  # an empty x gives (0, C)
+    return np.concatenate(chunks)
 
 
 def evaluate_arrays(model: nn.Module, x: np.ndarray, y: np.ndarray,
@@ -92,7 +91,7 @@ class Trained:
         return to_layout(x, models.LAYOUTS[self.config.model], self.image_shape)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) floats in [0, 1] → (N, 10) class probabilities."""
+        """Images as `prepare` takes them → (N, C) class probabilities."""
         return predict_proba(self.model, self.prepare(images))
 
 
@@ -174,11 +173,11 @@ class Ensemble:
         return self.members[0].image_shape
 
     def member_proba(self, images: np.ndarray) -> List[np.ndarray]:
-        """Each member's (N, 10) probabilities on (N, 28, 28) floats in [0, 1]."""
+        """Each member's (N, C) probabilities on images as `Trained.prepare` takes them."""
         return [member.predict_proba(images) for member in self.members]
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) floats in [0, 1] → the members' mean (N, 10) probabilities."""
+        """Images as `Trained.prepare` takes them → the members' mean (N, C) probabilities."""
         return average_proba(self.member_proba(images))
 
 

@@ -230,7 +230,7 @@ class Tensor(TensorAPI):
         axis, keepdims = _pick(axis, dim, keepdims, keepdim)
         axes = _normalize_axis(axis, self.ndim, "mean")
         count = self.data.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
-        return self.sum(axes, keepdims) * (1.0 / max(count, 1))
+        return self.sum(axes, keepdims) * (1.0 / count if count else float("nan"))  # as PyTorch
 
     # -------------------------------------------------------------------- shape
     def reshape(self, *shape: Any) -> "Tensor":
@@ -243,8 +243,8 @@ class Tensor(TensorAPI):
             return self.reshape(1)
         start, end = (_normalize_axis(d, self.ndim, "flatten")[0]
                       for d in (start_dim, end_dim))
-        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
-        return self.reshape(shape)
+        flat = int(np.prod(self.shape[start:end + 1]))  # not -1: an empty tensor flattens too
+        return self.reshape(self.shape[:start] + (flat,) + self.shape[end + 1:])
 
     def permute(self, *dims: Any) -> "Tensor":
         dims = _shape(dims)
