@@ -136,11 +136,15 @@ def cross_entropy_case(draw):
     reduction = draw(st.sampled_from(["mean", "sum", "none"]))
     smoothing = draw(st.sampled_from([0.0, 0.1, 0.5]))
     logits = draw(arrays((n, c), -5, 5))
+    weight = draw(st.one_of(st.none(), arrays((c,), 0.1, 2.0)))   # a constant, as in torch
+    options = dict(reduction=reduction, label_smoothing=smoothing)
     if draw(st.booleans()):
-        labels = np.array(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
-        return Case(lambda z: tg.cross_entropy(z, labels, reduction, smoothing), (logits,))
+        labels = np.array(draw(st.lists(st.integers(-1, c - 1), min_size=n, max_size=n)))
+        labels[0] = max(labels[0], 0)                # -1 is ignored; one label is kept
+        return Case(lambda z: tg.cross_entropy(z, labels, weight, ignore_index=-1, **options),
+                    (logits,))
     target = draw(arrays((n, c), 0.0, 1.0))
-    return Case(lambda z, t: tg.cross_entropy(z, t, reduction, smoothing), (logits, target))
+    return Case(lambda z, t: tg.cross_entropy(z, t, weight, **options), (logits, target))
 
 
 @st.composite

@@ -195,7 +195,8 @@ def test_loss_modules_match_functional():
     ce = nn.CrossEntropyLoss(label_smoothing=0.1)(z, labels)
     assert ce.item() == F.cross_entropy(z, labels, label_smoothing=0.1).item()
     nll = nn.NLLLoss(reduction="sum")(z.log_softmax(1), labels)
-    assert nll.item() == pytest.approx(F.cross_entropy(z, labels, "sum").item(), rel=1e-5)
+    summed = F.cross_entropy(z, labels, reduction="sum").item()
+    assert nll.item() == pytest.approx(summed, rel=1e-5)
     target = rng(12).standard_normal((6, 4)).astype(np.float32)
     mse = nn.MSELoss()(z, target)
     assert mse.item() == pytest.approx(((logits - target) ** 2).mean(), rel=1e-6)
@@ -217,6 +218,29 @@ def test_nll_loss_values_single_sample_and_errors():
         F.nll_loss(tg.Tensor(logp), np.array([0]))
 
 
+def test_class_weights_and_ignored_labels_follow_pytorchs_formula():
+    """Sample i costs -w[y_i]·log p[i, y_i]; ignored labels cost 0; the mean divides by
+    the weights of the labels kept (nan when every label is ignored, as in PyTorch)."""
+    logp = np.log(np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]]))
+    labels, weight = np.array([1, 0, -100]), np.array([2.0, 3.0])
+    costs = [-3 * np.log(0.8), -2 * np.log(0.6), 0.0]
+    loss = F.nll_loss(tg.Tensor(logp), labels, weight, reduction="none")
+    np.testing.assert_allclose(loss.data, costs)
+    assert F.nll_loss(logp, labels, weight, reduction="sum").item() == pytest.approx(sum(costs))
+    assert F.nll_loss(logp, labels, weight).item() == pytest.approx(sum(costs) / 5)
+    assert np.isnan(F.nll_loss(logp, np.array([-100, -100, -100])).item())
+    ce = nn.CrossEntropyLoss(tg.tensor(weight), ignore_index=1)   # weight first, as in torch
+    z = tg.Tensor(np.log([[1.0, 4.0], [3.0, 2.0], [1.0, 1.0]]))     # softmax: the p above
+    assert ce(z, np.array([1, 0, 1])).item() == pytest.approx(-np.log(0.6))
+    assert list(ce.state_dict()) == ["weight"]
+    with pytest.raises(TypeError, match=r"got the string 'sum' \(give reduction='sum' by"):
+        F.cross_entropy(z, labels, "sum")                # the third argument is weight
+    with pytest.raises(ValueError, match="weight must be 2 finite numbers, one per class"):
+        nn.NLLLoss(np.ones(3))(z, np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match="size_average and reduce are deprecated"):
+        nn.CrossEntropyLoss(size_average=False)
+
+
 def test_mse_loss_reductions_and_shape_error():
     a, b = np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0])
     assert F.mse_loss(tg.Tensor(a), b).item() == pytest.approx(13 / 3)
@@ -232,8 +256,10 @@ def test_loss_gradchecks(reduction):
     x, y = r.standard_normal((4, 3)), r.standard_normal((4, 3))
     assert gradcheck(lambda a, b: F.mse_loss(a, b, reduction), x, y)
     labels = np.array([2, 0, 1, 2])
-    assert gradcheck(lambda a: F.nll_loss(a, labels, reduction), x)
-    assert gradcheck(lambda a: F.nll_loss(a, np.array(1), reduction), x[0])
+    assert gradcheck(lambda a: F.nll_loss(a, labels, reduction=reduction), x)
+    assert gradcheck(lambda a: F.nll_loss(a, np.array(1), reduction=reduction), x[0])
+    weight, some_ignored = np.array([0.5, 2.0, 1.5]), np.array([2, -100, 1, 2])
+    assert gradcheck(lambda a: F.nll_loss(a, some_ignored, weight, reduction=reduction), x)
 
 
 # ----------------------------------------------------------------------- properties
@@ -256,8 +282,9 @@ def test_softmax_is_a_distribution_and_log_softmax_its_log(z):
 def test_nll_of_log_softmax_is_cross_entropy(z, data, reduction):
     n, c = z.shape
     labels = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
-    nll = F.nll_loss(F.log_softmax(tg.Tensor(z), 1), labels, reduction).data
-    np.testing.assert_allclose(nll, F.cross_entropy(tg.Tensor(z), labels, reduction).data,
+    nll = F.nll_loss(F.log_softmax(tg.Tensor(z), 1), labels, reduction=reduction).data
+    np.testing.assert_allclose(nll, F.cross_entropy(tg.Tensor(z), labels,
+                                                    reduction=reduction).data,
                                rtol=1e-9, atol=1e-12)
 
 

@@ -1,7 +1,8 @@
 """The examples' computations against PyTorch itself (skipped without PyTorch, which
 is never a dependency): the MNIST example's network gives the same outputs, loss and
 gradients from the same weights, and the same weights after Adadelta steps under
-StepLR; the polynomial fit's manual updates give the same coefficients."""
+StepLR; the polynomial fit's manual updates give the same coefficients; the losses'
+class weights, ignored labels and label smoothing give PyTorch's values and gradients."""
 import importlib.util
 import math
 from pathlib import Path
@@ -97,3 +98,36 @@ def test_the_polynomial_fit_by_hand_matches_pytorch():
                     coefficient.grad = None
         results.append([v.item() for v in (a, b, c, d)])
     np.testing.assert_allclose(results[0], results[1], rtol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_weighted_ignored_and_smoothed_losses_match_pytorch(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        n, c = rng.integers(1, 6), rng.integers(2, 6)
+        x = rng.standard_normal((n, c))
+        labels = np.where(rng.random(n) < 0.3, -100, rng.integers(0, c, n))
+        weight = rng.random(c) + 0.1 if rng.random() < 0.6 else None
+        options = dict(reduction=str(rng.choice(["mean", "sum", "none"])),
+                       label_smoothing=float(rng.choice([0.0, 0.1, 0.7])))
+        probabilities = rng.random() < 0.25
+        target = rng.dirichlet(np.ones(c), n) if probabilities else labels
+        ours, theirs = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        torch_weight = None if weight is None else torch.tensor(weight)
+        a = F.cross_entropy(ours, target, weight, **options)
+        b = torch.nn.functional.cross_entropy(theirs, torch.tensor(target), torch_weight,
+                                              **options)
+        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-10, atol=1e-12)
+        if probabilities or (labels != -100).any():      # all ignored: nan, no gradient
+            a.sum().backward()
+            b.sum().backward()
+            np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-9,
+                                       atol=1e-12)
+        if not probabilities:
+            log_p = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+            reduction = options["reduction"]
+            np.testing.assert_allclose(
+                F.nll_loss(log_p, labels, weight, reduction=reduction).data,
+                torch.nn.functional.nll_loss(torch.tensor(log_p), torch.tensor(labels),
+                                             torch_weight, reduction=reduction).numpy(),
+                rtol=1e-10, atol=1e-12)

@@ -144,57 +144,125 @@ def check_labels(name: str, labels: np.ndarray, n: int, c: int) -> np.ndarray:
     return labels
 
 
-def _one_sample(loss_fn: Any, input: Tensor, target: Any, reduction: str, *args: Any) -> Tensor:
+def _one_sample(loss_fn: Any, input: Tensor, target: Any, reduction: str,
+                **options: Any) -> Tensor:
     """A loss of one sample (C,) as the loss of a batch of one."""
     target = target if isinstance(target, Tensor) else np.asarray(target)
     target = target.reshape(1, -1) if target.ndim == 1 else target.reshape(1)
-    loss = loss_fn(input.reshape(1, -1), target, "none", *args)
-    return loss.reshape(()) if reduction == "none" else loss.sum()
+    loss = loss_fn(input.reshape(1, -1), target, reduction=reduction, **options)
+    return loss.reshape(()) if reduction == "none" else loss
 
 
-def cross_entropy(input: ArrayLike, target: ArrayLike, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
-    """Softmax cross-entropy, fused and stable (like `torch.nn.functional.cross_entropy`).
+def check_legacy(name: str, size_average: Any, reduce: Any) -> None:
+    """PyTorch's deprecated size_average and reduce keep their places in the signature
+    (so PyTorch's positional calls line up) but only `reduction` is taken."""
+    if size_average is not None or reduce is not None:
+        raise ValueError(f"{name}: size_average and reduce are deprecated in PyTorch and "
+                         f"not supported; use reduction='mean', 'sum' or 'none'")
+
+
+def _class_weights(name: str, weight: Any, c: int) -> Optional[np.ndarray]:
+    """`weight` as a constant float (C,) array of per-class weights (None: all 1)."""
+    if weight is None:
+        return None
+    if isinstance(weight, str):
+        raise TypeError(f"{name}: weight must hold {c} class weights, got the string "
+                        f"{weight!r} (give reduction={weight!r} by name)")
+    w = _array(weight)
+    if w.shape != (c,) or w.dtype.kind not in "iuf" or not np.isfinite(w).all():
+        raise ValueError(f"{name}: weight must be {c} finite numbers, one per class, got "
+                         f"{w.dtype} {w.shape}")
+    return w
+
+
+def _weighted_nll(name: str, log_p: Tensor, target: np.ndarray, weight: Optional[np.ndarray],
+                  ignore_index: int, reduction: str, label_smoothing: float = 0.0) -> Tensor:
+    """PyTorch's weighted, label-smoothed NLL of log-probabilities (N, C) at integer
+    labels, as the math reads: sample i costs -w[y_i]·log p[i, y_i] (with smoothing ε,
+    (1-ε) of that plus ε/C of -Σ_c w[c]·log p[i, c]); labels equal to `ignore_index` cost
+    0; "mean" divides by the summed weights of the labels kept."""
+    n, c = log_p.shape
+    keep = target != ignore_index
+    labels = check_labels(name, np.where(keep, target, 0), n, c)
+    w = np.ones(c, log_p.dtype) if weight is None else weight.astype(log_p.dtype)
+    w_y = np.where(keep, w[labels], 0).astype(log_p.dtype)    # each sample's weight
+    loss = -log_p[np.arange(n), labels] * w_y
+    if label_smoothing:
+        smooth = -(log_p * w).sum(axis=1) * keep.astype(log_p.dtype)
+        loss = loss * (1.0 - label_smoothing) + smooth * (label_smoothing / c)
+    if reduction != "mean":
+        return _reduce(loss, reduction)
+    total = float(w_y.sum())
+    return loss.sum() * (1.0 / total if total else float("nan"))  # all ignored: nan
+
+
+def cross_entropy(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLike] = None,
+                  size_average: None = None, ignore_index: int = -100, reduce: None = None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy, stable (`torch.nn.functional.cross_entropy`, same signature).
 
     `input` holds logits (N, C) or (C,); `target` integer class labels (N,) or (), or
-    class probabilities of the logits' shape (e.g. one-hot). `reduction` is "mean"
-    (over the N samples), "sum" or "none"."""
+    class probabilities of the logits' shape (e.g. one-hot). `weight` (C,) scales each
+    class's loss; labels equal to `ignore_index` add nothing. `reduction` is "mean" (over
+    the N samples; with `weight` and labels, ÷ the summed weights of the labels kept),
+    "sum" or "none". Without `weight` or ignored labels it is one fused op."""
+    check_legacy("cross_entropy", size_average, reduce)
     check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], "
                          f"got {label_smoothing}")
     input = _tensor(input)
+    options = dict(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing)
     if input.ndim == 1:
-        return _one_sample(cross_entropy, input, target, reduction, label_smoothing)
+        return _one_sample(cross_entropy, input, target, reduction, **options)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be (N, C) or (C,), got {input.shape}")
     n, c = input.shape
+    w = _class_weights("cross_entropy", weight, c)
     target_data = _array(target)
     if target_data.dtype.kind in "iub":
+        if w is not None or (target_data == ignore_index).any():
+            return _weighted_nll("cross_entropy", input.log_softmax(axis=1), target_data, w,
+                                 ignore_index, reduction, label_smoothing)
         labels = check_labels("cross_entropy", target_data, n, c)
         return fused.CrossEntropy.apply(input, labels=labels, reduction=reduction,
                                         label_smoothing=label_smoothing)
     if target_data.shape != input.shape:
         raise ValueError(f"cross_entropy: probability targets must have the logits' "
                          f"shape {input.shape}, got {target_data.shape}")
+    if w is not None:  # -Σ_c w[c]·q[i, c]·log p[i, c], q the smoothed target; mean ÷ N
+        q = as_tensor(target, input.dtype) * (1.0 - label_smoothing) + label_smoothing / c
+        return _reduce(-(input.log_softmax(axis=1) * q * w.astype(input.dtype)).sum(axis=1),
+                       reduction)
     return fused.CrossEntropy.apply(input, as_tensor(target, input.dtype),
                                     reduction=reduction, label_smoothing=label_smoothing)
 
 
-def nll_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor:
+def nll_loss(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLike] = None,
+             size_average: None = None, ignore_index: int = -100, reduce: None = None,
+             reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities `input` (N, C) or (C,) at the
-    integer labels `target` (N,) or (); "mean" averages over the N samples."""
+    integer labels `target` (N,) or () (`torch.nn.functional.nll_loss`, same
+    signature); `weight` and `ignore_index` as in `cross_entropy`."""
+    check_legacy("nll_loss", size_average, reduce)
     check_reduction("nll_loss", reduction)
     input = _tensor(input)
     if input.ndim == 1:
         if _array(target).shape != ():
             raise ValueError(f"nll_loss: a single sample (C,) needs a scalar label, "
                              f"got shape {_array(target).shape}")
-        return _one_sample(nll_loss, input, target, reduction)
+        return _one_sample(nll_loss, input, target, reduction, weight=weight,
+                           ignore_index=ignore_index)
     if input.ndim != 2:
         raise ValueError(f"nll_loss: input must be (N, C) or (C,), got {input.shape}")
     n, c = input.shape
-    labels = check_labels("nll_loss", _array(target), n, c)
+    target_data = _array(target)
+    if target_data.dtype.kind not in "iub":
+        check_labels("nll_loss", target_data, n, c)   # the error for non-integer labels
+    w = _class_weights("nll_loss", weight, c)
+    if w is not None or (target_data == ignore_index).any():
+        return _weighted_nll("nll_loss", input, target_data, w, ignore_index, reduction)
+    labels = check_labels("nll_loss", target_data, n, c)
     return _reduce(-input[np.arange(n), labels], reduction)
 
 

@@ -1,6 +1,8 @@
 """Loss functions as modules: `loss = criterion(output, target)`."""
 from __future__ import annotations
 
+from typing import Optional
+
 from ..tensor import ArrayLike, Tensor
 from . import functional as F
 from .module import Module
@@ -15,22 +17,42 @@ class _Loss(Module):
         return f"reduction={self.reduction!r}"
 
 
-class CrossEntropyLoss(_Loss):
+class _WeightedLoss(_Loss):
+    """A loss with PyTorch's per-class `weight` and `ignore_index` (size_average and
+    reduce hold their places, as in PyTorch, but only `reduction` is taken)."""
+
+    def __init__(self, weight: Optional[ArrayLike] = None, size_average: None = None,
+                 ignore_index: int = -100, reduce: None = None, reduction: str = "mean"):
+        F.check_legacy(type(self).__name__, size_average, reduce)
+        if isinstance(weight, str):
+            raise TypeError(f"{type(self).__name__}: weight must be a tensor of class "
+                            f"weights, got the string {weight!r} (give reduction={weight!r} "
+                            f"by name)")
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)    # in state_dict, as PyTorch's
+        self.ignore_index = int(ignore_index)
+
+
+class CrossEntropyLoss(_WeightedLoss):
     """Softmax cross-entropy of logits against labels or probabilities (`F.cross_entropy`)."""
 
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
-        super().__init__(reduction)
+    def __init__(self, weight: Optional[ArrayLike] = None, size_average: None = None,
+                 ignore_index: int = -100, reduce: None = None, reduction: str = "mean",
+                 label_smoothing: float = 0.0):
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
         self.label_smoothing = label_smoothing
 
     def forward(self, input: Tensor, target: ArrayLike) -> Tensor:
-        return F.cross_entropy(input, target, self.reduction, self.label_smoothing)
+        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
-class NLLLoss(_Loss):
+class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of log-probabilities at integer labels (`F.nll_loss`)."""
 
     def forward(self, input: Tensor, target: ArrayLike) -> Tensor:
-        return F.nll_loss(input, target, self.reduction)
+        return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)
 
 
 class MSELoss(_Loss):
