@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import importlib
 import importlib.util
-import inspect
 import math
 import os
 import platform
@@ -154,7 +153,7 @@ class CompiledTrainer(FrameworkTrainer):
     def setup(self, weights, biases, seed):
         super().setup(weights, biases, seed)
         jit = importlib.import_module(f"{self.package}.jit")
-        self.step = compile_step(jit, self.model, self.optimizer)
+        self.step = jit.compile_step(self.model, self.optimizer)
 
     def restart(self) -> None:
         """Back to the initial weights, then one step (eager, and compiling the plan),
@@ -397,25 +396,6 @@ def thread_note(with_torch: bool = False) -> str:
         import torch
         note += f"; torch.get_num_threads() = {torch.get_num_threads()}"
     return note
-
-
-def blas_threads() -> int:
-    """The BLAS thread count of this process (1 if unknown): the compiled step is told
-    it, as the training app tells it --threads, and splits its elementwise work so."""
-    try:
-        from threadpoolctl import threadpool_info
-        return max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"),
-                   default=1)
-    except Exception:  # threadpoolctl missing or failing: no splitting
-        return 1
-
-
-def compile_step(jit, model, optimizer):
-    """`jit.compile_step` with this process's BLAS threads, where that version takes
-    them (a --baseline checkout may predate the option)."""
-    if "threads" in inspect.signature(jit.compile_step).parameters:
-        return jit.compile_step(model, optimizer, threads=blas_threads())
-    return jit.compile_step(model, optimizer)
 
 
 def rerun_with_threads(script: Path, argv: Sequence[str], threads: int,

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from tinygrad_mnist import autograd, jit, nn, optim
-from tinygrad_mnist.jit import split
 from tinygrad_mnist.optim import lr_scheduler
 
 # ---------------------------------------------------------------------- helpers
@@ -380,40 +379,6 @@ def test_options_are_checked():
     model = mlp()
     opt = optim.SGD(model.parameters(), lr=0.1)
     for bad in ({"loss": "mse"}, {"label_smoothing": 1.5}, {"l1": -1.0},
-                {"clip_grad_norm": 0.0}, {"threads": 0}, {"threads": 2.0}):
+                {"clip_grad_norm": 0.0}):
         with pytest.raises(ValueError):
             jit.compile_step(model, opt, **bad)
-
-
-# ------------------------------------------------------- threads (split.py)
-@pytest.mark.parametrize("threads", [2, 3])
-@pytest.mark.parametrize("make_model", [cnn, lambda: mlp(dropout=0.25, batch_norm=True)],
-                         ids=["cnn", "mlp"])
-def test_statements_split_over_threads_give_bitwise_the_eager_step(monkeypatch, threads,
-                                                                    make_model):
-    monkeypatch.setattr(split, "MIN_ELEMENTS", 1)    # split every statement that can be
-    data = batches(IMAGE if make_model is cnn else FLAT)
-    eager = run(make_model, OPTIMIZERS["adam"], data, compiled=False)
-    compiled = run(make_model, OPTIMIZERS["adam"], data, compiled=True, threads=threads)
-    assert_same(eager, compiled)
-    assert compiled["step"].source.count("parallel(") >= 10
-
-
-def test_only_what_is_certain_is_split():
-    a = np.zeros((4, 300_000), np.float32)
-    b, c = np.ones((4, 300_000), np.float32), np.zeros((300_000, 4), np.float32)
-    names = {"a": a, "b": b, "c": c, "x": b, "row": b[:1], "below": a[1:],
-             "above": a[:-1], "small": a[:, :10], "matmul": np.matmul,
-             "add": np.add, "copyto": np.copyto, "take": np.take}
-    pieces = split.split_job("add(b, row, out=a)", names, 2)
-    assert len(pieces) == 2
-    for piece in pieces:
-        piece()
-    assert (a == 2).all()                             # b + b's first row, on two threads
-    for line in ("matmul(b, c, out=a)",               # a matrix product: BLAS threads it
-                 "add(x, 1, out=a)",                  # the batch: a new array each step
-                 "add(below, 1, out=above)",          # reads what the other slice writes
-                 "add(small, 1, out=small)",          # too small to gain
-                 "add(b, c.T, out=a)",                # an expression, not a name
-                 "take(b, 0, out=a)", "a.fill(0)", "copyto(a, b, casting='no')"):
-        assert split.split_job(line, names, 2) is None, line

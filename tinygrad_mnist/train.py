@@ -123,11 +123,10 @@ def training_step(model: nn.Module, optimizer: optim.Optimizer,
     """The run's training step (zero_grad, forward, cross-entropy with the run's label
     smoothing and L1 penalty, backward, optimizer step): compiled by `tinygrad_mnist.jit`,
     or with `config.jit` off the eager reference `jit.eager_step`. Both give the same
-    numbers, bitwise. The compiled step splits its large elementwise work over the
-    run's BLAS threads."""
+    numbers, bitwise."""
     options = dict(label_smoothing=config.label_smoothing, l1=config.l1)
     if config.jit:
-        return jit.compile_step(model, optimizer, threads=config.threads or 1, **options)
+        return jit.compile_step(model, optimizer, **options)
     return functools.partial(jit.eager_step, model, optimizer, **options)
 
 

@@ -24,7 +24,6 @@ import numpy as np
 
 from .. import _kernels as K
 from ..nn import init
-from .split import parallel, split_statements
 
 
 class StepResult(NamedTuple):
@@ -65,7 +64,6 @@ BASE_NAMESPACE: Dict[str, Any] = {
     "npmax": np.max, "isfinite": math.isfinite, "scalar": K.scalar,
     "default_generator": init.default_generator, "float32": np.float32,
     "intp": np.intp, "uintp": np.uintp, "bitwise_and": np.bitwise_and,
-    "parallel": parallel,
 }
 
 # `a += b` is the call add(a, b, out=a); the plan writes it so, since an augmented
@@ -102,10 +100,8 @@ class Builder:
 
     SECTIONS = ("prologue", "forward", "backward", "update")
 
-    def __init__(self, title: str, shared: Optional[Dict[Any, Any]] = None,
-                 threads: int = 1):
+    def __init__(self, title: str, shared: Optional[Dict[Any, Any]] = None):
         self.title = title
-        self.threads = threads      # > 1: large elementwise statements split (split.py)
         # Buffers that every plan of one TrainStep may use (plans never run at once):
         # parameter gradients and the update's scratch, so a second plan (the last,
         # smaller batch) does not double the memory of the parameter-sized buffers.
@@ -188,10 +184,6 @@ class Builder:
         return "\n".join(lines) + "\n"
 
     def compile(self) -> Callable[[np.ndarray, np.ndarray], Optional[StepResult]]:
-        if self.threads > 1:
-            for section, lines in self.sections.items():
-                self.sections[section] = split_statements(lines, self.namespace,
-                                                          self.threads, self.name)
         source = self.source
         code = compile(source, "<tinygrad_mnist.jit step>", "exec")
         exec(code, self.namespace)

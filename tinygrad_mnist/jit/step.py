@@ -76,11 +76,10 @@ def emitter_for(layer: nn.Module) -> Emitter:
 
 def build(model: nn.Module, optimizer: Any, x: np.ndarray, y: np.ndarray,
           label_smoothing: float, l1: float, clip_grad_norm: Optional[float],
-          shared: Optional[Dict[Any, Any]] = None, threads: int = 1) -> Plan:
+          shared: Optional[Dict[Any, Any]] = None) -> Plan:
     """Compile the step for batches like (x, y), right after an eager step on them;
     raises Unsupported with the reason. `shared` holds the buffers the plans of one
-    TrainStep share; with `threads` > 1 large elementwise statements are split over
-    that many threads (`split.py`)."""
+    TrainStep share."""
     layers, containers = layers_of(model)
     params = list(model.parameters())
     trainable = [p for p in params if p.requires_grad]
@@ -90,7 +89,7 @@ def build(model: nn.Module, optimizer: Any, x: np.ndarray, y: np.ndarray,
                           "parameters")
     b = Builder(f"A training step of {type(model).__name__} with "
                 f"{type(optimizer).__name__}, compiled by tinygrad_mnist.jit for x "
-                f"{x.shape} {x.dtype}, y {y.shape} {y.dtype}.", shared, threads)
+                f"{x.shape} {x.dtype}, y {y.shape} {y.dtype}.", shared)
     b.check(f"x.__class__ is ndarray and x.shape == {x.shape} and x.strides == "
             f"{x.strides} and x.dtype == {b.name('x_dtype', x.dtype)}")
     b.check(f"y.__class__ is ndarray and y.shape == {y.shape} and y.dtype == "
@@ -161,17 +160,12 @@ class TrainStep:
     is built again after an eager step. A model the compiler cannot read (not an
     nn.Sequential of the layers in `jit.layers.LAYERS`) runs eagerly, with one warning.
 
-    With `threads` > 1 the plan runs each large elementwise statement on that many
-    threads, each on its slice of the arrays (`split.py`; NumPy releases the GIL inside
-    them): bitwise the same results. Give the BLAS thread count (the app's --threads).
-
     The logits of a compiled step are a buffer that the next step overwrites.
     """
 
     def __init__(self, model: nn.Module, optimizer: Any, *, loss: str = "cross_entropy",
                  label_smoothing: float = 0.0, l1: float = 0.0,
-                 clip_grad_norm: Optional[float] = None, debug: bool = False,
-                 threads: int = 1):
+                 clip_grad_norm: Optional[float] = None, debug: bool = False):
         if loss != "cross_entropy":
             raise ValueError(f"TrainStep: loss must be 'cross_entropy', got {loss!r}")
         if not 0.0 <= label_smoothing <= 1.0:
@@ -181,9 +175,6 @@ class TrainStep:
             raise ValueError(f"TrainStep: l1 must be >= 0, got {l1}")
         if clip_grad_norm is not None and not clip_grad_norm > 0:
             raise ValueError(f"TrainStep: clip_grad_norm must be > 0, got {clip_grad_norm}")
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"TrainStep: threads must be an integer >= 1, got {threads!r}")
-        self.threads = threads
         self.model, self.optimizer = model, optimizer
         self.label_smoothing, self.l1 = float(label_smoothing), float(l1)
         self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
@@ -256,7 +247,7 @@ class TrainStep:
             if self._rebuilds.get(kind, 0) >= MAX_REBUILDS:
                 raise Unsupported(f"its plan went out of date {MAX_REBUILDS} times")
             plan = build(self.model, self.optimizer, x, y, self.label_smoothing, self.l1,
-                         self.clip_grad_norm, self._shared, self.threads)
+                         self.clip_grad_norm, self._shared)
         except Unsupported as e:
             self._eager_kinds[kind] = str(e)
             if str(e) not in self._warned:
@@ -275,8 +266,7 @@ class TrainStep:
 
 def compile_step(model: nn.Module, optimizer: Any, *, loss: str = "cross_entropy",
                  label_smoothing: float = 0.0, l1: float = 0.0,
-                 clip_grad_norm: Optional[float] = None, debug: bool = False,
-                 threads: int = 1) -> TrainStep:
+                 clip_grad_norm: Optional[float] = None, debug: bool = False) -> TrainStep:
     """A compiled training step of `model` with `optimizer` (see `TrainStep`):
 
         step = tg.jit.compile_step(model, optimizer, label_smoothing=0.1)
@@ -284,4 +274,4 @@ def compile_step(model: nn.Module, optimizer: Any, *, loss: str = "cross_entropy
             loss, logits = step(xb, yb)
     """
     return TrainStep(model, optimizer, loss=loss, label_smoothing=label_smoothing, l1=l1,
-                     clip_grad_norm=clip_grad_norm, debug=debug, threads=threads)
+                     clip_grad_norm=clip_grad_norm, debug=debug)
