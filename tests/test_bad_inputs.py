@@ -218,7 +218,7 @@ BAD_CONFIGS: Dict[str, Tuple[Any, str]] = {
     "hidden a number": ({"hidden": 512}, '"hidden" must be a list'),
     "hidden 10^9": ({"hidden": [10 ** 9]}, '"hidden" must be between 1 and'),
     "epochs a bool": ({"epochs": True}, '"epochs" must be an integer, got true'),
-    "epochs null": ({"epochs": None}, '"epochs" must be given a value'),
+    "batch size null": ({"batch_size": None}, '"batch_size" must be given a value'),
     "model a number": ({"model": 3}, '"model" must be a string'),
     "optimizer unknown": ({"optimizer": "lion"}, '"optimizer" must be one of'),
     "plots a string": ({"plots": "yes"}, '"plots" must be true or false'),

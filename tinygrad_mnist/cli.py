@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from . import __version__, errors, models, threads
 from .config import TrainConfig, option_flag, saved_threads
+from .data import DATASETS
 from .errors import UsageError
 
 
@@ -56,6 +57,9 @@ def _add_train_options(p: argparse.ArgumentParser, exclude: tuple = ()) -> None:
         if default is None and any(f.name in d for d in models.DEFAULTS.values()):
             default = ", ".join(f"{model}: {d[f.name]}" for model, d in models.DEFAULTS.items()
                                 if f.name in d)
+            default += "".join(f"; the cnn on {name}: {info.cnn_defaults[f.name]}"
+                               for name, info in DATASETS.items()
+                               if f.name in info.cnn_defaults)
         help_text = f"{meta['help']} (default: {default})"
         if meta["type"] is bool:
             p.add_argument(option_flag(f.name), action=argparse.BooleanOptionalAction,

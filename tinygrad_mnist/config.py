@@ -49,8 +49,9 @@ def _option(default: Any, help: str, type: Callable[[str], Any] = str, *,
 @dataclass
 class TrainConfig:
     """Every option of a training run (the keys of `--config FILE.json`). `None` for
-    `hidden`, `conv_channels`, `augment` and `threads` means the model's default
-    (`models.DEFAULTS`; for the CNN's augmentation, the dataset's if it has one)."""
+    `hidden`, `conv_channels`, `epochs`, `augment` and `threads` means the model's
+    default (`models.DEFAULTS`); for the CNN on a registered dataset with a recipe of
+    its own (`DatasetInfo.cnn_defaults`), that recipe's value first."""
     model: str = _option("mlp", "architecture: mlp (fully connected) or cnn (convolutional)",
                          choices=models.MODELS)
     hidden: Optional[List[int]] = _option(
@@ -61,8 +62,8 @@ class TrainConfig:
         None, "the CNN's convolution widths, one per block (each block halves the image), "
               "e.g. 32 64 128", int, nargs="+", must_be="between 1 and 1024",
         rule=lambda n: 1 <= n <= 1024)
-    epochs: int = _option(12, "passes over the training split", int,
-                          must_be="at least 1", rule=lambda n: n >= 1)
+    epochs: Optional[int] = _option(None, "passes over the training split", int,
+                                    must_be="at least 1", rule=lambda n: n >= 1)
     batch_size: int = _option(128, "images per optimizer step", int,
                               must_be="at least 1", rule=lambda n: n >= 1)
     optimizer: str = _option("adam", "sgd, momentum (SGD, 0.9), nesterov, rmsprop, adam or "
@@ -133,9 +134,11 @@ class TrainConfig:
             self.quiet = 2 if self.quiet else 0
         if isinstance(self.augment, bool):  # earlier versions: augment true = 2-pixel shifts
             self.augment = "shift" if self.augment else "none"
-        if self.augment is None and self.model == "cnn" and isinstance(self.dataset, str):
+        if str(self.model).lower() == "cnn" and isinstance(self.dataset, str):
             info = DATASETS.get(self.dataset.lower())
-            self.augment = info.cnn_augment if info is not None else None
+            for key, value in (info.cnn_defaults if info is not None else {}).items():
+                if getattr(self, key) is None:
+                    setattr(self, key, copy.deepcopy(value))
         for f in dataclasses.fields(self):
             setattr(self, f.name, _checked(f, getattr(self, f.name)))
         if self.conv_channels is not None and self.model != "cnn":

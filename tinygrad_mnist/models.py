@@ -112,7 +112,7 @@ LAYOUTS: Dict[str, str] = {"mlp": "flat", "cnn": "image"}
 #: Training options whose default depends on the model: the training app uses them
 #: for the options a run leaves unset. The CNN's `hidden` is its fully connected head.
 DEFAULTS: Dict[str, Dict[str, Any]] = {
-    "mlp": {"hidden": [512, 256], "augment": "none", "threads": 1},
-    "cnn": {"hidden": [128], "conv_channels": list(CNN_CHANNELS), "augment": "affine",
-            "threads": 1},
+    "mlp": {"hidden": [512, 256], "epochs": 12, "augment": "none", "threads": 1},
+    "cnn": {"hidden": [128], "conv_channels": list(CNN_CHANNELS), "epochs": 12,
+            "augment": "affine", "threads": 1},
 }
