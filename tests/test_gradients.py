@@ -163,6 +163,25 @@ def batch_norm_case(draw):
 
 
 @st.composite
+def binary_cross_entropy_case(draw):
+    shape = draw(shapes())
+    x, t = draw(arrays(shape, 0.05, 0.95)), draw(arrays(shape, 0.0, 1.0))
+    return Case(lambda a, b: fused.BinaryCrossEntropy.apply(a, b), (x, t))
+
+
+@st.composite
+def binary_cross_entropy_with_logits_case(draw):
+    shape = draw(shapes())
+    z, t = draw(arrays(shape, -5.0, 5.0)), draw(arrays(shape, 0.0, 1.0))
+    pos_weight = draw(st.one_of(st.none(), arrays(shape[-1:], 0.5, 3.0)))
+
+    def fn(a, b):
+        p = None if pos_weight is None else pos_weight.astype(a.dtype)
+        return fused.BinaryCrossEntropyWithLogits.apply(a, b, pos_weight=p)
+    return Case(fn, (z, t))
+
+
+@st.composite
 def cast_case(draw):
     """Through a wider float type and back: both casts run, and no precision is lost."""
     x = draw(arrays(draw(shapes())))
@@ -250,6 +269,8 @@ OP_CASES = {
     "LogSoftmax": log_softmax_case(),
     "CrossEntropy": cross_entropy_case(),
     "BatchNorm": batch_norm_case(),
+    "BinaryCrossEntropy": binary_cross_entropy_case(),
+    "BinaryCrossEntropyWithLogits": binary_cross_entropy_with_logits_case(),
     "Conv2d": CONV_CASES["Conv2d"],
     "MaxPool2d": CONV_CASES["MaxPool2d"],
     "AvgPool2d": CONV_CASES["AvgPool2d"],
@@ -285,6 +306,8 @@ COMPOSED_CASES = {
     "rpow": unary(lambda t: 2.0 ** t),
     "clone": unary(Tensor.clone),
     "maximum": apart_pair("maximum"),
+    "l1_loss": shapes().flatmap(lambda s: st.tuples(away_from(s, [0.0], 0.1), arrays(s))).map(
+        lambda xs: Case(lambda a, b: tg.nn.functional.l1_loss(a + b, b), xs)),
     "minimum": apart_pair("minimum"),
     "mlp": st.tuples(arrays((3, 4)), arrays((5, 4)), arrays((5,)), arrays((2, 5))).map(
         lambda xs: Case(lambda x, w1, b1, w2: tg.cross_entropy(

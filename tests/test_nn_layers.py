@@ -241,6 +241,35 @@ def test_class_weights_and_ignored_labels_follow_pytorchs_formula():
         nn.CrossEntropyLoss(size_average=False)
 
 
+def test_binary_cross_entropy_values_edges_and_errors():
+    x, t = np.array([0.2, 0.9, 0.0, 1.0]), np.array([0.0, 1.0, 1.0, 1.0])
+    probs = tg.Tensor(x, requires_grad=True)
+    loss = F.binary_cross_entropy(probs, t, reduction="none")
+    np.testing.assert_allclose(loss.data, [-np.log(0.8), -np.log(0.9), 100.0, 0.0])
+    loss.sum().backward()                   # (x - t) / max(x(1-x), 1e-12): finite at 0 and 1
+    np.testing.assert_allclose(probs.grad.data, [0.2 / 0.16, -0.1 / 0.09, -1e12, 0.0])
+    z = tg.Tensor(np.array([0.0, 2.0, -40.0, 40.0]), requires_grad=True)
+    with_logits = nn.BCEWithLogitsLoss(reduction="sum")(z, t)
+    sigmoid = 1 / (1 + np.exp(-z.data))
+    assert with_logits.item() == pytest.approx(
+        F.binary_cross_entropy(sigmoid[:2], t[:2], reduction="sum").item() + 40.0)
+    with_logits.backward()
+    np.testing.assert_allclose(z.grad.data, sigmoid - t, atol=1e-15)   # z = 0 included
+    weighted = nn.BCEWithLogitsLoss(pos_weight=np.array([3.0]), reduction="none")
+    np.testing.assert_allclose(weighted(tg.Tensor(np.zeros(2)), np.array([1.0, 0.0])).data,
+                               [3 * np.log(2), np.log(2)])
+    assert nn.BCELoss(np.array([2.0, 0.0]))(tg.Tensor([0.5, 0.5]), [1.0, 1.0]).item() == \
+        pytest.approx(np.log(2))
+    assert nn.L1Loss()(tg.Tensor([1.0, -2.0]), [0.0, 0.0]).item() == 1.5
+    with pytest.raises(ValueError, match=r"input must be probabilities in \[0, 1\], got "
+                                         r"values in \[0.5, 1.5\] \(for logits use"):
+        F.binary_cross_entropy(tg.Tensor([0.5, 1.5]), [0.0, 1.0])
+    with pytest.raises(ValueError, match="target shape \\(3,\\) differs from input shape"):
+        F.binary_cross_entropy(tg.Tensor([0.5, 0.5]), [0.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="pos_weight of shape \\(2,\\) does not broadcast"):
+        F.binary_cross_entropy_with_logits(tg.zeros(2, 3), tg.zeros(2, 3), pos_weight=np.ones(2))
+
+
 def test_mse_loss_reductions_and_shape_error():
     a, b = np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0])
     assert F.mse_loss(tg.Tensor(a), b).item() == pytest.approx(13 / 3)

@@ -2,7 +2,8 @@
 is never a dependency): the MNIST example's network gives the same outputs, loss and
 gradients from the same weights, and the same weights after Adadelta steps under
 StepLR; the polynomial fit's manual updates give the same coefficients; the losses'
-class weights, ignored labels and label smoothing give PyTorch's values and gradients."""
+class weights, ignored labels and label smoothing, and the binary cross-entropies, give
+PyTorch's values and gradients."""
 import importlib.util
 import math
 from pathlib import Path
@@ -131,3 +132,34 @@ def test_weighted_ignored_and_smoothed_losses_match_pytorch(seed):
                 torch.nn.functional.nll_loss(torch.tensor(log_p), torch.tensor(labels),
                                              torch_weight, reduction=reduction).numpy(),
                 rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_binary_cross_entropies_match_pytorch(dtype):
+    rng = np.random.default_rng(5)
+    tol = 1e-7 if dtype == np.float64 else 2e-5
+    for _ in range(100):
+        shape = tuple(rng.integers(1, 5, rng.integers(1, 3)))
+        x, t = rng.random(shape).astype(dtype), rng.random(shape).astype(dtype)
+        x.flat[0] = rng.choice([0.0, 1.0, x.flat[0]])             # PyTorch's clamp at -100
+        z = (rng.standard_normal(shape) * rng.choice([1, 30])).astype(dtype)
+        z.flat[0] = rng.choice([0.0, z.flat[0]])
+        weight = rng.random(shape[-1:]).astype(dtype) if rng.random() < 0.4 else None
+        pos_weight = (3 * rng.random(shape[-1:])).astype(dtype) if rng.random() < 0.5 else None
+        reduction = str(rng.choice(["mean", "sum", "none"]))
+        cases = [(F.binary_cross_entropy, torch.nn.functional.binary_cross_entropy, x, {}),
+                 (F.binary_cross_entropy_with_logits,
+                  torch.nn.functional.binary_cross_entropy_with_logits, z,
+                  {"pos_weight": pos_weight})]
+        for ours_fn, theirs_fn, inputs, extra in cases:
+            ours = tg.Tensor(inputs, requires_grad=True)
+            theirs = torch.tensor(inputs, requires_grad=True)
+            a = ours_fn(ours, t, weight, reduction=reduction, **extra)
+            torch_weight = None if weight is None else torch.tensor(weight)
+            b = theirs_fn(theirs, torch.tensor(t), torch_weight, reduction=reduction,
+                          **{k: None if v is None else torch.tensor(v) for k, v in extra.items()})
+            assert a.dtype == dtype
+            np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=tol, atol=tol)
+            a.sum().backward()
+            b.sum().backward()
+            np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=tol, atol=tol)

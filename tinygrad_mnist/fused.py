@@ -1,8 +1,9 @@
 """Fused ops: one `Function` for what would take many composed ones, with its local
 gradient derived once by hand. `BatchNorm` is fused for speed (one op instead of about
 fifteen), `CrossEntropy` for speed and stability (softmax and log never overflow, and
-the logits' gradient is simply softmax minus target). Both are checked against finite
-differences by the gradient suite like every other op.
+the logits' gradient is simply softmax minus target), the two binary cross-entropies
+for stability and PyTorch's gradient where composed logarithms would give 0·∞. All are
+checked against finite differences by the gradient suite like every other op.
 """
 from __future__ import annotations
 
@@ -119,3 +120,45 @@ class CrossEntropy(Function):
         if len(self.needs_input_grad) > 1 and self.needs_input_grad[1]:
             gtarget = -(1 - s) * logp * scale              # d/dt = -(1-s)·log p
         return (glogits, gtarget) if at_label is None else glogits
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise -(t·log x + (1-t)·log(1-x)) of probabilities x against targets t of
+    the same shape, each logarithm at least -100 (PyTorch's clamp, so x = 0 or 1 costs
+    100, not infinity). Fused for the gradient PyTorch uses, (x - t) / max(x(1-x), 1e-12),
+    finite where the composed logarithms' would be 0·∞."""
+
+    def forward(self, x, t):
+        with np.errstate(divide="ignore"):                 # log 0 = -inf, then clamped
+            log_x = np.maximum(np.log(x), -100)
+            log_1mx = np.maximum(np.log1p(-x), -100)
+        self.save_for_backward(x, t, log_x, log_1mx)
+        return -(t * log_x + (1 - t) * log_1mx)
+
+    def backward(self, g):
+        x, t, log_x, log_1mx = self.saved
+        gx = g * (x - t) / np.maximum(x * (1 - x), 1e-12)
+        gt = g * (log_1mx - log_x) if self.needs_input_grad[1] else None
+        return gx, gt
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """Elementwise binary cross-entropy of logits z against targets t, stable for any z:
+    (1-t)·z + w·softplus(-z) with w = 1 + (p - 1)·t, p the `pos_weight` that PyTorch
+    puts on the positive term (1 if not given), and softplus(-z) = log(1 + e^-z) =
+    max(-z, 0) + log(1 + e^-|z|). Local gradients: d/dz = (1-t) - w·sigmoid(-z), which
+    is sigmoid(z) - t for p = 1; d/dt = -z + (p - 1)·softplus(-z)."""
+
+    def forward(self, z, t, *, pos_weight=None):
+        p = 1 if pos_weight is None else pos_weight
+        softplus = np.maximum(-z, 0) + np.log1p(np.exp(-np.abs(z)))
+        w = 1 + (p - 1) * t
+        self.save_for_backward(z, t, p, w, softplus)
+        return (1 - t) * z + w * softplus
+
+    def backward(self, g):
+        z, t, p, w, softplus = self.saved
+        sigmoid_neg = np.exp(-np.logaddexp(0, z))          # 1 / (1 + e^z), never overflows
+        gz = g * ((1 - t) - w * sigmoid_neg)
+        gt = g * (-z + (p - 1) * softplus) if self.needs_input_grad[1] else None
+        return gz, gt

@@ -10,11 +10,12 @@ from .containers import ModuleList, Sequential
 from .conv import AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
 from .layers import (BatchNorm1d, Dropout, Dropout2d, Flatten, Identity, LeakyReLU, Linear,
                      LogSoftmax, ReLU, Sigmoid, Softmax, Tanh)
-from .losses import CrossEntropyLoss, MSELoss, NLLLoss
+from .losses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss,
+                     NLLLoss)
 from .module import IncompatibleKeys, Module, Parameter, StateDictError
 
 __all__ = ["Module", "Parameter", "StateDictError", "IncompatibleKeys", "Sequential",
            "ModuleList", "Linear", "Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid",
            "Softmax", "LogSoftmax", "Flatten", "Dropout", "Dropout2d", "BatchNorm1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d",
-           "CrossEntropyLoss", "NLLLoss", "MSELoss",
+           "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
            "functional", "init", "utils"]

@@ -17,7 +17,8 @@ from ..tensor import ArrayLike, Tensor, as_tensor
 from . import init
 
 __all__ = ["linear", "relu", "leaky_relu", "tanh", "sigmoid", "log_softmax", "softmax",
-           "batch_norm", "cross_entropy", "nll_loss", "mse_loss", "dropout", "dropout2d",
+           "batch_norm", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "dropout", "dropout2d",
            "conv2d", "max_pool2d", "avg_pool2d", "one_hot"]
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -266,15 +267,81 @@ def nll_loss(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLike] = 
     return _reduce(-input[np.arange(n), labels], reduction)
 
 
+def _same_shape_target(name: str, input: Tensor, target: ArrayLike) -> Tensor:
+    target = as_tensor(target, input.dtype)
+    if target.shape != input.shape:
+        raise ValueError(f"{name}: target shape {target.shape} differs from input shape "
+                         f"{input.shape}")
+    return target
+
+
+def _broadcast_constant(name: str, what: str, value: ArrayLike, like: Tensor) -> np.ndarray:
+    """`value` as a constant array of `like`'s dtype that broadcasts to its shape."""
+    array = _array(value).astype(like.dtype)
+    try:
+        np.broadcast_to(array, like.shape)
+    except ValueError:
+        raise ValueError(f"{name}: {what} of shape {array.shape} does not broadcast to the "
+                         f"input's {like.shape}") from None
+    return array
+
+
+def _weighted(name: str, loss: Tensor, weight: Optional[ArrayLike]) -> Tensor:
+    """`loss` times `weight` (a constant broadcast to the loss's shape), if given."""
+    return loss if weight is None else loss * _broadcast_constant(name, "weight", weight, loss)
+
+
+def binary_cross_entropy(input: ArrayLike, target: ArrayLike,
+                         weight: Optional[ArrayLike] = None, size_average: None = None,
+                         reduce: None = None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities `input` in [0, 1] against `target` of the
+    same shape (`torch.nn.functional.binary_cross_entropy`): -(t·log x + (1-t)·log(1-x))
+    per element, each logarithm at least -100 as in PyTorch, times `weight` if given."""
+    check_legacy("binary_cross_entropy", size_average, reduce)
+    check_reduction("binary_cross_entropy", reduction)
+    input = _tensor(input)
+    target = _same_shape_target("binary_cross_entropy", input, target)
+    x = input.data
+    if x.size and not (x.min() >= 0 and x.max() <= 1):   # NaN fails too
+        raise ValueError(f"binary_cross_entropy: input must be probabilities in [0, 1], "
+                         f"got values in [{x.min()}, {x.max()}] (for logits use "
+                         f"binary_cross_entropy_with_logits)")
+    loss = fused.BinaryCrossEntropy.apply(input, target)
+    return _reduce(_weighted("binary_cross_entropy", loss, weight), reduction)
+
+
+def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
+                                     weight: Optional[ArrayLike] = None,
+                                     size_average: None = None, reduce: None = None,
+                                     reduction: str = "mean",
+                                     pos_weight: Optional[ArrayLike] = None) -> Tensor:
+    """Binary cross-entropy of logits `input` (sigmoid applied inside, stably) against
+    `target` of the same shape (`torch.nn.functional.binary_cross_entropy_with_logits`);
+    `pos_weight` scales the positive term (broadcast along the last axis: one per
+    class), `weight` each element's loss."""
+    name = "binary_cross_entropy_with_logits"
+    check_legacy(name, size_average, reduce)
+    check_reduction(name, reduction)
+    input = _tensor(input)
+    target = _same_shape_target(name, input, target)
+    if pos_weight is not None:
+        pos_weight = _broadcast_constant(name, "pos_weight", pos_weight, input)
+    loss = fused.BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pos_weight)
+    return _reduce(_weighted(name, loss, weight), reduction)
+
+
+def l1_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor:
+    """Mean (or summed, or elementwise) absolute error; shapes must match."""
+    check_reduction("l1_loss", reduction)
+    input = _tensor(input)
+    return _reduce((input - _same_shape_target("l1_loss", input, target)).abs(), reduction)
+
+
 def mse_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor:
     """Mean (or summed, or elementwise) squared error; shapes must match."""
     check_reduction("mse_loss", reduction)
     input = _tensor(input)
-    target = as_tensor(target, input.dtype)
-    if target.shape != input.shape:
-        raise ValueError(f"mse_loss: target shape {target.shape} differs from input "
-                         f"shape {input.shape}")
-    diff = input - target
+    diff = input - _same_shape_target("mse_loss", input, target)
     return _reduce(diff * diff, reduction)
 
 

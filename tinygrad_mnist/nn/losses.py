@@ -60,3 +60,42 @@ class MSELoss(_Loss):
 
     def forward(self, input: Tensor, target: ArrayLike) -> Tensor:
         return F.mse_loss(input, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    """Absolute error (`F.l1_loss`)."""
+
+    def forward(self, input: Tensor, target: ArrayLike) -> Tensor:
+        return F.l1_loss(input, target, self.reduction)
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities (`F.binary_cross_entropy`); `weight` scales
+    each element's loss."""
+
+    def __init__(self, weight: Optional[ArrayLike] = None, size_average: None = None,
+                 reduce: None = None, reduction: str = "mean"):
+        F.check_legacy("BCELoss", size_average, reduce)
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: ArrayLike) -> Tensor:
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits (`F.binary_cross_entropy_with_logits`), with
+    PyTorch's `weight` and `pos_weight`."""
+
+    def __init__(self, weight: Optional[ArrayLike] = None, size_average: None = None,
+                 reduce: None = None, reduction: str = "mean",
+                 pos_weight: Optional[ArrayLike] = None):
+        F.check_legacy("BCEWithLogitsLoss", size_average, reduce)
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, input: Tensor, target: ArrayLike) -> Tensor:
+        return F.binary_cross_entropy_with_logits(input, target, self.weight,
+                                                  reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)
