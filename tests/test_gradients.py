@@ -306,6 +306,8 @@ COMPOSED_CASES = {
     "rpow": unary(lambda t: 2.0 ** t),
     "clone": unary(Tensor.clone),
     "maximum": apart_pair("maximum"),
+    "logsumexp": shapes(min_dims=1).flatmap(arrays).map(
+        lambda x: Case(lambda t: t.logsumexp(-1), (x,))),
     "l1_loss": shapes().flatmap(lambda s: st.tuples(away_from(s, [0.0], 0.1), arrays(s))).map(
         lambda xs: Case(lambda a, b: tg.nn.functional.l1_loss(a + b, b), xs)),
     "minimum": apart_pair("minimum"),

@@ -338,6 +338,17 @@ IDIOMS = [
     Idiom("F.cross_entropy(torch.zeros(2, 4), torch.tensor([0, 3]))", T(math.log(4))),
     Idiom("nn.CrossEntropyLoss()(torch.zeros(1, 2), torch.tensor([1]))", T(LOG2)),
     Idiom("F.mse_loss(torch.ones(2), torch.zeros(2))", T(1.0)),
+    Idiom("F.l1_loss(torch.tensor([1.0, -3.0]), torch.zeros(2))", T(2.0)),
+    Idiom("F.binary_cross_entropy(torch.tensor([0.5]), torch.tensor([1.0]))", T(LOG2)),
+    Idiom("F.binary_cross_entropy_with_logits(torch.zeros(2), torch.tensor([0.0, 1.0]))",
+          T(LOG2)),
+    Idiom("nn.BCEWithLogitsLoss(pos_weight=torch.tensor([3.0]), reduction='sum')"
+          "(torch.zeros(1), torch.ones(1))", T(3 * LOG2)),
+    Idiom("F.cross_entropy(torch.zeros(2, 2), torch.tensor([0, -100]))", T(LOG2)),
+    Idiom("F.cross_entropy(torch.zeros(2, 2), torch.tensor([0, 1]), torch.tensor([1.0, 3.0]), "
+          "reduction='sum')", T(4 * LOG2)),
+    Idiom("torch.logsumexp(torch.zeros(2, 4), 1)", T([math.log(4)] * 2)),
+    Idiom("torch.zeros(3).logsumexp(0, keepdim=True)", T([math.log(3)])),
     Idiom("nn.MSELoss(reduction='sum')(torch.ones(2), torch.zeros(2))", T(2.0)),
     Idiom("F.one_hot(torch.tensor([0, 2]), 3)", T([[1, 0, 0], [0, 0, 1]], "int64")),
     Idiom("F.dropout(v, training=False)", T([3.0, -1.0, 2.0])),

@@ -226,6 +226,10 @@ def norm(input: ArrayLike, p: Any = "fro", dim: Any = None, keepdim: bool = Fals
     return _t(input).norm(p, dim, keepdim)
 
 
+def logsumexp(input: ArrayLike, dim: Any, keepdim: bool = False) -> Tensor:
+    return _t(input).logsumexp(dim, keepdim)
+
+
 # --------------------------------------------------------------------------- shape
 def reshape(input: ArrayLike, shape: Any) -> Tensor:
     return _t(input).reshape(shape)

@@ -482,6 +482,16 @@ class TensorAPI:
             return self.abs().amax(() if dim is None else dim, keepdim)
         raise ValueError(f"norm: p must be 1, 2, 'fro' or inf, got {p!r}")
 
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Any:
+        """log Σ exp(x) over `dim`, stable: the maximum m is taken out first,
+        log Σ exp(x - m) + m (a constant m: the gradient, softmax, does not depend on it)."""
+        axes = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+        m = np.max(self.data, axis=axes, keepdims=True) if self.data.size else \
+            np.zeros([1 if a in axes else n for a, n in enumerate(self.shape)], self.dtype)
+        m = np.where(np.isfinite(m), m, 0).astype(self.dtype)   # all -inf (or inf): no shift
+        out = (self - m).exp().sum(axes, keepdims=True).log() + m
+        return out if keepdim else out.squeeze(axes)
+
     # --------------------------------------------------------------------- math
     def abs(self) -> Any:
         """|x|, with gradient sign(x) (0 at 0)."""
