@@ -16,7 +16,7 @@ import tinygrad_mnist as tg
 from data_helpers import (fake_arrays, gz_bytes, isolated_env, listing, pin_dataset,  # noqa: F401
                           server, write_files)
 from tinygrad_mnist import cli, models
-from tinygrad_mnist.config import TrainConfig
+from tinygrad_mnist.config import TrainConfig, recipe_note
 from tinygrad_mnist.data import (ChecksumError, DataError, HttpMirror, ImageData, LocalMirror,
                                  default_mirrors, files, load_dataset, load_folder, load_mnist,
                                  registry, write_idx)
@@ -245,9 +245,12 @@ def test_a_datasets_cnn_recipe_fills_only_what_a_run_leaves_unset(capsys):
     fashion = TrainConfig(model="cnn", dataset="Fashion-MNIST").validate()
     assert (fashion.conv_channels, fashion.epochs, fashion.augment) == ([64, 128, 256], 16,
                                                                         "shift")
+    assert recipe_note(fashion) == ("The CNN's recipe for fashion-mnist: --augment shift, "
+                                    "--conv-channels 64 128 256, --epochs 16")
     mine = TrainConfig(model="cnn", dataset="fashion-mnist", epochs=3, conv_channels=[8],
                        augment="none").validate()
     assert (mine.conv_channels, mine.epochs, mine.augment) == ([8], 3, "none")
+    assert recipe_note(mine) == ""
     mnist = TrainConfig(model="cnn", dataset="mnist").validate()
     assert (mnist.conv_channels, mnist.epochs, mnist.augment) == ([32, 64, 128], 12, "affine")
     mlp = TrainConfig(dataset="fashion-mnist").validate()     # a recipe of the CNN only

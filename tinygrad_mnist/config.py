@@ -169,6 +169,19 @@ class TrainConfig:
         return cls(**values).validate()
 
 
+def recipe_note(config: TrainConfig) -> str:
+    """"The CNN's recipe for DATASET: ..." when the run trains the CNN with its dataset's
+    recipe (`DatasetInfo.cnn_defaults`), so a longer run than usual is no surprise;
+    "" otherwise."""
+    info = DATASETS.get(str(config.dataset).lower()) if config.model == "cnn" else None
+    recipe = info.cnn_defaults if info is not None else {}
+    if not recipe or any(getattr(config, k) != v for k, v in recipe.items()):
+        return ""
+    values = ", ".join(f"{option_flag(k)} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                       for k, v in recipe.items())
+    return f"The CNN's recipe for {info.name}: {values}"
+
+
 def _checked(field: "dataclasses.Field[Any]", value: Any) -> Any:
     """`value` as option `field` takes it (see `_option`), or UsageError."""
     meta, flag = field.metadata, option_flag(field.name)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import __version__, jit, models, nn, optim, threads
 from .atomic import atomic_write_text
-from .config import TrainConfig, build_model, load_images, option_flag
+from .config import TrainConfig, build_model, load_images, option_flag, recipe_note
 from .data import DIGITS, DataLoader, Stats, prepare, train_val_split
 from .data.augment import loader_options as augment_options
 from .errors import UsageError
@@ -357,6 +357,8 @@ def _train(config: Optional[TrainConfig], resume: Optional[PathLike],
             f"({'x'.join(map(str, data.image_shape))}, {len(data.classes)} classes)"
             f"{' (--limit)' if config.limit else ''}, "
             f"validating on {len(data.y_val):,}; run directory: {run_dir}")
+        if recipe_note(config):
+            say(recipe_note(config))
     say(f"Training step: {'compiled (tinygrad_mnist.jit)' if config.jit else 'eager (--no-jit)'}"
         f"; BLAS: {threads.describe()}")
 
