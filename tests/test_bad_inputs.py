@@ -167,6 +167,12 @@ BAD_OPTIONS = {
                                   "--conv-channels is for --model cnn"),
     "conv channels zero": (["train", "--model", "cnn", "--conv-channels", "0"],
                            "--conv-channels must be between 1 and 1024"),
+    "image size for MNIST": (["train", "--image-size", "32"],
+                             "--image-size is for image folders (--data-dir with one "
+                             "sub-folder of images per class), not the registered dataset "
+                             "mnist"),
+    "channels for Fashion-MNIST": (["train", "--dataset", "fashion-mnist", "--channels", "3"],
+                                   "--channels is for image folders"),
 }
 
 
@@ -618,6 +624,27 @@ def test_overwrite_replaces_only_the_run(capsys, tmp_path):
     assert (out / "notes.txt").read_text() == "mine"
     assert "old report" not in (out / "report.md").read_text()
     assert stdout.startswith("Test accuracy") and stdout.count("\n") == 1  # -qq: the result
+
+
+def test_a_run_that_cannot_start_creates_and_deletes_nothing(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    missing = str(tmp_path / "missing")
+    expect(["train", "--data-dir", missing], capsys, errors.EXIT_IO, "no data at")
+    assert not (tmp_path / "runs").exists()                   # no empty run directory
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "report.md").write_text("old report")
+    expect(["train", "--data-dir", missing, "--out", str(old), "--overwrite"], capsys,
+           errors.EXIT_IO, "no data at")
+    assert (old / "report.md").read_text() == "old report"    # --overwrite waits for a start
+
+
+@needs_mnist
+def test_image_folder_options_on_idx_files_are_refused(capsys, tmp_path):
+    expect(["train", "--data-dir", os.environ["TINYGRAD_MNIST_DATA"], "--channels", "3",
+            "--out", str(tmp_path / "r")], capsys, USAGE,
+           "--channels is for image folders", "not mnist's files")
+    assert not (tmp_path / "r").exists()
 
 
 @needs_mnist

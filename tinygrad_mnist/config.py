@@ -260,10 +260,25 @@ def load_images(config: TrainConfig) -> ImageData:
     when neither is given, else whatever `data_dir` holds (IDX files, an image folder, a
     Kaggle CSV; see `tinygrad_mnist.data.load_folder`)."""
     quiet = config.quiet >= 2
+    folder_options = [k for k in ("image_size", "channels") if getattr(config, k) is not None]
+
+    def refuse_folder_options(what: str) -> None:
+        if folder_options:
+            flags = " and ".join(option_flag(k) for k in folder_options)
+            raise UsageError(f"{flags} {'are' if len(folder_options) > 1 else 'is'} for image "
+                             f"folders (--data-dir with one sub-folder of images per class), "
+                             f"not {what}", folder_options[0])
+
     if config.dataset is not None or config.data_dir is None:
+        refuse_folder_options(f"the registered dataset {config.dataset or 'mnist'}")
         return load_dataset(config.dataset or "mnist", config.data_dir, quiet=quiet)
-    return load_folder(config.data_dir, image_size=config.image_size,
+    data = load_folder(config.data_dir, image_size=config.image_size,
                        channels=config.channels, quiet=quiet)
+    if data.name != "image-folder":
+        kind = {"idx": "IDX files", "kaggle-csv": "a Kaggle CSV"}.get(data.name,
+                                                                     f"{data.name}'s files")
+        refuse_folder_options(f"{kind} ({data.source})")
+    return data
 
 
 def saved_threads(path: Any) -> Optional[int]:

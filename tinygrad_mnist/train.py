@@ -161,8 +161,10 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: optim.Optimizer
 
 # ------------------------------------------------------------- the run directory
 def _new_run_dir(out: Optional[str], overwrite: bool = False) -> Path:
-    """The run directory: `out`, refused if it already holds files unless `overwrite`
-    (which deletes the RUN_FILES in it), or a fresh runs/YYYYmmdd-HHMMSS."""
+    """The run directory: `out`, refused if it already holds files unless `overwrite`,
+    or a fresh runs/YYYYmmdd-HHMMSS. Nothing is created or deleted yet: that waits for
+    `_make_run_dir`, once the data and model are ready, so a run that fails before it
+    starts leaves no empty directory and loses no earlier run."""
     if out:
         path = Path(out)
         if path.exists() and not path.is_dir():
@@ -178,16 +180,21 @@ def _new_run_dir(out: Optional[str], overwrite: bool = False) -> Path:
                              f"({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}); "
                              f"choose another --out, {resume}or replace it with --overwrite",
                              "out")
-        for name in RUN_FILES if overwrite else ():
-            (path / name).unlink(missing_ok=True)
     else:
         path = Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         suffix = 1
         while path.exists():
             suffix += 1
             path = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{suffix}"
-    path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _make_run_dir(path: Path, overwrite: bool) -> None:
+    """Create the run directory `path` (with `overwrite`, deleting the RUN_FILES of the
+    run it held)."""
+    for name in RUN_FILES if overwrite else ():
+        (path / name).unlink(missing_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
 
 
 def _checkpoint(model, optimizer, scheduler, loader, epoch, history, best, config, stats,
@@ -350,6 +357,7 @@ def _train(config: Optional[TrainConfig], resume: Optional[PathLike],
                                   f"the run's options ({type(e).__name__}: {e})") from None
         say(f"Resuming {run_dir} after epoch {start_epoch - 1}")
     else:
+        _make_run_dir(run_dir, config.overwrite)
         atomic_write_text(run_dir / "config.json", json.dumps(
             {**dataclasses.asdict(config), "version": __version__}, indent=2) + "\n")
         say(f"Training {config.model} ({model.num_parameters():,} parameters) on "
