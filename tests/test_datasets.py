@@ -16,7 +16,7 @@ import tinygrad_mnist as tg
 from data_helpers import (fake_arrays, gz_bytes, isolated_env, listing, pin_dataset,  # noqa: F401
                           server, write_files)
 from tinygrad_mnist import cli, models
-from tinygrad_mnist.config import TrainConfig, recipe_note
+from tinygrad_mnist.config import TrainConfig, build_model, recipe_note
 from tinygrad_mnist.data import (ChecksumError, DataError, HttpMirror, ImageData, LocalMirror,
                                  default_mirrors, files, load_dataset, load_folder, load_mnist,
                                  registry, write_idx)
@@ -258,6 +258,21 @@ def test_a_datasets_cnn_recipe_fills_only_what_a_run_leaves_unset(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     assert "the cnn on fashion-mnist: 16" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_saved_run_keeps_the_defaults_it_was_made_with(tmp_path):
+    """A run's saved options meant the model's defaults when it was made (an earlier
+    version saved the CNN's widths as null); a dataset recipe added since must not
+    change the network its weights load into, nor what --resume continues."""
+    config = TrainConfig(model="cnn", dataset="fashion-mnist", conv_channels=[32, 64, 128],
+                         hidden=[16]).validate()
+    saved = {**dataclasses.asdict(config), "conv_channels": None}
+    tg.save({"format": "tinygrad_mnist.model", "model": build_model(config).state_dict(),
+             "config": saved, "stats": [0.3, 0.3], "epoch": 0, "val_acc": None},
+            tmp_path / "best.npz")
+    assert load_trained(tmp_path).model[0].weight.shape == (32, 1, 3, 3)
+    assert TrainConfig.from_dict(saved, saved=True).conv_channels == [32, 64, 128]
+    assert TrainConfig.from_dict(saved).conv_channels == [64, 128, 256]   # a new run's
 
 
 # ------------------------------------------------------------ any shape through the app

@@ -126,15 +126,16 @@ class TrainConfig:
                               "(tinygrad_mnist.jit; both give the same numbers)", bool,
                         flag="--no-jit")
 
-    def validate(self) -> "TrainConfig":
+    def validate(self, recipes: bool = True) -> "TrainConfig":
         """Check every option against its type, choices and rule (turning a choice to
-        lower case), then fill in the model's defaults; raises UsageError (a ValueError)
-        naming the first invalid option."""
+        lower case), then fill in the defaults: the dataset's CNN recipe first (unless
+        `recipes` is False), then the model's; raises UsageError (a ValueError) naming
+        the first invalid option."""
         if isinstance(self.quiet, bool):  # runs of earlier versions saved quiet: true/false
             self.quiet = 2 if self.quiet else 0
         if isinstance(self.augment, bool):  # earlier versions: augment true = 2-pixel shifts
             self.augment = "shift" if self.augment else "none"
-        if str(self.model).lower() == "cnn" and isinstance(self.dataset, str):
+        if recipes and str(self.model).lower() == "cnn" and isinstance(self.dataset, str):
             info = DATASETS.get(self.dataset.lower())
             for key, value in (info.cnn_defaults if info is not None else {}).items():
                 if getattr(self, key) is None:
@@ -158,15 +159,16 @@ class TrainConfig:
         return self
 
     @classmethod
-    def from_dict(cls, values: Dict[str, Any]) -> "TrainConfig":
-        """A validated config from `values` (e.g. a run's config.json); unknown keys are
-        an error."""
+    def from_dict(cls, values: Dict[str, Any], saved: bool = False) -> "TrainConfig":
+        """A validated config from `values`; unknown keys are an error. `saved`: the
+        values are a run's own (its config.json or checkpoint), whose unset options
+        meant the model's defaults when it was made, so no dataset recipe applies."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise UsageError(f"unknown config key(s): {', '.join(unknown)}; "
                              f"known keys: {', '.join(sorted(known))}", unknown[0])
-        return cls(**values).validate()
+        return cls(**values).validate(recipes=not saved)
 
 
 def recipe_note(config: TrainConfig) -> str:
@@ -292,7 +294,7 @@ def saved_threads(path: Any) -> Optional[int]:
             try:
                 values = json.loads(candidate.read_text())
                 values.pop("version", None)
-                return TrainConfig.from_dict(values).threads
+                return TrainConfig.from_dict(values, saved=True).threads
             except (OSError, ValueError, TypeError, AttributeError):
                 return None
     return None

@@ -107,7 +107,7 @@ def load_trained(path: PathLike) -> Trained:
         raise CheckpointError(f"{checkpoint}: not a tinygrad_mnist model checkpoint (it has "
                               f"no model and config); give a run's best.npz or last.npz")
     try:
-        config = TrainConfig.from_dict(dict(state["config"]))
+        config = TrainConfig.from_dict(dict(state["config"]), saved=True)
     except (UsageError, TypeError, ValueError) as e:
         raise CheckpointError(f"{checkpoint}: its saved options are invalid: {e}") from None
     try:

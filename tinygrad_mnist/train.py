@@ -309,7 +309,7 @@ def _train(config: Optional[TrainConfig], resume: Optional[PathLike],
         last = check_resume(run_dir, overrides)
         state = _resume_state(last)
         try:
-            config = TrainConfig.from_dict({**state["config"], **overrides})
+            config = TrainConfig.from_dict({**state["config"], **overrides}, saved=True)
         except (UsageError, TypeError) as e:
             raise CheckpointError(f"{last}: its saved options are invalid: {e}") from None
     else:
