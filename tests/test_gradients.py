@@ -15,6 +15,7 @@ import pkgutil
 import numpy as np
 import pytest
 from hypothesis import given, note, strategies as st
+from hypothesis.extra import numpy as hnp
 
 import tinygrad_mnist as tg
 from tinygrad_mnist import Function, Tensor, fused, gradcheck, ops, ops_extra
@@ -243,6 +244,16 @@ def apart_pair(draw, method):
                 (a, a + draw(away_from(shape, [0.0], 0.1))))
 
 
+@st.composite
+def where_case(draw):
+    """where(condition, a, b) with a and b of broadcastable shapes and a drawn condition."""
+    sa, sb = draw(broadcastable_pair())
+    a, b = draw(arrays(sa)), draw(arrays(sb))
+    shape = np.broadcast_shapes(sa, sb)
+    condition = draw(hnp.arrays(np.bool_, shape))
+    return Case(lambda x, y: tg.where(condition, x, y), (a, b))
+
+
 OP_CASES = {
     "Add": binary(lambda a, b: a + b),
     "Sub": binary(lambda a, b: a - b),
@@ -278,6 +289,8 @@ OP_CASES = {
     "Expand": expand_case(),
     "Sin": unary(Tensor.sin),
     "Cos": unary(Tensor.cos),
+    "Where": where_case(),
+    "Extremum": apart_pair("maximum"),
 }
 
 # Functions composed from the primitives: checked the same way.
@@ -305,7 +318,6 @@ COMPOSED_CASES = {
     "pow_tensor_exponent": pow_tensor_case(),
     "rpow": unary(lambda t: 2.0 ** t),
     "clone": unary(Tensor.clone),
-    "maximum": apart_pair("maximum"),
     "logsumexp": shapes(min_dims=1).flatmap(arrays).map(
         lambda x: Case(lambda t: t.logsumexp(-1), (x,))),
     "l1_loss": shapes().flatmap(lambda s: st.tuples(away_from(s, [0.0], 0.1), arrays(s))).map(
@@ -526,6 +538,17 @@ def test_gradcheck_does_not_modify_its_inputs():
     before = x.copy()
     gradcheck(lambda t: (t * t).sum(), x)
     np.testing.assert_array_equal(x, before)
+
+
+def test_maximum_and_minimum_split_the_gradient_at_ties_and_keep_infinities():
+    a = tg.tensor([1.0, 2.0, -np.inf, -np.inf], dtype=tg.float64, requires_grad=True)
+    b = tg.tensor([1.0, 3.0, 1.0, -np.inf], dtype=tg.float64, requires_grad=True)
+    out = tg.maximum(a, b)
+    np.testing.assert_array_equal(out.data, [1.0, 3.0, 1.0, -np.inf])   # not NaN
+    out.sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [0.5, 0.0, 0.0, 0.5])    # PyTorch's shares
+    np.testing.assert_array_equal(b.grad.data, [0.5, 1.0, 1.0, 0.5])
+    np.testing.assert_array_equal(tg.minimum(a, b).data, [1.0, 2.0, -np.inf, -np.inf])
 
 
 def test_max_splits_gradient_between_ties():

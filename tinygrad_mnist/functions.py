@@ -135,6 +135,13 @@ def minimum(input: ArrayLike, other: Any) -> Tensor:
     return _t(input).minimum(other)
 
 
+def where(condition: Any, input: Any, other: Any) -> Tensor:
+    """`input` where `condition` holds, else `other` (either may be a number)."""
+    if not isinstance(input, Tensor) and isinstance(other, Tensor):
+        return other.masked_fill(condition, input)     # other's dtype, as for x.where(...)
+    return _t(input).where(condition, other)
+
+
 def eq(input: ArrayLike, other: Any) -> Tensor:
     return _t(input) == other
 

@@ -1,5 +1,6 @@
 """More primitive ops, for the PyTorch-shaped Tensor methods (`tensor_api.py`): `Cast`
-(`.to(dtype)`, `.float()`, `.clone()`), `Expand` (`.expand()`), `Sin` and `Cos`. Each
+(`.to(dtype)`, `.float()`, `.clone()`), `Expand` (`.expand()`), `Sin`, `Cos`, `Where`
+(`tg.where`, `.masked_fill()`) and `Extremum` (`tg.maximum`, `tg.minimum`). Each
 states its local gradient beside its forward, as in `ops.py` (which the engine's size
 budget keeps to the ops the models need).
 """
@@ -45,3 +46,37 @@ class Cos(Function):
 
     def backward(self, g):
         return g * -np.sin(self.saved[0])
+
+
+def _broadcast(op: str, fn, *arrays: np.ndarray) -> np.ndarray:
+    try:
+        return fn(*arrays)
+    except ValueError:
+        shapes = " and ".join(str(a.shape) for a in arrays)
+        raise ValueError(f"{op}: shapes {shapes} cannot be broadcast together") from None
+
+
+class Where(Function):
+    def forward(self, a, b, *, condition: np.ndarray):
+        self.save_for_backward(condition)                  # d/da = condition,
+        return _broadcast("where", np.where, condition, a, b)  # d/db = not condition
+
+    def backward(self, g):
+        condition = self.saved[0]
+        return np.where(condition, g, 0), np.where(condition, 0, g)
+
+
+class Extremum(Function):
+    """The elementwise maximum or minimum (`fn`) of a and b. The gradient goes to the
+    input that gave the result, half to each where they tie (as PyTorch's)."""
+
+    def forward(self, a, b, *, fn):
+        out = _broadcast(fn.__name__, fn, a, b)
+        self.save_for_backward(a == out, b == out)
+        return out
+
+    def backward(self, g):
+        at_a, at_b = self.saved
+        tie = at_a & at_b
+        return (g * np.where(tie, 0.5, at_a).astype(g.dtype),
+                g * np.where(tie, 0.5, at_b).astype(g.dtype))

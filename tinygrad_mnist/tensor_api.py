@@ -92,6 +92,17 @@ def _arrays(obj: Any) -> Any:
     return obj
 
 
+def _condition(condition: Any, name: str) -> np.ndarray:
+    """A boolean array from a Tensor, an array or a Python bool (as PyTorch's conditions
+    and masks, which must be bool)."""
+    data = np.asarray(condition.data if hasattr(condition, "data") and
+                      not isinstance(condition, np.ndarray) else condition)
+    if data.dtype != np.bool_:
+        raise TypeError(f"{name}: the condition must be a bool tensor, got {data.dtype} "
+                        f"(compare first, e.g. x > 0)")
+    return data
+
+
 class TensorAPI:
     """PyTorch's Tensor methods and operators, for `Tensor` (see the module docstring)."""
 
@@ -429,11 +440,23 @@ class TensorAPI:
         return ValuesIndices(values, self.from_op(index.astype(np.int64), None))
 
     def maximum(self, other: Any) -> Any:
-        """The elementwise maximum: self + relu(other - self)."""
-        return self + (other - self).relu()
+        """The elementwise maximum (NaN if either is NaN); at a tie each input gets half
+        the gradient."""
+        return ops_extra.Extremum.apply(*self._pair(other), fn=np.maximum)
 
     def minimum(self, other: Any) -> Any:
-        return self - (self - other).relu()
+        return ops_extra.Extremum.apply(*self._pair(other), fn=np.minimum)
+
+    def where(self, condition: Any, other: Any) -> Any:
+        """`self` where `condition` holds, else `other` (`torch.where(condition, self,
+        other)`); the gradient flows to the side that was taken."""
+        a, b = self._pair(other)
+        return ops_extra.Where.apply(a, b, condition=_condition(condition, "where"))
+
+    def masked_fill(self, mask: Any, value: Any) -> Any:
+        """`value` where `mask` holds, else `self`."""
+        a, b = self._pair(value)
+        return ops_extra.Where.apply(b, a, condition=_condition(mask, "masked_fill"))
 
     def argmax(self, dim: Optional[int] = None, keepdim: bool = False, *,
                axis: Optional[int] = None) -> Any:
