@@ -551,6 +551,14 @@ def test_maximum_and_minimum_split_the_gradient_at_ties_and_keep_infinities():
     np.testing.assert_array_equal(tg.minimum(a, b).data, [1.0, 2.0, -np.inf, -np.inf])
 
 
+def test_a_zero_vector_and_a_zeroth_power_get_zero_gradients_not_nan():
+    x = tg.zeros(3, dtype=tg.float64, requires_grad=True)
+    (x.norm() + (x ** 0).sum()).backward()                    # PyTorch: 0 for both
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 0.0])
+    rows = tg.tensor([[3.0, 4.0], [0.0, 0.0], [np.nan, 1.0]], dtype=tg.float64)
+    np.testing.assert_array_equal(rows.norm(dim=1).data, [5.0, 0.0, np.nan])
+
+
 def test_max_splits_gradient_between_ties():
     x = Tensor(np.array([1.0, 3.0, 3.0, 2.0]), requires_grad=True)
     x.max().backward()

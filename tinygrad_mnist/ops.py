@@ -79,7 +79,9 @@ class Pow(Function):
 
     def backward(self, g):
         x, p = self.saved
-        return g * (p * x ** (p - 1))
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0·∞ where p = 0: replaced
+            local = p * x ** (p - 1)
+        return g * np.where(p == 0, 0, local)              # x^0 = 1: 0, not 0·∞ at x = 0
 
 
 class Exp(Function):

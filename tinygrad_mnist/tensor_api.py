@@ -498,7 +498,11 @@ class TensorAPI:
     def norm(self, p: Any = "fro", dim: Axis = None, keepdim: bool = False) -> Any:
         """The p-norm over `dim` (all elements by default): p = 2 or "fro", 1, or inf."""
         if p in ("fro", 2):
-            return (self * self).sum(dim, keepdim).sqrt()
+            squares = (self * self).sum(dim, keepdim)
+            nonzero = np.asarray(squares.data != 0)             # NaN stays NaN
+            # sqrt's gradient is infinite at 0: take the root of 1 there and answer 0, so a
+            # zero vector gets PyTorch's gradient 0 rather than 0·∞ = NaN
+            return squares.where(nonzero, 1.0).sqrt().where(nonzero, 0.0)
         if p == 1:
             return self.abs().sum(dim, keepdim)
         if p == math.inf:
