@@ -15,7 +15,7 @@ def test_identity_softmax_and_log_softmax_layers():
     x = tg.tensor([[1.0, 2.0, 3.0]])
     assert nn.Identity(54, unused="x")(x) is x
     np.testing.assert_allclose(nn.Softmax(dim=1)(x).numpy().sum(), 1.0, rtol=1e-6)
-    np.testing.assert_allclose(nn.LogSoftmax()(x).numpy(), F.log_softmax(x, 1).numpy())
+    np.testing.assert_allclose(nn.LogSoftmax(dim=1)(x).numpy(), F.log_softmax(x, 1).numpy())
     assert repr(nn.Softmax(dim=1)) == "Softmax(dim=1)"
 
 

@@ -241,6 +241,17 @@ def test_class_weights_and_ignored_labels_follow_pytorchs_formula():
         nn.CrossEntropyLoss(size_average=False)
 
 
+def test_softmax_without_dim_takes_pytorchs_implicit_dim_and_warns():
+    x = rng(21).standard_normal((2, 3, 4, 5))
+    for shape, dim in (((3,), 0), ((2, 3), 1), ((2, 3, 4), 0), ((2, 3, 4, 5), 1)):
+        v = x.reshape(-1)[:int(np.prod(shape))].reshape(shape)
+        with pytest.warns(UserWarning, match=f"no dim given, so dim={dim} is taken"):
+            out = nn.Softmax()(tg.Tensor(v))
+        np.testing.assert_allclose(out.data, F.softmax(tg.Tensor(v), dim).data)
+        with pytest.warns(UserWarning, match=f"log_softmax: no dim given, so dim={dim}"):
+            F.log_softmax(v)
+
+
 def test_binary_cross_entropy_values_edges_and_errors():
     x, t = np.array([0.2, 0.9, 0.0, 1.0]), np.array([0.0, 1.0, 1.0, 1.0])
     probs = tg.Tensor(x, requires_grad=True)

@@ -7,6 +7,7 @@ was (see docs/pytorch.md).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -65,13 +66,25 @@ def sigmoid(input: ArrayLike) -> Tensor:
     return ops.Sigmoid.apply(_tensor(input))
 
 
+def _implicit_dim(name: str, ndim: int) -> int:
+    """PyTorch's (deprecated) choice of dimension when none is given: 0 for 0-, 1- and
+    3-D input, else 1; with a warning, as PyTorch gives."""
+    dim = 0 if ndim in (0, 1, 3) else 1
+    warnings.warn(f"{name}: no dim given, so dim={dim} is taken for {ndim}-D input, as "
+                  f"PyTorch does; pass dim explicitly", UserWarning, stacklevel=3)
+    return dim
+
+
 def log_softmax(input: ArrayLike, dim: Optional[int] = None) -> Tensor:
-    """log(softmax) along `dim` (the last dimension if None), fused and stable."""
-    return _tensor(input).log_softmax(-1 if dim is None else dim)
+    """log(softmax) along `dim` (PyTorch's implicit choice if None), fused and stable."""
+    input = _tensor(input)
+    return input.log_softmax(_implicit_dim("log_softmax", input.ndim) if dim is None else dim)
 
 
 def softmax(input: ArrayLike, dim: Optional[int] = None) -> Tensor:
-    return _tensor(input).softmax(-1 if dim is None else dim)
+    """softmax along `dim` (PyTorch's implicit choice if None)."""
+    input = _tensor(input)
+    return input.softmax(_implicit_dim("softmax", input.ndim) if dim is None else dim)
 
 
 def one_hot(tensor: ArrayLike, num_classes: int = -1) -> Tensor:

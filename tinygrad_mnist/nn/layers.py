@@ -95,7 +95,7 @@ class Sigmoid(Module):
 
 
 class Softmax(Module):
-    """softmax along `dim` (the last dimension if None)."""
+    """softmax along `dim` (if None, PyTorch's implicit choice: see `F.softmax`)."""
 
     def __init__(self, dim: Optional[int] = None):
         super().__init__()
