@@ -18,11 +18,11 @@ from data_helpers import (fake_arrays, gz_bytes, isolated_env, listing, pin_data
 from tinygrad_mnist import cli, models
 from tinygrad_mnist.config import TrainConfig, build_model, recipe_note
 from tinygrad_mnist.data import (ChecksumError, DataError, HttpMirror, ImageData, LocalMirror,
-                                 default_mirrors, files, load_dataset, load_folder, load_mnist,
-                                 registry, write_idx)
+                                 default_mirrors, fashion_style, files, load_dataset,
+                                 load_folder, load_mnist, mnist_style, registry, write_idx)
 from tinygrad_mnist.errors import UsageError
 from tinygrad_mnist.inference import load_trained, predict_proba
-from tinygrad_mnist.predict import predict
+from tinygrad_mnist.predict import picture_steps, predict
 from tinygrad_mnist.serve import load_predictor
 
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -341,6 +341,9 @@ def test_the_app_trains_on_47_classes_of_unregistered_idx_and_a_registered_name(
     trained = load_trained(tmp_path / "rf")
     assert trained.classes == FASHION and trained.config.dataset == "fashion-mnist"
     assert "| Ankle boot |" in (tmp_path / "rf" / "report.md").read_text()
+    # a photo for a Fashion-MNIST model goes through Fashion-MNIST's steps, not MNIST's
+    assert picture_steps(trained) is fashion_style
+    assert picture_steps(load_trained(tmp_path / "r47")) is mnist_style
 
 
 def test_loaded_images_are_the_same_arrays_as_load_mnist(monkeypatch, tmp_path):

@@ -11,7 +11,7 @@ import tinygrad_mnist as tg
 from data_helpers import isolated_env  # noqa: F401 - autouse fixture
 from tinygrad_mnist import cli
 from tinygrad_mnist.config import TrainConfig, build_model
-from tinygrad_mnist.data import load_image, mnist_style
+from tinygrad_mnist.data import fashion_style, load_image, mnist_style
 from tinygrad_mnist.data.photos import components, otsu_threshold
 from tinygrad_mnist.predict import predict
 
@@ -168,3 +168,35 @@ def test_predict_show_writes_what_the_model_saw(tmp_path, capsys):
                      "--show", str(tmp_path / "seen2")]) == 0
     assert len(list((tmp_path / "seen2").iterdir())) == 1
     capsys.readouterr()
+
+
+# ------------------------------------------------------------ photos of objects
+def garment(rng):
+    """A 28x28 Fashion-MNIST-like object touching the frame: a textured shirt shape."""
+    image = np.zeros((28, 28))
+    image[2:26, 7:21] = 0.8                          # body
+    image[2:12, 1:27] = 0.8                          # sleeves
+    image[2:5, 11:17] = 0.0                          # neckline
+    return np.clip(image * (1 + 0.1 * rng.standard_normal((28, 28))), 0, 1) * (image > 0)
+
+
+@pytest.mark.parametrize("dark_on_light", [True, False])
+def test_a_photo_of_an_object_looks_like_fashion_mnist(dark_on_light):
+    rng = np.random.default_rng(4)
+    truth = garment(rng)
+    scene = np.pad(truth, ((20, 30), (40, 10)))          # off centre on a larger sheet
+    photo = np.asarray(Image.fromarray((scene * 255).astype(np.uint8)).resize(
+        (scene.shape[1] * 6, scene.shape[0] * 6), Image.BILINEAR), dtype=np.float64)
+    photo = (255 - photo) * 0.9 if dark_on_light else photo * 0.9 + 20   # dim paper/light
+    photo = np.clip(photo + rng.normal(0, 4, photo.shape), 0, 255).astype(np.uint8)
+    seen = fashion_style(np.stack([photo] * 3, axis=-1))   # colour input too
+    assert seen.shape == (28, 28) and seen.dtype == np.float32
+    assert seen[:, 0].max() > 0.3 and seen[:, -1].max() > 0.3  # the long side (width) is 28
+    assert seen[14, 14] > 0.5 and seen[27, 0] < 0.1           # light object on black
+    ideal = fashion_style(truth)        # the clean object, trimmed and fitted the same way
+    assert np.corrcoef(seen.ravel(), ideal.ravel())[0, 1] > 0.95
+
+
+def test_an_empty_photo_has_no_object():
+    with pytest.raises(ValueError, match="no object found"):
+        fashion_style(np.full((50, 60), 200, np.uint8))

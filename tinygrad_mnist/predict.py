@@ -4,20 +4,21 @@ the predictions as a CSV or a Kaggle submission."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
 
 from .atomic import atomic_write, atomic_write_files
-from .data import (DIGITS, load_image, mnist_style, read_idx, read_kaggle_csv, scale,
-                   side_by_side)
+from .data import (DATASETS, DIGITS, fashion_style, load_image, mnist_style, read_idx,
+                   read_kaggle_csv, scale, side_by_side)
 from .data import DataError
 from .errors import BrokenModelError
 from .inference import load_models
@@ -36,11 +37,12 @@ class Prediction:
     names: List[str] = field(default_factory=list)  # the class names of `top`'s labels
 
 
-def _inputs(paths: Sequence[PathLike], shape: Tuple[int, int, int] = (1, 28, 28),
+def _inputs(paths: Sequence[PathLike], steps: Callable[[np.ndarray], np.ndarray] = mnist_style,
             originals: Optional[Dict[str, np.ndarray]] = None
             ) -> Tuple[List[Tuple[str, Any]], bool]:
-    """Expand files and directories into (name, image in [0, 1] of the model's `shape`
-    or error); with `originals`, also keep each picture file as it was read, by name.
+    """Expand files and directories into (name, image in [0, 1] as the model takes it,
+    or error); picture files go through `steps` (`picture_steps`). With `originals`,
+    also keep each picture file as it was read, by name.
     The images of an IDX or CSV file are named `FILE#n`, n counting from 1. A file that
     cannot be used (unreadable, not a regular file, too large...) is one error entry."""
     items: List[Tuple[str, Any]] = []
@@ -52,7 +54,7 @@ def _inputs(paths: Sequence[PathLike], shape: Tuple[int, int, int] = (1, 28, 28)
             if not files:
                 items.append((str(path), ValueError("no PNG/JPEG images in this directory")))
             for f in files:
-                items.append(_image_item(f, shape, originals))
+                items.append(_image_item(f, steps, originals))
         elif not _is_regular(path):
             items.append((str(path), _not_regular(path)))
         elif path.suffix.lower() == ".csv":
@@ -72,7 +74,7 @@ def _inputs(paths: Sequence[PathLike], shape: Tuple[int, int, int] = (1, 28, 28)
                 continue
             items += [(f"{path}#{i + 1}", img) for i, img in enumerate(scale(images))]
         else:
-            items.append(_image_item(path, shape, originals))
+            items.append(_image_item(path, steps, originals))
     return items, kaggle
 
 
@@ -101,10 +103,9 @@ def _not_regular(path: Path) -> Exception:
                       f"give image files")
 
 
-def _image_item(path: Path, shape: Tuple[int, int, int],
+def _image_item(path: Path, steps: Callable[[np.ndarray], np.ndarray],
                 originals: Optional[Dict[str, np.ndarray]]) -> Tuple[str, Any]:
-    """A picture file as the model takes it: MNIST's preprocessing for a 1×28×28 model
-    (photos and drawings of handwriting), else resized to the model's (C, H, W)."""
+    """A picture file as the model takes it, through `steps`."""
     if not _is_regular(path):
         return str(path), _not_regular(path)
     try:
@@ -114,9 +115,7 @@ def _image_item(path: Path, shape: Tuple[int, int, int],
             image = load_image(path, color=True)
         if originals is not None:
             originals[str(path)] = image
-        if tuple(shape) == (1, 28, 28):
-            return str(path), mnist_style(image)
-        return str(path), _resized(image, shape)
+        return str(path), steps(image)
     except (OSError, ValueError) as e:
         return str(path), e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError):
@@ -148,6 +147,20 @@ def _resized(image: np.ndarray, shape: Tuple[int, int, int]) -> np.ndarray:
     im = Image.fromarray(image).convert("L" if c == 1 else "RGB").resize((w, h), Image.LANCZOS)
     a = np.asarray(im, np.float32) / 255
     return a if c == 1 else a.transpose(2, 0, 1)
+
+
+def picture_steps(trained: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """How a picture file becomes the input of `trained` (a model or an ensemble): for a
+    1×28×28 model, Fashion-MNIST's steps (`fashion_style`) if it was trained on a
+    registered dataset of photographed objects, else MNIST's for handwriting
+    (`mnist_style`: MNIST, KMNIST, any other 28x28 data); for other shapes, a plain
+    resize to the model's (C, H, W)."""
+    shape = _shape(trained)
+    if tuple(shape) != (1, 28, 28):
+        return functools.partial(_resized, shape=shape)
+    model = trained.members[0] if hasattr(trained, "members") else trained
+    info = DATASETS.get(str(getattr(getattr(model, "config", None), "dataset", "")))
+    return fashion_style if info is not None and info.photos == "objects" else mnist_style
 
 
 def _classes(trained: Any) -> Tuple[str, ...]:
@@ -194,7 +207,7 @@ def predict(model_path: Union[PathLike, Sequence[PathLike]], inputs: Sequence[Pa
     picture per input of what the model saw (`write_show`)."""
     trained = load_models(model_path, top_k)
     originals: Optional[Dict[str, np.ndarray]] = {} if show is not None else None
-    items, kaggle = _inputs(inputs, _shape(trained), originals)
+    items, kaggle = _inputs(inputs, picture_steps(trained), originals)
     classes = _classes(trained)
     good = [i for i, (_, v) in enumerate(items) if not isinstance(v, Exception)]
     results = [Prediction(name, [], f"{value}") if isinstance(value, Exception)

@@ -19,6 +19,7 @@ from .folders import find_idx_files, load_folder, load_image_folder
 from .idx import encode_idx, parse_idx, read_idx, write_idx
 from .kaggle import KaggleDigits, read_kaggle_csv
 from .loader import DataLoader, shift_images
+from .objects import fashion_style
 from .photos import fit_to_mnist_box, side_by_side
 from .preprocess import (Split, Stats, apply_standardization, class_counts,
                          fit_standardization, image_shape_of, load_image, mnist_style, one_hot,
@@ -36,6 +37,7 @@ __all__ = [
     "read_idx", "parse_idx", "write_idx", "encode_idx", "read_kaggle_csv", "KaggleDigits",
     "scale", "fit_standardization", "apply_standardization", "Stats", "to_layout", "prepare",
     "image_shape_of", "one_hot", "train_val_split", "Split", "class_counts", "mnist_style",
+    "fashion_style",
     "fit_to_mnist_box",
     "load_image", "side_by_side", "DataLoader", "shift_images", "Distortion", "distort",
     "AUGMENTATIONS",

@@ -78,6 +78,9 @@ class DatasetInfo:
     #: defaults (random affine maps, which suit handwriting, 32-64-128 channels, 12
     #: epochs).
     cnn_defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: What a user's photo for a model of this dataset shows: "handwriting" (MNIST's
+    #: steps, `photos.mnist_style`) or "objects" (Fashion-MNIST's, `objects.fashion_style`).
+    photos: str = "handwriting"
 
     @property
     def env_var(self) -> str:
@@ -127,7 +130,8 @@ DATASETS: Dict[str, DatasetInfo] = {
         # photos of clothes, not handwriting: shifts only (the best of none, shift, flip
         # and elastic distortion there), and twice the widths and 16 epochs, which the
         # smaller network needs to pass 93 % (see the README's results)
-        cnn_defaults={"augment": "shift", "conv_channels": [64, 128, 256], "epochs": 16}),
+        cnn_defaults={"augment": "shift", "conv_channels": [64, 128, 256], "epochs": 16},
+        photos="objects"),
     "kmnist": DatasetInfo(
         "kmnist", "Kuzushiji-MNIST", ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
         # The publisher gives digests of the .gz files only (MD5); these SHA-256 are of the
