@@ -156,6 +156,12 @@ def test_wrong_inputs_are_named(layer, shape, message):
     (lambda: nn.MaxPool2d(2, padding=2), "MaxPool2d: padding 2 must be at most half"),
     (lambda: nn.AvgPool2d(2, stride=0), "AvgPool2d: stride must be at least 1"),
     (lambda: nn.BatchNorm2d(3, momentum=2.0), "momentum must be in"),
+    (lambda: nn.Conv2d(1, 4, 2, padding="same"), "padding='same' with the even kernel"),
+    (lambda: nn.Conv2d(1, 4, 3, 2, "same"), "padding='same' needs stride 1"),
+    (lambda: nn.Conv2d(1, 4, 3, padding="full"), "padding must be an int, a pair, 'valid'"),
+    (lambda: nn.Conv2d(2, 4, 3, groups=2), "only dilation=1 and groups=1 are supported"),
+    (lambda: nn.Conv2d(1, 4, 3, dilation=2), "only dilation=1 and groups=1 are supported"),
+    (lambda: nn.Conv2d(1, 4, 3, padding_mode="reflect"), "only padding_mode='zeros'"),
 ])
 def test_bad_options_are_named(make, message):
     with pytest.raises(ValueError, match=message):

@@ -289,19 +289,46 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def check_plain(op: str, dilation: IntOrPair = 1, groups: int = 1) -> None:
+    """ValueError unless `dilation` and `groups` are 1 (the only ones supported)."""
+    if as_pair(dilation, "dilation", op, 1) != (1, 1) or groups != 1:
+        raise ValueError(f"{op}: only dilation=1 and groups=1 are supported, got "
+                         f"dilation={dilation!r}, groups={groups!r}")
+
+
+def conv_padding(padding: Any, kernel: Tuple[int, int], stride: Tuple[int, int],
+                 op: str) -> Tuple[int, int]:
+    """`padding` as an (h, w) pair: an int or pair, or PyTorch's "valid" (none) and
+    "same" (the output as large as the input: stride 1, and an odd kernel, whose
+    padding is the same on both sides)."""
+    if not isinstance(padding, str):
+        return as_pair(padding, "padding", op, 0)
+    if padding == "valid":
+        return (0, 0)
+    if padding != "same":
+        raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got "
+                         f"{padding!r}")
+    if stride != (1, 1):
+        raise ValueError(f"{op}: padding='same' needs stride 1, got stride={stride}")
+    if kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+        raise ValueError(f"{op}: padding='same' with the even kernel {kernel} would pad one "
+                         f"side more than the other, which is not supported; use an odd "
+                         f"kernel or give the padding")
+    return kernel[0] // 2, kernel[1] // 2
+
+
 def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
-           stride: IntOrPair = 1, padding: IntOrPair = 0, dilation: IntOrPair = 1,
+           stride: IntOrPair = 1, padding: Any = 0, dilation: IntOrPair = 1,
            groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation) like `torch.nn.functional.conv2d`:
     input (N, C_in, H, W), weight (C_out, C_in, kh, kw), optional bias (C_out,), giving
-    (N, C_out, OH, OW). `stride` and `padding` (zeros) are an int or an (h, w) pair;
-    `dilation` and `groups` must be 1."""
-    if as_pair(dilation, "dilation", "conv2d", 1) != (1, 1) or groups != 1:
-        raise ValueError(f"conv2d: only dilation=1 and groups=1 are supported, got "
-                         f"dilation={dilation!r}, groups={groups!r}")
-    options = dict(stride=as_pair(stride, "stride", "conv2d", 1),
-                   padding=as_pair(padding, "padding", "conv2d", 0))
+    (N, C_out, OH, OW). `stride` is an int or an (h, w) pair, `padding` (zeros) too, or
+    "valid" or "same" (`conv_padding`); `dilation` and `groups` must be 1."""
+    check_plain("conv2d", dilation, groups)
     x, w = _as_tensor(input), _as_tensor(weight)
+    stride_pair = as_pair(stride, "stride", "conv2d", 1)
+    options = dict(stride=stride_pair,
+                   padding=conv_padding(padding, tuple(w.shape[2:]), stride_pair, "conv2d"))
     if bias is None:
         return Conv2d.apply(x, w, **options)
     return Conv2d.apply(x, w, _as_tensor(bias), **options)

@@ -13,6 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import conv as C
+from ..device import check_device
 from ..tensor import Tensor
 from . import init
 from .layers import BatchNorm1d
@@ -45,16 +46,24 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
-                 stride: IntOrPair = 1, padding: IntOrPair = 0, bias: bool = True,
-                 generator: Optional[np.random.Generator] = None, dtype: Any = np.float32):
+                 stride: IntOrPair = 1, padding: Any = 0, dilation: IntOrPair = 1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device: Any = None, dtype: Any = np.float32, *,
+                 generator: Optional[np.random.Generator] = None):
         super().__init__()
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"Conv2d: channel counts must be >= 1, got in_channels="
                              f"{in_channels}, out_channels={out_channels}")
+        C.check_plain("Conv2d", dilation, groups)
+        if padding_mode != "zeros":
+            raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got "
+                             f"{padding_mode!r}")
+        if device is not None:
+            check_device(device, "Conv2d")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = C.as_pair(kernel_size, "kernel_size", "Conv2d", 1)
         self.stride = C.as_pair(stride, "stride", "Conv2d", 1)
-        self.padding = C.as_pair(padding, "padding", "Conv2d", 0)
+        self.padding = C.conv_padding(padding, self.kernel_size, self.stride, "Conv2d")
         self.weight = Parameter(np.empty((out_channels, in_channels, *self.kernel_size),
                                          dtype=dtype))
         if bias:
