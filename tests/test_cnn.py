@@ -159,9 +159,11 @@ def test_wrong_inputs_are_named(layer, shape, message):
     (lambda: nn.Conv2d(1, 4, 2, padding="same"), "padding='same' with the even kernel"),
     (lambda: nn.Conv2d(1, 4, 3, 2, "same"), "padding='same' needs stride 1"),
     (lambda: nn.Conv2d(1, 4, 3, padding="full"), "padding must be an int, a pair, 'valid'"),
-    (lambda: nn.Conv2d(2, 4, 3, groups=2), "only dilation=1 and groups=1 are supported"),
-    (lambda: nn.Conv2d(1, 4, 3, dilation=2), "only dilation=1 and groups=1 are supported"),
+    (lambda: nn.Conv2d(2, 4, 3, groups=2), "groups=2 is not supported, only groups=1"),
+    (lambda: nn.Conv2d(1, 4, 3, dilation=2), "dilation=2 is not supported, only dilation=1"),
     (lambda: nn.Conv2d(1, 4, 3, padding_mode="reflect"), "only padding_mode='zeros'"),
+    (lambda: nn.MaxPool2d(3, 2, ceil_mode=True), "MaxPool2d: ceil_mode=True is not supported"),
+    (lambda: nn.AvgPool2d(3, count_include_pad=False), "count_include_pad=False is not"),
 ])
 def test_bad_options_are_named(make, message):
     with pytest.raises(ValueError, match=message):

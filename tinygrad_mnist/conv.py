@@ -289,11 +289,15 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def check_plain(op: str, dilation: IntOrPair = 1, groups: int = 1) -> None:
-    """ValueError unless `dilation` and `groups` are 1 (the only ones supported)."""
-    if as_pair(dilation, "dilation", op, 1) != (1, 1) or groups != 1:
-        raise ValueError(f"{op}: only dilation=1 and groups=1 are supported, got "
-                         f"dilation={dilation!r}, groups={groups!r}")
+def only_defaults(op: str, **given: Tuple[Any, Any]) -> None:
+    """ValueError naming the first of PyTorch's options given (value, default) whose
+    value is not the default, the only value supported."""
+    for name, (value, default) in given.items():
+        plain = value == default if not isinstance(value, (tuple, list)) else \
+            all(v == default for v in value)
+        if not plain:
+            raise ValueError(f"{op}: {name}={value!r} is not supported, only "
+                             f"{name}={default!r}")
 
 
 def conv_padding(padding: Any, kernel: Tuple[int, int], stride: Tuple[int, int],
@@ -323,8 +327,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     """2-D convolution (cross-correlation) like `torch.nn.functional.conv2d`:
     input (N, C_in, H, W), weight (C_out, C_in, kh, kw), optional bias (C_out,), giving
     (N, C_out, OH, OW). `stride` is an int or an (h, w) pair, `padding` (zeros) too, or
-    "valid" or "same" (`conv_padding`); `dilation` and `groups` must be 1."""
-    check_plain("conv2d", dilation, groups)
+    "valid" or "same" (`conv_padding`); `dilation` and `groups` only 1."""
+    only_defaults("conv2d", dilation=(dilation, 1), groups=(groups, 1))
     x, w = _as_tensor(input), _as_tensor(weight)
     stride_pair = as_pair(stride, "stride", "conv2d", 1)
     options = dict(stride=stride_pair,
@@ -343,17 +347,26 @@ def _pool_options(op: str, kernel_size: IntOrPair, stride: Optional[IntOrPair],
 
 
 def max_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
-               padding: IntOrPair = 0) -> Tensor:
+               padding: IntOrPair = 0, dilation: IntOrPair = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor:
     """Max pooling like `torch.nn.functional.max_pool2d` over input (N, C, H, W);
     `stride` defaults to `kernel_size`; padding (at most half the kernel) never wins the
-    max. Ties send the gradient to the first maximum of the window in row-major order."""
+    max. Ties send the gradient to the first maximum of the window in row-major order.
+    dilation, ceil_mode and return_indices only at their defaults."""
+    only_defaults("max_pool2d", dilation=(dilation, 1), ceil_mode=(ceil_mode, False),
+                  return_indices=(return_indices, False))
     return MaxPool2d.apply(_as_tensor(input), **_pool_options("max_pool2d", kernel_size,
                                                               stride, padding))
 
 
 def avg_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
-               padding: IntOrPair = 0) -> Tensor:
+               padding: IntOrPair = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None) -> Tensor:
     """Average pooling like `torch.nn.functional.avg_pool2d` over input (N, C, H, W);
-    `stride` defaults to `kernel_size`; zero padding counts in the mean."""
+    `stride` defaults to `kernel_size`; zero padding counts in the mean.
+    ceil_mode, count_include_pad and divisor_override only at their defaults."""
+    only_defaults("avg_pool2d", ceil_mode=(ceil_mode, False),
+                  count_include_pad=(count_include_pad, True),
+                  divisor_override=(divisor_override, None))
     return AvgPool2d.apply(_as_tensor(input), **_pool_options("avg_pool2d", kernel_size,
                                                               stride, padding))

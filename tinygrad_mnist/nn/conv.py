@@ -54,10 +54,8 @@ class Conv2d(Module):
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"Conv2d: channel counts must be >= 1, got in_channels="
                              f"{in_channels}, out_channels={out_channels}")
-        C.check_plain("Conv2d", dilation, groups)
-        if padding_mode != "zeros":
-            raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got "
-                             f"{padding_mode!r}")
+        C.only_defaults("Conv2d", dilation=(dilation, 1), groups=(groups, 1),
+                        padding_mode=(padding_mode, "zeros"))
         if device is not None:
             check_device(device, "Conv2d")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
@@ -120,16 +118,33 @@ class _Pool2d(Module):
 
 class MaxPool2d(_Pool2d):
     """Maximum over kernel_size windows (see `tinygrad_mnist.conv.max_pool2d`): ties
-    send the gradient to the first maximum; padding never wins."""
+    send the gradient to the first maximum; padding never wins. PyTorch's other options
+    are taken at their defaults only."""
 
     op = staticmethod(C.max_pool2d)
+
+    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+                 padding: IntOrPair = 0, dilation: IntOrPair = 1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        C.only_defaults("MaxPool2d", dilation=(dilation, 1), ceil_mode=(ceil_mode, False),
+                        return_indices=(return_indices, False))
+        super().__init__(kernel_size, stride, padding)
 
 
 class AvgPool2d(_Pool2d):
     """Mean over kernel_size windows (see `tinygrad_mnist.conv.avg_pool2d`); zero
-    padding counts in the mean (PyTorch's count_include_pad=True)."""
+    padding counts in the mean (PyTorch's count_include_pad=True). PyTorch's other
+    options are taken at their defaults only."""
 
     op = staticmethod(C.avg_pool2d)
+
+    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+                 padding: IntOrPair = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: Optional[int] = None):
+        C.only_defaults("AvgPool2d", ceil_mode=(ceil_mode, False),
+                        count_include_pad=(count_include_pad, True),
+                        divisor_override=(divisor_override, None))
+        super().__init__(kernel_size, stride, padding)
 
 
 class BatchNorm2d(BatchNorm1d):
