@@ -328,6 +328,8 @@ IDIOMS = [
     Idiom("nn.Conv2d(1, 4, (3, 5), padding='same')(torch.zeros(1, 1, 7, 6)).shape",
           (1, 4, 7, 6)),
     Idiom("nn.Conv2d(1, 4, 3, 1, 'valid', 1, 1, False).bias", None),
+    Idiom("nn.Linear(4, 2, True, 'cpu', torch.float64).weight.dtype", "float64"),
+    Idiom("nn.BatchNorm1d(3, 1e-5, 0.1, True, True, 'cpu').num_features", 3),
     Idiom("F.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3), padding='same')",
           T([[[[4.0, 6.0, 4.0], [6.0, 9.0, 6.0], [4.0, 6.0, 4.0]]]])),
     Idiom("nn.MaxPool2d(2)(torch.zeros(1, 1, 4, 4)).shape", (1, 1, 2, 2)),

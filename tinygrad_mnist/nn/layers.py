@@ -11,6 +11,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .. import ops
+from ..device import check_device
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -26,8 +27,11 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 generator: Optional[np.random.Generator] = None, dtype: Any = np.float32):
+                 device: Any = None, dtype: Any = np.float32, *,
+                 generator: Optional[np.random.Generator] = None):
         super().__init__()
+        if device is not None:
+            check_device(device, "Linear")
         if in_features < 0 or out_features < 0:
             raise ValueError(f"Linear: feature counts must be >= 0, got in_features="
                              f"{in_features}, out_features={out_features}")
@@ -172,8 +176,11 @@ class BatchNorm1d(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5,
                  momentum: Optional[float] = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype: Any = np.float32):
+                 track_running_stats: bool = True, device: Any = None,
+                 dtype: Any = np.float32):
         super().__init__()
+        if device is not None:
+            check_device(device, type(self).__name__)
         if momentum is not None and not 0.0 <= momentum <= 1.0:
             raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, "
                              f"got {momentum}")
