@@ -243,10 +243,10 @@ def test_a_kaggle_csv_is_training_data(tmp_path):
 
 def test_a_datasets_cnn_recipe_fills_only_what_a_run_leaves_unset(capsys):
     fashion = TrainConfig(model="cnn", dataset="Fashion-MNIST").validate()
-    assert (fashion.conv_channels, fashion.epochs, fashion.augment) == ([64, 128, 256], 16,
+    assert (fashion.conv_channels, fashion.epochs, fashion.augment) == ([64, 128, 256], 20,
                                                                         "shift")
     assert recipe_note(fashion) == ("The CNN's recipe for fashion-mnist: --augment shift, "
-                                    "--conv-channels 64 128 256, --epochs 16")
+                                    "--conv-channels 64 128 256, --epochs 20")
     mine = TrainConfig(model="cnn", dataset="fashion-mnist", epochs=3, conv_channels=[8],
                        augment="none").validate()
     assert (mine.conv_channels, mine.epochs, mine.augment) == ([8], 3, "none")
@@ -257,7 +257,7 @@ def test_a_datasets_cnn_recipe_fills_only_what_a_run_leaves_unset(capsys):
     assert (mlp.conv_channels, mlp.epochs, mlp.augment) == (None, 12, "none")
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
-    assert "the cnn on fashion-mnist: 16" in " ".join(capsys.readouterr().out.split())
+    assert "the cnn on fashion-mnist: 20" in " ".join(capsys.readouterr().out.split())
 
 
 def test_a_saved_run_keeps_the_defaults_it_was_made_with(tmp_path):

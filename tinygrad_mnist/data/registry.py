@@ -128,9 +128,9 @@ DATASETS: Dict[str, DatasetInfo] = {
         offline="apt-get install dataset-fashion-mnist (Debian) puts the files in "
                 "/usr/share/datasets/fashion-mnist, which is used automatically",
         # photos of clothes, not handwriting: shifts only (the best of none, shift, flip
-        # and elastic distortion there), and twice the widths and 16 epochs, which the
-        # smaller network needs to pass 93 % (see the README's results)
-        cnn_defaults={"augment": "shift", "conv_channels": [64, 128, 256], "epochs": 16},
+        # and elastic distortion there), and twice the widths for 20 epochs: the MNIST
+        # network does not reach 93 % (see the README's results)
+        cnn_defaults={"augment": "shift", "conv_channels": [64, 128, 256], "epochs": 20},
         photos="objects"),
     "kmnist": DatasetInfo(
         "kmnist", "Kuzushiji-MNIST", ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
