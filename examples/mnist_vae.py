@@ -20,6 +20,7 @@ import tinygrad_mnist.nn.functional as F
 import tinygrad_mnist.optim as optim
 from tinygrad_mnist.utils.data import DataLoader, Subset
 from tinygrad_mnist.vision import datasets, transforms
+from tinygrad_mnist.vision.utils import save_image
 
 
 LATENT = 20   # the size of the code each image is squeezed into
@@ -85,17 +86,9 @@ def test(model, device, loader):
 
 def draw_samples(model, path, rows=8):
     """Decode rows x rows random codes into digits and save them as one picture."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     with torch.no_grad():
-        images = model.decode(torch.randn(rows * rows, LATENT)).view(-1, 28, 28).numpy()
-    fig, axes = plt.subplots(rows, rows, figsize=(rows, rows))
-    for image, ax in zip(images, axes.flat):
-        ax.imshow(image, cmap="gray")
-        ax.axis("off")
-    fig.savefig(path)
-    plt.close(fig)
+        images = model.decode(torch.randn(rows * rows, LATENT)).view(-1, 1, 28, 28)
+    save_image(images, path, nrow=rows)
 
 
 def main(argv=None):

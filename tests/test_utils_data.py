@@ -5,9 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import tinygrad_mnist as tg
 from tinygrad_mnist.vision import datasets, transforms
+from tinygrad_mnist.vision.utils import make_grid, save_image
 from tinygrad_mnist.utils.data import (DataLoader, Dataset, Subset, TensorDataset,
                                        default_collate, random_split)
 
@@ -138,3 +140,32 @@ def test_the_mnist_dataset_gives_images_and_labels():
     assert y == int(test.targets[0]) + 100
     xb, yb = next(iter(DataLoader(test, batch_size=16)))
     assert xb.shape == (16, 1, 28, 28) and yb.dtype == np.int64
+
+
+# ------------------------------------------------------ vision.utils: make_grid, save_image
+def test_make_grid_lays_images_out_as_torchvision_does():
+    images = np.arange(5 * 2 * 3, dtype=np.float32).reshape(5, 1, 2, 3)
+    grid = make_grid(tg.tensor(images), nrow=2, padding=1, pad_value=-1).data
+    assert grid.shape == (3, 3 * (2 + 1) + 1, 2 * (3 + 1) + 1)     # 3 rows of 2, 3 channels
+    np.testing.assert_array_equal(grid[0, 1:3, 1:4], images[0, 0])  # first image, top left
+    np.testing.assert_array_equal(grid[2, 1:3, 5:8], images[1, 0])  # second, to its right
+    np.testing.assert_array_equal(grid[1, 4:6, 1:4], images[2, 0])  # third, next row
+    assert (grid[:, 7:9, 5:8] == -1).all()                           # no sixth image
+    assert (grid[:, 0] == -1).all() and (grid[:, :, 4] == -1).all()  # the padding
+    one = make_grid(images[0])                   # one image: as it is, three channels
+    assert one.shape == (3, 2, 3)
+    normalized = make_grid(tg.tensor(images), normalize=True, padding=0).data
+    assert normalized.min() == 0.0 and normalized.max() == 1.0
+    with pytest.raises(ValueError, match="make_grid: expected images"):
+        make_grid(np.zeros((1, 1, 1, 1, 1)))
+
+
+def test_save_image_writes_the_grid_as_a_png(tmp_path):
+    images = np.zeros((4, 1, 2, 2), np.float32)
+    images[1] = 1.0
+    save_image(tg.tensor(images), tmp_path / "grid.png", nrow=4, padding=0)
+    with Image.open(tmp_path / "grid.png") as saved:
+        assert saved.format == "PNG" and saved.size == (8, 2)
+        pixels = np.asarray(saved.convert("L"))
+    np.testing.assert_array_equal(pixels[:, 2:4], 255)
+    np.testing.assert_array_equal(pixels[:, :2], 0)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 import torch.optim as optim
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
+from torchvision.utils import save_image
 
 
 LATENT = 20   # the size of the code each image is squeezed into
@@ -73,17 +74,9 @@ def test(model, device, loader):
 
 def draw_samples(model, path, rows=8):
     """Decode rows x rows random codes into digits and save them as one picture."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     with torch.no_grad():
-        images = model.decode(torch.randn(rows * rows, LATENT)).view(-1, 28, 28).numpy()
-    fig, axes = plt.subplots(rows, rows, figsize=(rows, rows))
-    for image, ax in zip(images, axes.flat):
-        ax.imshow(image, cmap="gray")
-        ax.axis("off")
-    fig.savefig(path)
-    plt.close(fig)
+        images = model.decode(torch.randn(rows * rows, LATENT)).view(-1, 1, 28, 28)
+    save_image(images, path, nrow=rows)
 
 
 def main(argv=None):
