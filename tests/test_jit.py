@@ -382,3 +382,23 @@ def test_options_are_checked():
                 {"clip_grad_norm": 0.0}):
         with pytest.raises(ValueError):
             jit.compile_step(model, opt, **bad)
+
+
+def test_forward_hooks_run_eagerly_even_when_added_after_compiling():
+    data = batches(FLAT)
+    calls = []
+    eager = run(mlp, OPTIMIZERS["adam"], data, compiled=False)
+    nn.init.manual_seed(0)
+    model = mlp()
+    step = jit.compile_step(model, OPTIMIZERS["adam"](model.parameters()))
+    for x, y in data[:3]:
+        step(x, y)
+    assert step.builds == 1
+    handle = model[1].register_forward_hook(lambda m, inputs, out: calls.append(out.shape))
+    with pytest.warns(RuntimeWarning, match="ReLU has forward hooks, which run only eagerly"):
+        for x, y in data[3:]:
+            step(x, y)
+    assert len(calls) == len(data) - 3                  # the hook ran at every later step
+    handle.remove()
+    for k, v in model.state_dict().items():             # and the numbers are eager's
+        np.testing.assert_array_equal(v, eager["model"].state_dict()[k])

@@ -200,3 +200,20 @@ def test_parameter_is_a_tensor_that_requires_grad():
     y = (p * 2).sum()
     y.backward()
     np.testing.assert_array_equal(p.grad, [2, 2, 2])
+
+
+def test_forward_hooks_see_and_may_replace_inputs_and_outputs():
+    layer = nn.Linear(3, 2, generator=np.random.default_rng(0))
+    x = tg.Tensor(np.ones((4, 3), np.float32))
+    seen = []
+    handle = layer.register_forward_hook(lambda m, inputs, out: seen.append((m, out.shape)))
+    plain = layer(x)
+    assert seen == [(layer, (4, 2))] and layer.has_hooks()
+    with layer.register_forward_pre_hook(lambda m, inputs: inputs[0] * 0):
+        np.testing.assert_array_equal(layer(x).data, np.broadcast_to(layer.bias.data, (4, 2)))
+    with layer.register_forward_hook(lambda m, inputs, out: out * 2):
+        np.testing.assert_array_equal(layer(x).data, 2 * plain.data)
+    handle.remove()
+    handle.remove()                                   # removing twice is harmless
+    layer(x)
+    assert len(seen) == 3 and not layer.has_hooks()

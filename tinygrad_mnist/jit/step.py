@@ -97,6 +97,12 @@ def build(model: nn.Module, optimizer: Any, x: np.ndarray, y: np.ndarray,
     for i, container in enumerate(containers):
         name = b.name("model" if i == 0 else f"sequential_{i}", container)
         b.check(f"tuple({name}) == {b.name(f'{name}_layers', tuple(container))}")
+    hooked = [m for m in [*containers, *layers] if m.has_hooks()]
+    if hooked:
+        raise Unsupported(f"{type(hooked[0]).__name__} has forward hooks, which run only "
+                          f"eagerly")
+    names = [b.name_of(m, f"module_{i}") for i, m in enumerate([*containers, *layers])]
+    b.check(" and ".join(f"not {name}.has_hooks()" for name in names))  # added since: eager
     value = Value("x", x, False, fixed=False)
     backwards = []
     for i, layer in enumerate(layers):

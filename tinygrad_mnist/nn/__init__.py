@@ -12,9 +12,10 @@ from .layers import (BatchNorm1d, Dropout, Dropout2d, Flatten, Identity, LeakyRe
                      LogSoftmax, ReLU, Sigmoid, Softmax, Tanh)
 from .losses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss,
                      NLLLoss)
-from .module import IncompatibleKeys, Module, Parameter, StateDictError
+from .module import IncompatibleKeys, Module, Parameter, RemovableHandle, StateDictError
 
-__all__ = ["Module", "Parameter", "StateDictError", "IncompatibleKeys", "Sequential",
+__all__ = ["Module", "Parameter", "StateDictError", "IncompatibleKeys", "RemovableHandle",
+           "Sequential",
            "ModuleList", "Linear", "Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid",
            "Softmax", "LogSoftmax", "Flatten", "Dropout", "Dropout2d", "BatchNorm1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d",
            "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
