@@ -318,6 +318,11 @@ COMPOSED_CASES = {
     "pow_tensor_exponent": pow_tensor_case(),
     "rpow": unary(lambda t: 2.0 ** t),
     "clone": unary(Tensor.clone),
+    "sort": shapes(min_dims=1).flatmap(lambda s: distinct(s)).map(
+        lambda x: Case(lambda t: t.sort(-1, descending=True).values * np.arange(
+            1.0, x.shape[-1] + 1), (x,))),
+    "topk": shapes(min_dims=1).flatmap(lambda s: distinct(s)).map(
+        lambda x: Case(lambda t: t.topk(1, 0).values, (x,))),
     "logsumexp": shapes(min_dims=1).flatmap(arrays).map(
         lambda x: Case(lambda t: t.logsumexp(-1), (x,))),
     "l1_loss": shapes().flatmap(lambda s: st.tuples(away_from(s, [0.0], 0.1), arrays(s))).map(

@@ -355,6 +355,11 @@ IDIOMS = [
     Idiom("F.cross_entropy(torch.zeros(2, 2), torch.tensor([0, 1]), torch.tensor([1.0, 3.0]), "
           "reduction='sum')", T(4 * LOG2)),
     Idiom("torch.logsumexp(torch.zeros(2, 4), 1)", T([math.log(4)] * 2)),
+    Idiom("torch.tensor([[0.1, 0.5, 0.4]]).topk(2, 1, True, True).indices",
+          T([[1, 2]], "int64")),
+    Idiom("torch.sort(torch.tensor([3.0, 1.0, 2.0]), descending=True).values",
+          T([3.0, 2.0, 1.0])),
+    Idiom("torch.tensor([2, 2, 1]).sort().indices", T([2, 0, 1], "int64")),
     Idiom("torch.where(torch.tensor([True, False]), torch.tensor([1.0, 2.0]), 0.0)",
           T([1.0, 0.0])),
     Idiom("torch.where(torch.tensor([True, False]), 5.0, torch.tensor([1.0, 2.0]))",

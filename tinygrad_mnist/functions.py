@@ -237,6 +237,15 @@ def logsumexp(input: ArrayLike, dim: Any, keepdim: bool = False) -> Tensor:
     return _t(input).logsumexp(dim, keepdim)
 
 
+def sort(input: ArrayLike, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+    return _t(input).sort(dim, descending, stable)
+
+
+def topk(input: ArrayLike, k: int, dim: int = -1, largest: bool = True,
+         sorted: bool = True) -> Any:
+    return _t(input).topk(k, dim, largest, sorted)
+
+
 # --------------------------------------------------------------------------- shape
 def reshape(input: ArrayLike, shape: Any) -> Tensor:
     return _t(input).reshape(shape)

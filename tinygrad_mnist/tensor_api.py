@@ -62,7 +62,7 @@ class Size(tuple):
 
 
 class ValuesIndices(NamedTuple):
-    """What `max(dim)` and `min(dim)` return, as PyTorch's named tuple."""
+    """What `max(dim)`, `min(dim)`, `sort` and `topk` return, as PyTorch's named tuple."""
     values: Any
     indices: Any
 
@@ -649,6 +649,27 @@ class TensorAPI:
             raise ValueError(f"t: expects a tensor with at most 2 dimensions, got "
                              f"{self.data.ndim}; use transpose(dim0, dim1)")
         return self.transpose(0, 1) if self.data.ndim == 2 else self
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        """`(values, indices)` sorted along `dim`; ties keep their order (as PyTorch's
+        stable=True). The values are gathered, so their gradient flows back."""
+        d = normalize_axis(dim, self.data.ndim, "sort")[0] if self.data.ndim else 0
+        if self.data.ndim == 0:
+            return ValuesIndices(self * 1, self.from_op(np.zeros((), np.int64), None))
+        key = self.data.astype(np.int64) if self.data.dtype.kind in "bu" else self.data
+        order = np.argsort(-key if descending else key, axis=d, kind="stable")
+        return ValuesIndices(self.gather(d, order), self.from_op(order.astype(np.int64), None))
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        """The `k` largest (smallest with largest=False) values along `dim` and their
+        indices, largest first; ties keep their order."""
+        d = normalize_axis(dim, max(self.data.ndim, 1), "topk")[0]
+        n = self.data.shape[d] if self.data.ndim else 1
+        if not 0 <= k <= n:
+            raise ValueError(f"topk: k must be in 0..{n} (the size of dim {dim}), got {k}")
+        values, order = self.sort(d, descending=largest)
+        keep = tuple(slice(0, k) if i == d else slice(None) for i in range(self.data.ndim))
+        return ValuesIndices(values[keep], order[keep])
 
     def gather(self, dim: int, index: Any) -> Any:
         """out[i][j] = self[index[i][j]][j] for dim 0 (and so on): values picked along
