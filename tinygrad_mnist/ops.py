@@ -14,18 +14,19 @@ from . import _kernels as K
 from .autograd import Function
 
 
-def _broadcasting(op: str, fn: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def broadcasting(op: str, fn: Any, *arrays: np.ndarray) -> np.ndarray:
+    """`fn(*arrays)`, or a ValueError naming `op` and the shapes that do not broadcast."""
     try:
-        return fn(a, b)
+        return fn(*arrays)
     except ValueError:
-        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast "
-                         f"together") from None
+        shapes = " and ".join(str(a.shape) for a in arrays)
+        raise ValueError(f"{op}: shapes {shapes} cannot be broadcast together") from None
 
 
 # ----------------------------------------------------------------- elementwise binary
 class Add(Function):
     def forward(self, a, b):
-        return _broadcasting("add", np.add, a, b)          # d/da = 1, d/db = 1
+        return broadcasting("add", np.add, a, b)          # d/da = 1, d/db = 1
 
     def backward(self, g):
         return g, g
@@ -33,7 +34,7 @@ class Add(Function):
 
 class Sub(Function):
     def forward(self, a, b):
-        return _broadcasting("sub", np.subtract, a, b)     # d/da = 1, d/db = -1
+        return broadcasting("sub", np.subtract, a, b)     # d/da = 1, d/db = -1
 
     def backward(self, g):
         return g, (-g if self.needs_input_grad[1] else None)
@@ -42,7 +43,7 @@ class Sub(Function):
 class Mul(Function):
     def forward(self, a, b):
         self.save_for_backward(a, b)
-        return _broadcasting("mul", np.multiply, a, b)     # d/da = b, d/db = a
+        return broadcasting("mul", np.multiply, a, b)     # d/da = b, d/db = a
 
     def backward(self, g):
         a, b = self.saved
@@ -52,7 +53,7 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
-        out = _broadcasting("div", np.divide, a, b)        # d/da = 1/b, d/db = -a/b² = -out/b
+        out = broadcasting("div", np.divide, a, b)        # d/da = 1/b, d/db = -a/b² = -out/b
         self.save_for_backward(b, out)
         return out
 
@@ -207,7 +208,7 @@ class MatMul(Function):
         if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned")
         self.save_for_backward(a, b)
-        return _broadcasting("matmul", np.matmul, a, b)    # d/da = g·bᵀ, d/db = aᵀ·g
+        return broadcasting("matmul", np.matmul, a, b)    # d/da = g·bᵀ, d/db = aᵀ·g
 
     def backward(self, g):
         a, b = self.saved

@@ -11,6 +11,7 @@ from typing import Tuple
 import numpy as np
 
 from .autograd import Function
+from .ops import broadcasting
 
 
 class Cast(Function):
@@ -48,18 +49,10 @@ class Cos(Function):
         return g * -np.sin(self.saved[0])
 
 
-def _broadcast(op: str, fn, *arrays: np.ndarray) -> np.ndarray:
-    try:
-        return fn(*arrays)
-    except ValueError:
-        shapes = " and ".join(str(a.shape) for a in arrays)
-        raise ValueError(f"{op}: shapes {shapes} cannot be broadcast together") from None
-
-
 class Where(Function):
     def forward(self, a, b, *, condition: np.ndarray):
         self.save_for_backward(condition)                  # d/da = condition,
-        return _broadcast("where", np.where, condition, a, b)  # d/db = not condition
+        return broadcasting("where", np.where, condition, a, b)  # d/db = not condition
 
     def backward(self, g):
         condition = self.saved[0]
@@ -71,7 +64,7 @@ class Extremum(Function):
     input that gave the result, half to each where they tie (as PyTorch's)."""
 
     def forward(self, a, b, *, fn):
-        out = _broadcast(fn.__name__, fn, a, b)
+        out = broadcasting(fn.__name__, fn, a, b)
         self.save_for_backward(a == out, b == out)
         return out
 

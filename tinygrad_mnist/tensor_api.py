@@ -95,8 +95,7 @@ def _arrays(obj: Any) -> Any:
 def _condition(condition: Any, name: str) -> np.ndarray:
     """A boolean array from a Tensor, an array or a Python bool (as PyTorch's conditions
     and masks, which must be bool)."""
-    data = np.asarray(condition.data if hasattr(condition, "data") and
-                      not isinstance(condition, np.ndarray) else condition)
+    data = np.asarray(_array(condition))
     if data.dtype != np.bool_:
         raise TypeError(f"{name}: the condition must be a bool tensor, got {data.dtype} "
                         f"(compare first, e.g. x > 0)")

@@ -95,7 +95,7 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if args and isinstance(args[0], np.ndarray):  # model(array) works too
             args = (as_tensor(args[0]),) + args[1:]
-        if not (self._forward_hooks or self._forward_pre_hooks):
+        if not (self._forward_hooks or self._forward_pre_hooks):  # has_hooks(), inlined
             return self.forward(*args, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):
             changed = hook(self, args)                 # may return new inputs
@@ -125,8 +125,7 @@ class Module:
 
     def has_hooks(self) -> bool:
         """Whether a forward hook or pre-hook is registered on this module."""
-        return bool(self.__dict__.get("_forward_hooks") or
-                    self.__dict__.get("_forward_pre_hooks"))
+        return bool(self._forward_hooks or self._forward_pre_hooks)
 
     # ---------------------------------------------------------------- registration
     def __setattr__(self, name: str, value: Any) -> None:
