@@ -226,9 +226,9 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLik
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], "
                          f"got {label_smoothing}")
     input = _tensor(input)
-    options = dict(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing)
     if input.ndim == 1:
-        return _one_sample(cross_entropy, input, target, reduction, **options)
+        return _one_sample(cross_entropy, input, target, reduction, weight=weight,
+                           ignore_index=ignore_index, label_smoothing=label_smoothing)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be (N, C) or (C,), got {input.shape}")
     n, c = input.shape

@@ -18,22 +18,30 @@ class _Loss(Module):
 
 
 class _WeightedLoss(_Loss):
-    """A loss with PyTorch's per-class `weight` and `ignore_index` (size_average and
-    reduce hold their places, as in PyTorch, but only `reduction` is taken)."""
+    """A loss with PyTorch's `weight`, kept as a buffer (in `state_dict`, as PyTorch's);
+    size_average and reduce hold their places, as in PyTorch, but only `reduction` is
+    taken."""
+
+    def __init__(self, weight: Optional[ArrayLike] = None, size_average: None = None,
+                 reduce: None = None, reduction: str = "mean"):
+        F.check_legacy(type(self).__name__, size_average, reduce)
+        if isinstance(weight, str):
+            raise TypeError(f"{type(self).__name__}: weight must be a tensor of weights, "
+                            f"got the string {weight!r} (give reduction={weight!r} by name)")
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+
+
+class _LabelLoss(_WeightedLoss):
+    """A loss of integer class labels: per-class `weight` and `ignore_index`."""
 
     def __init__(self, weight: Optional[ArrayLike] = None, size_average: None = None,
                  ignore_index: int = -100, reduce: None = None, reduction: str = "mean"):
-        F.check_legacy(type(self).__name__, size_average, reduce)
-        if isinstance(weight, str):
-            raise TypeError(f"{type(self).__name__}: weight must be a tensor of class "
-                            f"weights, got the string {weight!r} (give reduction={weight!r} "
-                            f"by name)")
-        super().__init__(reduction)
-        self.register_buffer("weight", weight)    # in state_dict, as PyTorch's
+        super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = int(ignore_index)
 
 
-class CrossEntropyLoss(_WeightedLoss):
+class CrossEntropyLoss(_LabelLoss):
     """Softmax cross-entropy of logits against labels or probabilities (`F.cross_entropy`)."""
 
     def __init__(self, weight: Optional[ArrayLike] = None, size_average: None = None,
@@ -47,7 +55,7 @@ class CrossEntropyLoss(_WeightedLoss):
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
-class NLLLoss(_WeightedLoss):
+class NLLLoss(_LabelLoss):
     """Negative log-likelihood of log-probabilities at integer labels (`F.nll_loss`)."""
 
     def forward(self, input: Tensor, target: ArrayLike) -> Tensor:
@@ -69,30 +77,22 @@ class L1Loss(_Loss):
         return F.l1_loss(input, target, self.reduction)
 
 
-class BCELoss(_Loss):
+class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities (`F.binary_cross_entropy`); `weight` scales
     each element's loss."""
-
-    def __init__(self, weight: Optional[ArrayLike] = None, size_average: None = None,
-                 reduce: None = None, reduction: str = "mean"):
-        F.check_legacy("BCELoss", size_average, reduce)
-        super().__init__(reduction)
-        self.register_buffer("weight", weight)
 
     def forward(self, input: Tensor, target: ArrayLike) -> Tensor:
         return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(_WeightedLoss):
     """Binary cross-entropy of logits (`F.binary_cross_entropy_with_logits`), with
     PyTorch's `weight` and `pos_weight`."""
 
     def __init__(self, weight: Optional[ArrayLike] = None, size_average: None = None,
                  reduce: None = None, reduction: str = "mean",
                  pos_weight: Optional[ArrayLike] = None):
-        F.check_legacy("BCEWithLogitsLoss", size_average, reduce)
-        super().__init__(reduction)
-        self.register_buffer("weight", weight)
+        super().__init__(weight, size_average, reduce, reduction)
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input: Tensor, target: ArrayLike) -> Tensor:
