@@ -16,7 +16,7 @@ import json
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
 
@@ -135,11 +135,9 @@ class TrainConfig:
             self.quiet = 2 if self.quiet else 0
         if isinstance(self.augment, bool):  # earlier versions: augment true = 2-pixel shifts
             self.augment = "shift" if self.augment else "none"
-        if recipes and str(self.model).lower() == "cnn" and isinstance(self.dataset, str):
-            info = DATASETS.get(self.dataset.lower())
-            for key, value in (info.cnn_defaults if info is not None else {}).items():
-                if getattr(self, key) is None:
-                    setattr(self, key, copy.deepcopy(value))
+        for key, value in (cnn_recipe(self) if recipes else {}).items():
+            if getattr(self, key) is None:
+                setattr(self, key, copy.deepcopy(value))
         for f in dataclasses.fields(self):
             setattr(self, f.name, _checked(f, getattr(self, f.name)))
         if self.conv_channels is not None and self.model != "cnn":
@@ -171,17 +169,23 @@ class TrainConfig:
         return cls(**values).validate(recipes=not saved)
 
 
+def cnn_recipe(config: TrainConfig) -> Mapping[str, Any]:
+    """The options the run's registered dataset recommends for the CNN
+    (`DatasetInfo.cnn_defaults`); empty for the MLP or data without a recipe."""
+    info = (DATASETS.get(config.dataset.lower())
+            if str(config.model).lower() == "cnn" and isinstance(config.dataset, str) else None)
+    return info.cnn_defaults if info is not None else {}
+
+
 def recipe_note(config: TrainConfig) -> str:
     """"The CNN's recipe for DATASET: ..." when the run trains the CNN with its dataset's
-    recipe (`DatasetInfo.cnn_defaults`), so a longer run than usual is no surprise;
-    "" otherwise."""
-    info = DATASETS.get(str(config.dataset).lower()) if config.model == "cnn" else None
-    recipe = info.cnn_defaults if info is not None else {}
+    recipe, so a longer run than usual is no surprise; "" otherwise."""
+    recipe = cnn_recipe(config)
     if not recipe or any(getattr(config, k) != v for k, v in recipe.items()):
         return ""
     values = ", ".join(f"{option_flag(k)} {' '.join(map(str, v)) if isinstance(v, list) else v}"
                        for k, v in recipe.items())
-    return f"The CNN's recipe for {info.name}: {values}"
+    return f"The CNN's recipe for {config.dataset}: {values}"
 
 
 def _checked(field: "dataclasses.Field[Any]", value: Any) -> Any:

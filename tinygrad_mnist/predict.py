@@ -164,14 +164,12 @@ def picture_steps(trained: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _classes(trained: Any) -> Tuple[str, ...]:
-    """The class names of a trained model or of an ensemble's first member."""
-    model = trained.members[0] if hasattr(trained, "members") else trained
-    return tuple(getattr(model, "classes", DIGITS))
+    """The class names of a trained model or of an ensemble (its members')."""
+    return tuple(getattr(trained, "classes", DIGITS))
 
 
 def _shape(trained: Any) -> Tuple[int, int, int]:
-    model = trained.members[0] if hasattr(trained, "members") else trained
-    return tuple(getattr(model, "image_shape", (1, 28, 28)))  # type: ignore[return-value]
+    return tuple(getattr(trained, "image_shape", (1, 28, 28)))  # type: ignore[return-value]
 
 
 def write_show(show: PathLike, results: Sequence["Prediction"], items: Sequence[Tuple[str, Any]],

@@ -365,8 +365,9 @@ def _train(config: Optional[TrainConfig], resume: Optional[PathLike],
             f"({'x'.join(map(str, data.image_shape))}, {len(data.classes)} classes)"
             f"{' (--limit)' if config.limit else ''}, "
             f"validating on {len(data.y_val):,}; run directory: {run_dir}")
-        if recipe_note(config):
-            say(recipe_note(config))
+        note = recipe_note(config)
+        if note:
+            say(note)
     say(f"Training step: {'compiled (tinygrad_mnist.jit)' if config.jit else 'eager (--no-jit)'}"
         f"; BLAS: {threads.describe()}")
 
