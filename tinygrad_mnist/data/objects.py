@@ -21,34 +21,19 @@ instead: it keeps strokes, not areas, and fits them into MNIST's 20x20 box.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
-from .photos import IMAGE_SIZE, WORK_SIDE, box_blur, components, otsu_threshold
+from .photos import (IMAGE_SIZE, box_blur, components, fit_longer_side, float_planes,
+                     otsu_threshold)
 
 _MIN_CONTRAST = 0.1    # the object must stand this far (0..1) from the background
-_LANCZOS = getattr(Image, "Resampling", Image).LANCZOS
-_BOX_FILTER = getattr(Image, "Resampling", Image).BOX
+_LUMA = np.array([0.299, 0.587, 0.114])   # ITU-R 601 weights of R, G, B (Pillow's "L")
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
-    """``(H, W)`` or ``(H, W, 3 or 4)``, uint8 or float in [0, 1] -> float64 (H, W) in
-    [0, 1] (ITU-R 601 luma for colour, as Pillow's "L"), at most ``WORK_SIDE`` pixels on
-    its longer side."""
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[2] in (3, 4):
-        a = a[..., :3] @ np.array([0.299, 0.587, 0.114])
-    if a.ndim != 2 or a.size == 0:
-        raise ValueError(f"expected a non-empty greyscale (H, W) or colour (H, W, 3) image, "
-                         f"got shape {np.asarray(image).shape}")
-    a = a.astype(np.float64)
-    a = a / 255.0 if np.asarray(image).dtype.kind in "iub" or a.max() > 1 else a
-    h, w = a.shape
-    if max(h, w) > WORK_SIDE:                             # a phone photo: area-average it
-        f = WORK_SIDE / max(h, w)
-        size = (max(1, round(w * f)), max(1, round(h * f)))
-        a = np.asarray(Image.fromarray(a.astype(np.float32)).resize(size, _BOX_FILTER),
-                       dtype=np.float64)
-    return a
+    """The picture as float64 (H, W) in [0, 1], at most ``WORK_SIDE`` pixels on its
+    longer side (`photos.float_planes`), colour as its luma."""
+    planes = float_planes(image)
+    return planes[0] if len(planes) == 1 else np.tensordot(_LUMA, planes, axes=1)
 
 
 def fashion_style(image: np.ndarray) -> np.ndarray:
@@ -69,11 +54,7 @@ def fashion_style(image: np.ndarray) -> np.ndarray:
     sizes = np.bincount(pieces.ravel())
     sizes[0] = 0                                          # label 0: the background
     ys, xs = np.nonzero(pieces == np.argmax(sizes))
-    crop = obj[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    h, w = crop.shape
-    factor = IMAGE_SIZE / max(h, w)
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))   # Pillow wants (w, h)
-    small = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(size, _LANCZOS))
+    small = fit_longer_side(obj[ys.min():ys.max() + 1, xs.min():xs.max() + 1], IMAGE_SIZE)
     out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
     top, left = (IMAGE_SIZE - small.shape[0]) // 2, (IMAGE_SIZE - small.shape[1]) // 2
     out[top:top + small.shape[0], left:left + small.shape[1]] = small

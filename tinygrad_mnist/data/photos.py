@@ -134,7 +134,7 @@ def components(mask: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------ the pipeline
-def _as_float(image: np.ndarray) -> np.ndarray:
+def float_planes(image: np.ndarray) -> np.ndarray:
     """``(H, W)`` or ``(H, W, C)`` -> float64 channels ``(C, H, W)`` in [0, 1], reduced to
     at most ``WORK_SIDE`` on the longer side (area averaging)."""
     raw = np.asarray(image)
@@ -244,7 +244,7 @@ def _keep_digit(mask: np.ndarray) -> np.ndarray:
 def isolate_ink(image: np.ndarray) -> np.ndarray:
     """Steps 1 to 4 of the module docstring: the digit's ink as ``float64 (h, w)`` in
     [0, 1] on a black background, at working resolution. Raises ValueError without ink."""
-    a, inverted = _ink_channel(_as_float(image))
+    a, inverted = _ink_channel(float_planes(image))
     h, w = a.shape
     if min(h, w) >= 48:
         a = box_blur(a, 3)
@@ -284,6 +284,15 @@ def mnist_style(image: np.ndarray) -> np.ndarray:
     return fit_to_mnist_box(isolate_ink(image))
 
 
+def fit_longer_side(crop: np.ndarray, side: int) -> np.ndarray:
+    """`crop` (2-D floats) resized, antialiased, so that its longer side is `side`
+    pixels, keeping its aspect ratio (float32)."""
+    h, w = crop.shape
+    factor = side / max(h, w)
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))  # Pillow wants (w, h)
+    return np.asarray(Image.fromarray(crop.astype(np.float32)).resize(size, _LANCZOS))
+
+
 def fit_to_mnist_box(ink: np.ndarray) -> np.ndarray:
     """MNIST's own steps for an image of ink (2-D, >= 0, strongest ink 1, background 0):
     crop to the ink, fit it into 20x20 keeping the aspect ratio (antialiased), paste it
@@ -292,11 +301,7 @@ def fit_to_mnist_box(ink: np.ndarray) -> np.ndarray:
     rows = np.flatnonzero((ink > _INK_THRESHOLD).any(axis=1))
     cols = np.flatnonzero((ink > _INK_THRESHOLD).any(axis=0))
     crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    h, w = crop.shape
-    factor = _BOX / max(h, w)
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))  # Pillow wants (w, h)
-    small = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(size, _LANCZOS))
-    small = np.clip(small, 0.0, None)
+    small = np.clip(fit_longer_side(crop, _BOX), 0.0, None)
     small /= small.max()
     total = small.sum()
     cy = (small.sum(axis=1) @ np.arange(small.shape[0])) / total
