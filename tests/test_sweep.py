@@ -71,6 +71,15 @@ def test_spec_errors_are_named(tmp_path):
         load_spec(bad)
 
 
+def test_ensemble_train_says_and_uses_its_own_default_model(capsys):
+    assert sweep.ensemble_spec(2).train["model"] == "cnn"
+    assert sweep.ensemble_spec(2, {"model": "mlp"}).train["model"] == "mlp"
+    with pytest.raises(SystemExit):
+        cli.main(["ensemble-train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "mlp (fully connected) or cnn (convolutional) (default: cnn)" in help_text
+
+
 def test_grid_and_random_search_give_the_same_trials_every_time(tmp_path):
     grid = load_spec({"space": {"lr": [0.1, 0.01], "hidden": [[8], [16, 8]]}, "seeds": [3, 4]})
     trials = sweep.expand(grid, configurations(grid))

@@ -45,15 +45,17 @@ _EXIT_HELP = ("exit status:\n" + "".join(f"  {code:<4} {meaning}\n" for code, me
                 "prints its traceback.")
 
 
-def _add_train_options(p: argparse.ArgumentParser, exclude: tuple = ()) -> None:
+def _add_train_options(p: argparse.ArgumentParser, exclude: tuple = (),
+                       defaults: Optional[Dict[str, Any]] = None) -> None:
     """The train command's options, built from the metadata of TrainConfig's fields
-    (without the options named in `exclude`, and then without --config and --resume)."""
+    (without the options named in `exclude`, and then without --config and --resume);
+    `defaults` are the command's own defaults where they differ from train's."""
     fields = [f for f in dataclasses.fields(TrainConfig) if f.name not in exclude]
     for f in fields:
         meta = f.metadata
         if meta["flag"]:
             continue  # on/off switches come last, after --config and --resume
-        default = f.default
+        default = (defaults or {}).get(f.name, f.default)
         if default is None and any(f.name in d for d in models.DEFAULTS.values()):
             default = ", ".join(f"{model}: {d[f.name]}" for model, d in models.DEFAULTS.items()
                                 if f.name in d)
@@ -205,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "(default: 5)")
     p.add_argument("--out", type=Path, help="sweep directory (default: sweeps/ensemble-K)")
     _add_cluster_options(p)
-    _add_train_options(p, exclude=("seed", "out", "quiet", "overwrite"))
+    _add_train_options(p, exclude=("seed", "out", "quiet", "overwrite"),
+                       defaults={"model": models.ENSEMBLE_MODEL})
     return parser
 
 

@@ -107,6 +107,8 @@ def build(name: str, image_shape: Sequence[int] = (1, 28, 28), num_classes: int 
 
 
 MODELS: Dict[str, Callable[..., nn.Module]] = {"mlp": MLP, "cnn": CNN}
+#: The model `tinygrad-mnist ensemble-train` trains unless told otherwise.
+ENSEMBLE_MODEL = "cnn"
 # the input layout each model expects
 LAYOUTS: Dict[str, str] = {"mlp": "flat", "cnn": "image"}
 #: Training options whose default depends on the model: the training app uses them

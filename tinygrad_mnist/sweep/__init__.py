@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from .. import models
 from .runner import (SINGLE_THREAD_ENV, SweepResult, close_client, run, run_trial,
                      start_client)
 from .spec import Range, Spec, Trial, configurations, expand, load_spec
@@ -25,7 +26,7 @@ def ensemble_spec(k: int, train: Optional[Dict[str, Any]] = None,
     unless it says otherwise) with seeds 0..k-1: the members of an ensemble."""
     if k < 1:
         raise ValueError(f"an ensemble needs at least 1 member, got {k}")
-    train = {"model": "cnn", **(train or {})}
+    train = {"model": models.ENSEMBLE_MODEL, **(train or {})}
     return load_spec({"name": name, "out": out or f"sweeps/{name}", "train": train,
                       "seeds": k})
 
