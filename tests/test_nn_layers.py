@@ -220,7 +220,8 @@ def test_nll_loss_values_single_sample_and_errors():
 
 def test_class_weights_and_ignored_labels_follow_pytorchs_formula():
     """Sample i costs -w[y_i]·log p[i, y_i]; ignored labels cost 0; the mean divides by
-    the weights of the labels kept (nan when every label is ignored, as in PyTorch)."""
+    the weights of the labels kept (nan when every label is ignored, as in PyTorch, with
+    a zero gradient: a batch of ignored labels must not turn the weights to NaN)."""
     logp = np.log(np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]]))
     labels, weight = np.array([1, 0, -100]), np.array([2.0, 3.0])
     costs = [-3 * np.log(0.8), -2 * np.log(0.6), 0.0]
@@ -228,7 +229,11 @@ def test_class_weights_and_ignored_labels_follow_pytorchs_formula():
     np.testing.assert_allclose(loss.data, costs)
     assert F.nll_loss(logp, labels, weight, reduction="sum").item() == pytest.approx(sum(costs))
     assert F.nll_loss(logp, labels, weight).item() == pytest.approx(sum(costs) / 5)
-    assert np.isnan(F.nll_loss(logp, np.array([-100, -100, -100])).item())
+    for smoothing in (0.0, 0.1):
+        z = tg.Tensor(logp, requires_grad=True)
+        loss = F.cross_entropy(z, np.array([-100, -100, -100]), label_smoothing=smoothing)
+        loss.backward()
+        assert np.isnan(loss.item()) and not z.grad.data.any()
     ce = nn.CrossEntropyLoss(tg.tensor(weight), ignore_index=1)   # weight first, as in torch
     z = tg.Tensor(np.log([[1.0, 4.0], [3.0, 2.0], [1.0, 1.0]]))     # softmax: the p above
     assert ce(z, np.array([1, 0, 1])).item() == pytest.approx(-np.log(0.6))

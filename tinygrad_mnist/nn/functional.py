@@ -206,8 +206,10 @@ def _weighted_nll(name: str, log_p: Tensor, target: np.ndarray, weight: Optional
         loss = loss * (1.0 - label_smoothing) + smooth * (label_smoothing / c)
     if reduction != "mean":
         return _reduce(loss, reduction)
+    if not keep.any():  # every label ignored: NaN, and no gradient at all, as in PyTorch
+        return loss.sum() * 0.0 + float("nan")
     total = float(w_y.sum())
-    return loss.sum() * (1.0 / total if total else float("nan"))  # all ignored: nan
+    return loss.sum() * (1.0 / total if total else float("nan"))  # zero weights: NaN
 
 
 def cross_entropy(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLike] = None,
