@@ -254,6 +254,28 @@ def where_case(draw):
     return Case(lambda x, y: tg.where(condition, x, y), (a, b))
 
 
+@st.composite
+def remainder_case(draw):
+    """a % b with |b| >= 0.5 and a / b at least 0.05 from an integer (where a % b jumps)."""
+    sa, sb = draw(broadcastable_pair())
+    b = draw(away_from(sb, [0.0], 0.5))
+    shape = np.broadcast_shapes(sa, sb)
+    whole = draw(hnp.arrays(np.float64, shape, elements=st.integers(-3, 3)))
+    part = draw(arrays(shape, 0.05, 0.95))
+    a = (whole + part) * b             # broadcast to both shapes: a's own shape is `shape`
+    return Case(lambda x, y: x % y, (a, b))
+
+
+@st.composite
+def along_a_dim_case(draw, method):
+    """`cumsum(dim)` / `prod(dim)` along a drawn dimension (values may be zero)."""
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    x = draw(arrays(shape, -2.0, 2.0))
+    x[draw(hnp.arrays(np.bool_, shape))] = 0.0
+    return Case(lambda t: getattr(t, method)(dim), (x,))
+
+
 OP_CASES = {
     "Add": binary(lambda a, b: a + b),
     "Sub": binary(lambda a, b: a - b),
@@ -291,6 +313,9 @@ OP_CASES = {
     "Cos": unary(Tensor.cos),
     "Where": where_case(),
     "Extremum": apart_pair("maximum"),
+    "Remainder": remainder_case(),
+    "Cumsum": along_a_dim_case("cumsum"),
+    "Prod": along_a_dim_case("prod"),
 }
 
 # Functions composed from the primitives: checked the same way.
@@ -312,6 +337,10 @@ COMPOSED_CASES = {
     "std": spread_case("std"),
     "norm": shapes().flatmap(lambda s: away_from(s, [0.0], 0.1)).map(
         lambda x: Case(lambda t: t.norm(), (x,))),
+    "norm_p": st.tuples(shapes().flatmap(lambda s: away_from(s, [0.0], 0.1)),
+                        st.sampled_from([0.5, 1.5, 3.0])).map(
+        lambda xp: Case(lambda t: t.norm(xp[1]), (xp[0],))),
+    "prod_all": shapes().flatmap(arrays).map(lambda x: Case(lambda t: t.prod(), (x,))),
     "gather": gather_case(),
     "unsqueeze": shapes().flatmap(arrays).map(lambda x: Case(lambda t: t.unsqueeze(-1), (x,))),
     "squeeze": shapes().flatmap(arrays).map(lambda x: Case(lambda t: t.squeeze(), (x,))),

@@ -228,3 +228,41 @@ def test_repr_shows_pytorchs_defaults_and_the_grad_fn():
     assert "dtype=int32" in repr(tg.tensor([1], dtype=tg.int32))
     x = tg.tensor([1.0], requires_grad=True)
     assert repr(x).endswith("requires_grad=True)") and "grad_fn=<Mul>" in repr(x * 2)
+
+
+def test_cumsum_prod_and_remainder_give_pytorchs_values_dtypes_and_gradients():
+    x = tg.tensor([[1.0, 2.0, 0.0], [3.0, -1.0, 2.0]], requires_grad=True)
+    assert x.cumsum(1).tolist() == [[1.0, 3.0, 3.0], [3.0, 2.0, 4.0]]
+    x.cumsum(1).sum().backward()                         # x[j] is in 3 - j of the sums
+    assert x.grad.tolist() == [[3.0, 2.0, 1.0]] * 2
+    x.grad = None
+    assert x.prod(1).tolist() == [0.0, -6.0] and x.prod().item() == 0.0
+    x.prod(1).sum().backward()                           # the product of the others,
+    assert x.grad.tolist() == [[0.0, 0.0, 2.0], [-2.0, 6.0, -3.0]]   # exact beside a 0
+    assert x.prod(0, keepdim=True).shape == (1, 3) and tg.prod(x, -1).shape == (2,)
+    assert tg.tensor([True, True]).cumsum(0).dtype == tg.int64
+    assert tg.tensor([2, 3], dtype=tg.int32).prod().dtype == tg.int64
+    assert tg.ones(2, 0).prod(1).tolist() == [1.0, 1.0] and tg.cumsum(tg.tensor(2.0), 0).item() == 2.0
+    a = tg.tensor([5.5, -5.5], requires_grad=True)
+    b = tg.tensor([2.0, 2.0], requires_grad=True)
+    r = a % b                                            # the divisor's sign, as Python's %
+    assert r.tolist() == [1.5, 0.5] and (a % -2).tolist() == [-0.5, -1.5]
+    r.sum().backward()
+    assert a.grad.tolist() == [1.0, 1.0] and b.grad.tolist() == [-2.0, 3.0]   # -floor(a/b)
+    assert (tg.tensor([5, 7]) % 2.5).dtype == tg.float32 and (7 % tg.tensor([4])).item() == 3
+    with pytest.raises(ValueError, match="cumsum: axis 2 is out of range"):
+        x.cumsum(2)
+
+
+def test_norm_takes_any_positive_p_and_is_zero_with_a_zero_gradient_at_zero():
+    x = tg.tensor([3.0, -4.0, 0.0], requires_grad=True)
+    assert x.norm(3).item() == pytest.approx(91 ** (1 / 3))
+    assert x.norm(0.5).item() == pytest.approx((3 ** 0.5 + 2) ** 2)
+    x.norm(0.5).backward()                               # |x|^0.5 has an infinite slope at 0
+    assert np.isfinite(x.grad.numpy()).all() and x.grad[2].item() == 0.0
+    zero = tg.zeros(3, requires_grad=True)
+    zero.norm(3).backward()
+    assert zero.grad.tolist() == [0.0, 0.0, 0.0]
+    for p in (0, -1, "nuc"):
+        with pytest.raises(ValueError, match="norm: p must be a number > 0, 'fro' or inf"):
+            x.norm(p)

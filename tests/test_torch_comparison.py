@@ -2,8 +2,8 @@
 is never a dependency): the MNIST example's network gives the same outputs, loss and
 gradients from the same weights, and the same weights after Adadelta steps under
 StepLR; the polynomial fit's manual updates give the same coefficients; the losses'
-class weights, ignored labels and label smoothing, and the binary cross-entropies, give
-PyTorch's values and gradients."""
+class weights, ignored labels and label smoothing, the binary cross-entropies, cumsum,
+prod, remainder and p-norms give PyTorch's values and gradients."""
 import importlib.util
 import math
 from pathlib import Path
@@ -162,3 +162,28 @@ def test_binary_cross_entropies_match_pytorch(dtype):
             a.sum().backward()
             b.sum().backward()
             np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cumsum_prod_remainder_and_p_norms_match_pytorch(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((3, 4, 2))
+    x[rng.random(x.shape) < 0.2] = 0.0                  # zeros: prod's and norm's edge
+    y = rng.standard_normal((4, 1)) * 2 + 0.1
+    cases = [(lambda m, a, b: a.cumsum(1)), (lambda m, a, b: a.cumsum(-1) * 2),
+             (lambda m, a, b: a.prod(0)), (lambda m, a, b: a.prod(2, keepdim=True)),
+             (lambda m, a, b: a.prod()), (lambda m, a, b: a % b),
+             (lambda m, a, b: m.remainder(a, -0.7)), (lambda m, a, b: a.norm(3, dim=1)),
+             (lambda m, a, b: a.norm(0.5)), (lambda m, a, b: a.norm(1.5, dim=(0, 2)))]
+    for case in cases:
+        ours = [tg.Tensor(v, requires_grad=True) for v in (x, y)]
+        theirs = [torch.tensor(v, requires_grad=True) for v in (x, y)]
+        a, b = case(tg, *ours), case(torch, *theirs)
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-12)
+        upstream = rng.standard_normal(b.shape)
+        (a * tg.Tensor(upstream)).sum().backward()
+        (b * torch.tensor(upstream)).sum().backward()
+        for mine, torchs in zip(ours, theirs):
+            expected = np.zeros_like(mine.numpy()) if torchs.grad is None else torchs.grad
+            got = np.zeros_like(mine.numpy()) if mine.grad is None else mine.grad.numpy()
+            np.testing.assert_allclose(got, np.asarray(expected), rtol=1e-10, atol=1e-12)

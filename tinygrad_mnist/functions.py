@@ -5,7 +5,7 @@ a NumPy array or a number, and has the method's gradient. Also grad-mode helpers
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from .autograd import enable_grad, no_grad
 from .tensor import ArrayLike, Tensor, as_tensor
@@ -231,6 +231,18 @@ def any(input: ArrayLike, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 def norm(input: ArrayLike, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
     return _t(input).norm(p, dim, keepdim)
+
+
+def cumsum(input: ArrayLike, dim: int) -> Tensor:
+    return _t(input).cumsum(dim)
+
+
+def prod(input: ArrayLike, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+    return _t(input).prod(dim, keepdim)
+
+
+def remainder(input: ArrayLike, other: Any) -> Tensor:
+    return _t(input) % other
 
 
 def logsumexp(input: ArrayLike, dim: Any, keepdim: bool = False) -> Tensor:

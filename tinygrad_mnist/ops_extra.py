@@ -1,6 +1,7 @@
 """More primitive ops, for the PyTorch-shaped Tensor methods (`tensor_api.py`): `Cast`
 (`.to(dtype)`, `.float()`, `.clone()`), `Expand` (`.expand()`), `Sin`, `Cos`, `Where`
-(`tg.where`, `.masked_fill()`) and `Extremum` (`tg.maximum`, `tg.minimum`). Each
+(`tg.where`, `.masked_fill()`), `Extremum` (`tg.maximum`, `tg.minimum`), `Remainder`
+(`%`), `Cumsum` and `Prod`. Each
 states its local gradient beside its forward, as in `ops.py` (which the engine's size
 budget keeps to the ops the models need).
 """
@@ -73,3 +74,45 @@ class Extremum(Function):
         tie = at_a & at_b
         return (g * np.where(tie, 0.5, at_a).astype(g.dtype),
                 g * np.where(tie, 0.5, at_b).astype(g.dtype))
+
+
+class Remainder(Function):
+    def forward(self, a, b):
+        quotient = broadcasting("remainder", np.floor_divide, a, b)
+        self.save_for_backward(quotient)                   # a % b = a - floor(a/b)·b:
+        return np.remainder(a, b)                          # d/da = 1, d/db = -floor(a/b)
+
+    def backward(self, g):
+        return g, -g * self.saved[0]
+
+
+class Cumsum(Function):
+    def forward(self, x, *, axis: int):
+        self.axis = axis
+        return np.cumsum(x, axis=axis)                     # out[i] = Σ_{j<=i} x[j]
+
+    def backward(self, g):                                 # d/dx[j] = Σ_{i>=j} g[i]
+        return np.flip(np.cumsum(np.flip(g, self.axis), self.axis), self.axis)
+
+
+class Prod(Function):
+    """The product over `axis` (kept as a dimension of size 1). The gradient of x[j] is
+    the product of the others, taken as (product before j)·(product after j), so a zero
+    among the values gives the exact gradient rather than 0/0."""
+
+    def forward(self, x, *, axis: int):
+        self.save_for_backward(x)
+        self.axis = axis
+        return np.prod(x, axis=axis, keepdims=True)
+
+    def backward(self, g):
+        x, axis = self.saved[0], self.axis
+        n = x.shape[axis]
+        ones = np.ones_like(np.take(x, [0], axis=axis)) if n else x
+
+        def exclusive_cumprod(v):                          # [1, v0, v0·v1, ...]
+            return np.cumprod(np.concatenate([ones, np.take(v, range(n - 1), axis)], axis),
+                              axis)
+        before = exclusive_cumprod(x)
+        after = np.flip(exclusive_cumprod(np.flip(x, axis)), axis)
+        return g * before * after

@@ -381,8 +381,17 @@ class TensorAPI:
         return self._compare("floor_divide", np.floor_divide, other)
 
     def __mod__(self, other: Any) -> Any:
-        self._not_differentiable("remainder", other)
-        return self._compare("remainder", np.remainder, other)
+        """The remainder with the divisor's sign, x - floor(x / y)·y (Python's %,
+        `torch.remainder`); its gradient is 1 for x and -floor(x / y) for y."""
+        if not isinstance(other, (TensorAPI, np.ndarray, np.generic, numbers.Number,
+                                  list, tuple)):
+            return NotImplemented
+        return ops_extra.Remainder.apply(*self._pair(other))
+
+    def __rmod__(self, other: Any) -> Any:
+        return ops_extra.Remainder.apply(*self._pair(other, reverse=True))
+
+    remainder = __mod__
 
     # ----------------------------------------------------------------- reductions
     def all(self, dim: Optional[int] = None, keepdim: bool = False) -> Any:
@@ -401,6 +410,25 @@ class TensorAPI:
 
     def amin(self, dim: Axis = (), keepdim: bool = False) -> Any:
         return -((-self).amax(dim, keepdim))
+
+    def cumsum(self, dim: int) -> Any:
+        """Running sums along `dim` (integers and booleans are summed as int64)."""
+        (axis,) = normalize_axis(dim, self.data.ndim, "cumsum")
+        source = self if self.data.dtype.kind == "f" else self.to(int64)
+        if self.data.ndim == 0:
+            return ops_extra.Cumsum.apply(source.reshape(1), axis=0).reshape(())
+        return ops_extra.Cumsum.apply(source, axis=axis)
+
+    def prod(self, dim: Optional[int] = None, keepdim: bool = False) -> Any:
+        """The product over `dim`, or of all elements (integers and booleans as int64);
+        the gradient is exact where some of the values are zero."""
+        source = self if self.data.dtype.kind == "f" else self.to(int64)
+        (axis,) = (0,) if dim is None else normalize_axis(dim, self.data.ndim, "prod")
+        if dim is None or self.data.ndim == 0:
+            out = ops_extra.Prod.apply(source.reshape(-1), axis=0)
+            return out.reshape(self.shape if keepdim else ())
+        out = ops_extra.Prod.apply(source, axis=axis)
+        return out if keepdim else out.squeeze(axis)
 
     def max(self, dim: Any = None, keepdim: bool = False, *, axis: Axis = None,
             keepdims: Optional[bool] = None) -> Any:
@@ -495,18 +523,26 @@ class TensorAPI:
         return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
     def norm(self, p: Any = "fro", dim: Axis = None, keepdim: bool = False) -> Any:
-        """The p-norm over `dim` (all elements by default): p = 2 or "fro", 1, or inf."""
-        if p in ("fro", 2):
-            squares = (self * self).sum(dim, keepdim)
-            nonzero = np.asarray(squares.data != 0)             # NaN stays NaN
-            # sqrt's gradient is infinite at 0: take the root of 1 there and answer 0, so a
-            # zero vector gets PyTorch's gradient 0 rather than 0·∞ = NaN
-            return squares.where(nonzero, 1.0).sqrt().where(nonzero, 0.0)
+        """The p-norm over `dim` (all elements by default): (Σ |x|^p)^(1/p) for a number
+        p > 0 (2 or "fro" the default), or the largest |x| for p = inf."""
         if p == 1:
             return self.abs().sum(dim, keepdim)
         if p == math.inf:
             return self.abs().amax(() if dim is None else dim, keepdim)
-        raise ValueError(f"norm: p must be 1, 2, 'fro' or inf, got {p!r}")
+        if p in ("fro", 2):
+            powered, p = self * self, 2
+        elif isinstance(p, numbers.Real) and not isinstance(p, bool) and 0 < p < math.inf:
+            powered = self.abs()._power_or_zero(p)
+        else:
+            raise ValueError(f"norm: p must be a number > 0, 'fro' or inf, got {p!r}")
+        return powered.sum(dim, keepdim)._power_or_zero(1.0 / p)
+
+    def _power_or_zero(self, exponent: float) -> Any:
+        """self ** exponent, but 0 with a zero gradient where self is 0: a power below 1
+        has an infinite slope at 0, and PyTorch's norms answer 0 there, not 0·∞ = NaN."""
+        nonzero = np.asarray(self.data != 0)                      # NaN stays NaN
+        base = self.where(nonzero, 1.0)
+        return (base.sqrt() if exponent == 0.5 else base ** exponent).where(nonzero, 0.0)
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Any:
         """log Σ exp(x) over `dim`, stable: the maximum m is taken out first,
