@@ -1,6 +1,8 @@
 """The PyTorch-shaped Tensor surface (tensor_api.py) beyond single idioms: `.grad` as a
 Tensor, in-place operators and their errors, NumPy interplay, type promotion, identity
 hashing, and the gradients of `max(dim)`."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -266,3 +268,10 @@ def test_norm_takes_any_positive_p_and_is_zero_with_a_zero_gradient_at_zero():
     for p in (0, -1, "nuc"):
         with pytest.raises(ValueError, match="norm: p must be a number > 0, 'fro' or inf"):
             x.norm(p)
+
+
+def test_logsumexp_of_a_row_of_minus_infinities_is_minus_infinity_without_a_warning():
+    x = tg.tensor([[-np.inf, -np.inf], [0.0, np.log(3.0)]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert x.logsumexp(1).tolist() == [-np.inf, pytest.approx(np.log(4.0))]

@@ -551,7 +551,8 @@ class TensorAPI:
         m = np.max(self.data, axis=axes, keepdims=True) if self.data.size else \
             np.zeros([1 if a in axes else n for a, n in enumerate(self.shape)], self.dtype)
         m = np.where(np.isfinite(m), m, 0).astype(self.dtype)   # all -inf (or inf): no shift
-        out = (self - m).exp().sum(axes, keepdims=True).log() + m
+        with np.errstate(divide="ignore"):                 # an all -inf row: -inf, quietly
+            out = (self - m).exp().sum(axes, keepdims=True).log() + m
         return out if keepdim else out.squeeze(axes)
 
     # --------------------------------------------------------------------- math
