@@ -275,3 +275,24 @@ def test_logsumexp_of_a_row_of_minus_infinities_is_minus_infinity_without_a_warn
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert x.logsumexp(1).tolist() == [-np.inf, pytest.approx(np.log(4.0))]
+
+
+def test_retain_grad_keeps_a_hidden_tensors_gradient_as_pytorch_does():
+    x = tg.tensor([[1.0, -2.0], [0.5, 3.0]], requires_grad=True)
+    h = x * 2
+    h.retain_grad()
+    r = h.relu()
+    r.retain_grad()
+    loss = (r * tg.tensor([[1.0, 2.0], [3.0, 4.0]])).sum()
+    loss.retain_grad()
+    assert (h.retains_grad, x.retains_grad, x.is_leaf, h.is_leaf) == (True, False, True, False)
+    loss.backward(retain_graph=True)
+    assert r.grad.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert h.grad.tolist() == [[1.0, 0.0], [3.0, 4.0]]            # through relu's mask
+    loss.backward()                                               # accumulates, as a leaf's
+    assert h.grad.tolist() == [[2.0, 0.0], [6.0, 8.0]] and loss.grad.item() == 2.0
+    assert x.grad.tolist() == [[4.0, 0.0], [12.0, 16.0]] and h.retains_grad
+    assert not np.shares_memory(h.grad.numpy(), r.grad.numpy())
+    assert (x * 3).grad is None                                   # not asked: not kept
+    with pytest.raises(RuntimeError, match="does not require grad, so it has no gradient"):
+        tg.ones(2).retain_grad()

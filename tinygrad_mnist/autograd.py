@@ -81,6 +81,7 @@ class Function:
     needs_input_grad: Tuple[bool, ...] = ()
     saved: Tuple[Any, ...] = ()
     seq: int = 0  # when it was recorded: every node's inputs have smaller numbers
+    retains_grad: bool = False  # set by `retain_grad`: backward keeps the output's gradient
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
@@ -122,6 +123,8 @@ class _Released(Function):
 
 
 _RELEASED = _Released()
+_RELEASED_RETAINING = _Released()        # ... of a tensor whose gradient `retain_grad` keeps
+_RELEASED_RETAINING.retains_grad = True
 
 
 def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool) -> None:
@@ -144,7 +147,7 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
         root._accumulate(gradient, owned=False)
         return
 
-    if root._ctx is _RELEASED:
+    if isinstance(root._ctx, _Released):
         _raise_released()
     # Newest node first: a tensor is always created after its inputs, so by the time a
     # node comes off the heap every op that consumed it has passed its gradient back.
@@ -154,6 +157,8 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
         key, node = heappop(heap)
         grad = grads.pop(-key)
         ctx = node._ctx
+        if ctx.retains_grad:                               # d(root)/d(node), complete now
+            node._accumulate(grad, owned=False)
         input_grads = ctx.backward(grad)
         if type(input_grads) is not tuple:
             input_grads = (input_grads,)
@@ -171,7 +176,7 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
                 # not the upstream gradient, not a view, not handed to another input.
                 parent._accumulate(g, g is not grad and g.base is None and not (
                     repeated and sum(x is g for x in input_grads) > 1))
-            elif parent_ctx is _RELEASED:
+            elif isinstance(parent_ctx, _Released):
                 _raise_released()
             else:
                 seq = parent_ctx.seq
@@ -182,7 +187,14 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
                 else:
                     grads[seq] = previous + g
         if not retain_graph:
-            node._ctx = _RELEASED
+            node._ctx = _RELEASED_RETAINING if ctx.retains_grad else _RELEASED
+
+
+def retain_grad(t: "Tensor") -> None:
+    """Have every later backward through `t` (a tensor made by an op) also accumulate
+    d(root)/d(t) into `t.grad`, as it does for a leaf (none can once its graph is freed)."""
+    if t._ctx is not None and not isinstance(t._ctx, _Released):
+        t._ctx.retains_grad = True
 
 
 @functools.lru_cache(maxsize=16)

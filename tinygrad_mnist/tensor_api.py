@@ -17,7 +17,7 @@ from typing import Any, Iterator, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import ops, ops_extra
+from . import autograd, ops, ops_extra
 from .autograd import Function, is_grad_enabled
 from .device import CPU, check_device, device as Device
 from .dtypes import as_dtype, float32, int64
@@ -148,8 +148,18 @@ class TensorAPI:
         return self
 
     def retain_grad(self) -> None:
-        raise RuntimeError("retain_grad: this engine keeps gradients of leaf tensors only; "
-                           "make the tensor a leaf with x = x.detach().requires_grad_()")
+        """Keep this tensor's gradient in `.grad` at each later backward, though it is
+        made by an op (a leaf's is kept anyway): to look at the gradient of a hidden
+        layer's output, say."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad, so it has "
+                               "no gradient to keep")
+        autograd.retain_grad(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a tensor made by an op whose gradient `retain_grad` keeps."""
+        return self._ctx is not None and self._ctx.retains_grad
 
     def detach(self) -> Any:
         """The same data, cut from the graph."""

@@ -8,8 +8,8 @@ the ops and tensors that produced `tensor`.
     graph.render("graph", format="svg")      # or display it in a notebook
 
 Every tensor is a box with its shape and dtype (and its name, when `params` names
-it); a tensor that requires a gradient is drawn in colour, a leaf with a gradient shows
-the gradient's L2 norm. Every op is an ellipse with its Function's name. Edges run from
+it); a tensor that requires a gradient is drawn in colour, one with a gradient (a leaf,
+or a tensor that called `retain_grad()` before backward) shows the gradient's L2 norm. Every op is an ellipse with its Function's name. Edges run from
 inputs to ops to outputs.
 
 `backward()` frees the graph (as in PyTorch), so draw before it, or call
