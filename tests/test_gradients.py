@@ -18,6 +18,7 @@ from hypothesis import given, note, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygrad_mnist as tg
+import tinygrad_mnist.nn.functional as F
 from tinygrad_mnist import Function, Tensor, fused, gradcheck, ops, ops_extra
 from strategies import Case, arrays, away_from, axes, broadcastable_pair, distinct, shapes
 from conv_cases import CONV_CASES
@@ -316,6 +317,8 @@ OP_CASES = {
     "Remainder": remainder_case(),
     "Cumsum": along_a_dim_case("cumsum"),
     "Prod": along_a_dim_case("prod"),
+    "Erf": unary(Tensor.erf),
+    "Log1p": unary(Tensor.log1p, low=-0.5, high=3.0),
 }
 
 # Functions composed from the primitives: checked the same way.
@@ -341,6 +344,17 @@ COMPOSED_CASES = {
                         st.sampled_from([0.5, 1.5, 3.0])).map(
         lambda xp: Case(lambda t: t.norm(xp[1]), (xp[0],))),
     "prod_all": shapes().flatmap(arrays).map(lambda x: Case(lambda t: t.prod(), (x,))),
+    "gelu": unary(F.gelu),
+    "gelu_tanh": unary(lambda t: F.gelu(t, approximate="tanh")),
+    "silu": unary(F.silu),
+    "elu": unary(lambda t: F.elu(t, 0.5), values=away_from, kinks=[0.0]),
+    "softplus": unary(lambda t: F.softplus(t, 2.0, 4.0), values=away_from, kinks=[2.0]),
+    "layer_norm": st.tuples(shapes(min_dims=2, min_side=2).flatmap(
+        lambda s: distinct(s, spacing=0.3)), st.integers(1, 2)).map(
+        lambda xk: Case(lambda t: F.layer_norm(t, xk[0].shape[-xk[1]:]), (xk[0],))),
+    "adaptive_avg_pool2d": st.tuples(shapes(min_dims=4, max_dims=4, max_side=5).flatmap(
+        arrays), st.integers(1, 3), st.integers(1, 3)).map(
+        lambda xs: Case(lambda t: F.adaptive_avg_pool2d(t, xs[1:]), (xs[0],))),
     "gather": gather_case(),
     "unsqueeze": shapes().flatmap(arrays).map(lambda x: Case(lambda t: t.unsqueeze(-1), (x,))),
     "squeeze": shapes().flatmap(arrays).map(lambda x: Case(lambda t: t.squeeze(), (x,))),

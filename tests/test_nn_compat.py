@@ -114,3 +114,54 @@ def test_eye_needs_a_matrix():
     np.testing.assert_array_equal(nn.init.eye_(tg.empty(2, 3)).numpy(), np.eye(2, 3))
     with pytest.raises(ValueError, match="2-D"):
         nn.init.eye_(tg.empty(2))
+
+
+def test_added_activations_take_pytorchs_options_and_known_values():
+    x = tg.tensor([-1000.0, -1.0, 0.0, 1.0, 1000.0])
+    with np.errstate(over="raise", invalid="raise"):     # no overflow in any branch
+        np.testing.assert_allclose(nn.ELU(0.5)(x).numpy(),
+                                   [-0.5, 0.5 * (math.exp(-1) - 1), 0, 1, 1000], rtol=1e-6)
+        np.testing.assert_allclose(nn.Softplus()(x).numpy(),
+                                   [0, math.log1p(math.exp(-1)), math.log(2),
+                                    math.log1p(math.e), 1000], rtol=1e-6)
+        np.testing.assert_allclose(nn.SiLU()(x).numpy(),
+                                   [0, -1 / (1 + math.e), 0, 1 / (1 + math.exp(-1)), 1000],
+                                   rtol=1e-6)
+    phi = [0.5 * (1 + math.erf(v / math.sqrt(2))) for v in (-1.0, 1.0)]
+    np.testing.assert_allclose(nn.GELU()(tg.tensor([-1.0, 1.0])).numpy(),
+                               [-phi[0], phi[1]], rtol=1e-6)
+    assert F.softplus(tg.tensor([-40.0], dtype=tg.float64)).item() == pytest.approx(
+        math.exp(-40), rel=1e-12)                        # log1p: exact far below zero
+    assert repr(nn.GELU("tanh")) == "GELU(approximate='tanh')"
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
+        nn.GELU("exact")
+
+
+def test_layer_norm_normalises_each_sample_and_names_a_shape_mismatch():
+    x = tg.tensor(np.arange(12.0).reshape(2, 2, 3) ** 2)
+    layer = nn.LayerNorm([2, 3])
+    assert list(layer.state_dict()) == ["weight", "bias"] and layer.weight.shape == (2, 3)
+    y = layer(x).numpy().reshape(2, -1)
+    np.testing.assert_allclose(y.mean(1), 0, atol=1e-6)
+    np.testing.assert_allclose(y.var(1), 1, rtol=1e-4)
+    assert nn.LayerNorm(3, elementwise_affine=False).state_dict() == {}
+    assert nn.LayerNorm(3, bias=False).bias is None
+    with pytest.raises(ValueError, match=r"normalized_shape \[2\] must be the last dimensions"):
+        nn.LayerNorm(2)(x)
+    with pytest.raises(ValueError, match="normalized_shape must be positive ints"):
+        nn.LayerNorm(0)
+
+
+def test_adaptive_average_pooling_takes_any_output_size():
+    x = tg.tensor(np.arange(2 * 5 * 7.0).reshape(1, 2, 5, 7))
+    np.testing.assert_allclose(nn.AdaptiveAvgPool2d(1)(x).numpy().ravel(),
+                               x.numpy().mean((2, 3)).ravel())
+    out = F.adaptive_avg_pool2d(x, (2, None)).numpy()    # rows 0-2 and 2-4 overlap at 2
+    assert out.shape == (1, 2, 2, 7)
+    np.testing.assert_allclose(out[0, 0, 0], x.numpy()[0, 0, 0:3].mean(0))
+    np.testing.assert_allclose(out[0, 0, 1], x.numpy()[0, 0, 2:5].mean(0))
+    for bad in (0, (2, 3, 4), "1"):
+        with pytest.raises(ValueError, match="output_size must be an int >= 1 or a pair"):
+            F.adaptive_avg_pool2d(x, bad)
+    with pytest.raises(ValueError, match=r"expected input \(N, C, H, W\) or \(C, H, W\)"):
+        F.adaptive_avg_pool2d(tg.ones(3, 4), 1)

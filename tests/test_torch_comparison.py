@@ -3,7 +3,8 @@ is never a dependency): the MNIST example's network gives the same outputs, loss
 gradients from the same weights, and the same weights after Adadelta steps under
 StepLR; the polynomial fit's manual updates give the same coefficients; the losses'
 class weights, ignored labels and label smoothing, the binary cross-entropies, cumsum,
-prod, remainder and p-norms give PyTorch's values and gradients."""
+prod, remainder, p-norms, the added activations, layer norm and adaptive pooling give
+PyTorch's values and gradients."""
 import importlib.util
 import math
 from pathlib import Path
@@ -187,3 +188,35 @@ def test_cumsum_prod_remainder_and_p_norms_match_pytorch(seed):
             expected = np.zeros_like(mine.numpy()) if torchs.grad is None else torchs.grad
             got = np.zeros_like(mine.numpy()) if mine.grad is None else mine.grad.numpy()
             np.testing.assert_allclose(got, np.asarray(expected), rtol=1e-10, atol=1e-12)
+
+
+def test_the_added_activations_norms_and_adaptive_pooling_match_pytorch():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 7, 9)) * 3
+    x[0, 0, 0, :4] = [60.0, -60.0, 0.0, 1e-9]           # saturation, the kinks, tiny values
+    affine = [rng.standard_normal((7, 9)) for _ in range(2)]
+    cases = [lambda F, nn, t, w, b: F.gelu(t),
+             lambda F, nn, t, w, b: nn.GELU(approximate="tanh")(t),
+             lambda F, nn, t, w, b: nn.SiLU()(t),
+             lambda F, nn, t, w, b: F.elu(t, 0.3),
+             lambda F, nn, t, w, b: nn.Softplus()(t),
+             lambda F, nn, t, w, b: F.softplus(-t.abs() * 20, 2.0, 5.0),
+             lambda F, nn, t, w, b: F.layer_norm(t, (7, 9), w, b),
+             lambda F, nn, t, w, b: F.layer_norm(t, [9], eps=1e-3),
+             lambda F, nn, t, w, b: F.adaptive_avg_pool2d(t, (4, None)),
+             lambda F, nn, t, w, b: F.adaptive_avg_pool2d(t[0], 5),
+             lambda F, nn, t, w, b: nn.AdaptiveAvgPool2d(1)(t),
+             lambda F, nn, t, w, b: (t / 10).erf() + (t.abs() * 1e-9).log1p()]
+    for case in cases:
+        mine = [tg.Tensor(v, requires_grad=True) for v in (x, *affine)]
+        torchs = [torch.tensor(v, requires_grad=True) for v in (x, *affine)]
+        a = case(F, tg.nn, *mine)
+        b = case(torch.nn.functional, torch.nn, *torchs)
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-12)
+        upstream = rng.standard_normal(b.shape)
+        (a * tg.Tensor(upstream)).sum().backward()
+        (b * torch.tensor(upstream)).sum().backward()
+        for m, t in zip(mine, torchs):
+            expected = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
+            got = np.zeros(t.shape) if m.grad is None else m.grad.numpy()
+            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)

@@ -91,6 +91,14 @@ def ceil(input: ArrayLike) -> Tensor:
     return _t(input).ceil()
 
 
+def erf(input: ArrayLike) -> Tensor:
+    return _t(input).erf()
+
+
+def log1p(input: ArrayLike) -> Tensor:
+    return _t(input).log1p()
+
+
 def sign(input: ArrayLike) -> Tensor:
     return _t(input).sign()
 

@@ -1,12 +1,13 @@
 """More primitive ops, for the PyTorch-shaped Tensor methods (`tensor_api.py`): `Cast`
 (`.to(dtype)`, `.float()`, `.clone()`), `Expand` (`.expand()`), `Sin`, `Cos`, `Where`
 (`tg.where`, `.masked_fill()`), `Extremum` (`tg.maximum`, `tg.minimum`), `Remainder`
-(`%`), `Cumsum` and `Prod`. Each
+(`%`), `Cumsum`, `Prod`, `Erf` and `Log1p`. Each
 states its local gradient beside its forward, as in `ops.py` (which the engine's size
 budget keeps to the ops the models need).
 """
 from __future__ import annotations
 
+import math
 from typing import Tuple
 
 import numpy as np
@@ -116,3 +117,25 @@ class Prod(Function):
         before = exclusive_cumprod(x)
         after = np.flip(exclusive_cumprod(np.flip(x, axis)), axis)
         return g * before * after
+
+
+class Erf(Function):
+    def forward(self, x):
+        self.save_for_backward(x)                          # erf(x) = 2/√π ∫₀ˣ exp(-t²) dt
+        return _erf(x).astype(x.dtype, copy=False)        # d/dx = 2/√π · exp(-x²)
+
+    def backward(self, g):
+        x = self.saved[0]
+        return g * (2 / math.sqrt(math.pi) * np.exp(-x * x)).astype(g.dtype, copy=False)
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])         # NumPy has no erf; math's is exact
+
+
+class Log1p(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return np.log1p(x)                                 # log(1 + x), exact for tiny x;
+                                                           # d/dx = 1 / (1 + x)
+    def backward(self, g):
+        return g / (1 + self.saved[0])

@@ -582,6 +582,13 @@ class TensorAPI:
     def cos(self) -> Any:
         return ops_extra.Cos.apply(self._floating())
 
+    def erf(self) -> Any:
+        return ops_extra.Erf.apply(self._floating())
+
+    def log1p(self) -> Any:
+        """log(1 + x), exact for small x."""
+        return ops_extra.Log1p.apply(self._floating())
+
     def square(self) -> Any:
         return self * self
 

@@ -7,9 +7,10 @@ names and signatures.
 """
 from . import functional, init, utils
 from .containers import ModuleList, Sequential
-from .conv import AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
-from .layers import (BatchNorm1d, Dropout, Dropout2d, Flatten, Identity, LeakyReLU, Linear,
-                     LogSoftmax, ReLU, Sigmoid, Softmax, Tanh)
+from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
+from .layers import (ELU, GELU, BatchNorm1d, Dropout, Dropout2d, Flatten, Identity,
+                     LayerNorm, LeakyReLU, Linear, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax,
+                     Softplus, Tanh)
 from .losses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss,
                      NLLLoss)
 from .module import IncompatibleKeys, Module, Parameter, RemovableHandle, StateDictError
@@ -17,6 +18,8 @@ from .module import IncompatibleKeys, Module, Parameter, RemovableHandle, StateD
 __all__ = ["Module", "Parameter", "StateDictError", "IncompatibleKeys", "RemovableHandle",
            "Sequential",
            "ModuleList", "Linear", "Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid",
-           "Softmax", "LogSoftmax", "Flatten", "Dropout", "Dropout2d", "BatchNorm1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d",
+           "GELU", "SiLU", "ELU", "Softplus", "Softmax", "LogSoftmax", "Flatten", "Dropout",
+           "Dropout2d", "BatchNorm1d", "LayerNorm", "Conv2d", "MaxPool2d", "AvgPool2d",
+           "AdaptiveAvgPool2d", "BatchNorm2d",
            "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
            "functional", "init", "utils"]

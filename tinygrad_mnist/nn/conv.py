@@ -1,8 +1,8 @@
-"""Convolutional layers over (N, C, H, W) images: `Conv2d`, `MaxPool2d`, `AvgPool2d`
-and `BatchNorm2d`, shaped like PyTorch's.
+"""Convolutional layers over (N, C, H, W) images: `Conv2d`, `MaxPool2d`, `AvgPool2d`,
+`AdaptiveAvgPool2d` and `BatchNorm2d`, shaped like PyTorch's.
 
 They hold the options and parameters; the computation is `tinygrad_mnist.conv`'s
-(`conv2d`, `max_pool2d`, `avg_pool2d`) and `F.batch_norm`'s. `kernel_size`, `stride`
+(`conv2d`, `max_pool2d`, `avg_pool2d`) and `F`'s (`adaptive_avg_pool2d`, `batch_norm`). `kernel_size`, `stride`
 and `padding` are an int or an (h, w) pair, as in PyTorch; an input of the wrong shape
 raises a ValueError that names the layer.
 """
@@ -15,6 +15,7 @@ import numpy as np
 from .. import conv as C
 from ..device import check_device
 from ..tensor import Tensor
+from . import functional as F
 from . import init
 from .layers import BatchNorm1d
 from .module import Module, Parameter
@@ -145,6 +146,21 @@ class AvgPool2d(_Pool2d):
                         count_include_pad=(count_include_pad, True),
                         divisor_override=(divisor_override, None))
         super().__init__(kernel_size, stride, padding)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed `output_size` whatever the input's (`F.adaptive_avg_pool2d`):
+    `AdaptiveAvgPool2d(1)` is global average pooling."""
+
+    def __init__(self, output_size: Any):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 class BatchNorm2d(BatchNorm1d):

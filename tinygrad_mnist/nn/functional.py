@@ -7,6 +7,7 @@ was (see docs/pytorch.md).
 """
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Optional
 
@@ -14,11 +15,12 @@ import numpy as np
 
 from .. import fused, ops
 from ..conv import avg_pool2d, conv2d, max_pool2d
-from ..tensor import ArrayLike, Tensor, as_tensor
+from ..tensor import ArrayLike, Tensor, as_tensor, stack
 from . import init
 
-__all__ = ["linear", "relu", "leaky_relu", "tanh", "sigmoid", "log_softmax", "softmax",
-           "batch_norm", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
+__all__ = ["linear", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu", "elu",
+           "softplus", "log_softmax", "softmax", "batch_norm", "layer_norm",
+           "adaptive_avg_pool2d", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "dropout", "dropout2d",
            "conv2d", "max_pool2d", "avg_pool2d", "one_hot"]
 
@@ -64,6 +66,38 @@ def tanh(input: ArrayLike) -> Tensor:
 
 def sigmoid(input: ArrayLike) -> Tensor:
     return ops.Sigmoid.apply(_tensor(input))
+
+
+def gelu(input: ArrayLike, approximate: str = "none") -> Tensor:
+    """x·Φ(x), Φ the standard normal CDF: ½x(1 + erf(x/√2)); with approximate="tanh",
+    ½x(1 + tanh(√(2/π)(x + 0.044715x³)))."""
+    x = _tensor(input)
+    if approximate == "none":
+        return x * 0.5 * (1.0 + (x * (1.0 / math.sqrt(2.0))).erf())
+    if approximate == "tanh":
+        return x * 0.5 * (1.0 + ((x + 0.044715 * x ** 3) * math.sqrt(2.0 / math.pi)).tanh())
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def silu(input: ArrayLike, inplace: bool = False) -> Tensor:
+    """x·sigmoid(x) (also called swish)."""
+    x = _tensor(input)
+    return x * x.sigmoid()
+
+
+def elu(input: ArrayLike, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, else alpha·(exp(x) - 1)."""
+    x = _tensor(input)
+    negative = alpha * (x.clamp(max=0.0).exp() - 1.0)  # exp of x <= 0 only: no overflow
+    return x.where(x.data > 0, negative)
+
+
+def softplus(input: ArrayLike, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta·x)) / beta, smooth ReLU; x itself where beta·x > threshold."""
+    x = _tensor(input)
+    bx = x * beta
+    linear = bx.data > threshold
+    return x.where(linear, bx.clamp(max=threshold).exp().log1p() * (1.0 / beta))
 
 
 def _implicit_dim(name: str, ndim: int) -> int:
@@ -137,6 +171,51 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
     if bias is not None:
         out = out + (bias if input.ndim == 2 else bias.reshape(shape))
     return out
+
+
+def layer_norm(input: ArrayLike, normalized_shape: Any, weight: Optional[Tensor] = None,
+               bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
+    """(x - mean)/√(var + eps) over the last dimensions, of `normalized_shape`, of each
+    sample (the biased variance), then `* weight + bias` (of that shape) if given."""
+    x = _tensor(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else \
+        tuple(normalized_shape)
+    if not shape or x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"layer_norm: normalized_shape {list(shape)} must be the last "
+                         f"dimensions of the input, got input {x.shape}")
+    dims = tuple(range(x.ndim - len(shape), x.ndim))
+    mean = x.mean(dims, keepdim=True)
+    centred = x - mean
+    variance = (centred * centred).mean(dims, keepdim=True)
+    out = centred / (variance + eps).sqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def adaptive_avg_pool2d(input: ArrayLike, output_size: Any) -> Tensor:
+    """Average pooling of (N, C, H, W) or (C, H, W) to `output_size` (an int, or an
+    (h, w) pair where None keeps that side): output cell i of a side of length L out of
+    n averages the input rows floor(i·L/n) to ceil((i+1)·L/n) - 1, as PyTorch's."""
+    x = _tensor(input)
+    if x.ndim not in (3, 4) or 0 in x.shape[-2:]:
+        raise ValueError(f"adaptive_avg_pool2d: expected input (N, C, H, W) or (C, H, W) "
+                         f"with H, W >= 1, got {x.shape}")
+    pair = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
+        else tuple(output_size)
+    if len(pair) != 2 or not all(v is None or (isinstance(v, int) and v >= 1) for v in pair):
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int >= 1 or a pair "
+                         f"of them (None keeps a side), got {output_size!r}")
+    (h, w), (oh, ow) = x.shape[-2:], (pair[0] or x.shape[-2], pair[1] or x.shape[-1])
+
+    def window(i: int, n: int, length: int) -> slice:
+        return slice(i * length // n, -(-(i + 1) * length // n))
+
+    rows = [stack([x[..., window(i, oh, h), window(j, ow, w)].mean((-2, -1))
+                      for j in range(ow)], -1) for i in range(oh)]
+    return stack(rows, -2)
 
 
 # ---------------------------------------------------------------------------- losses

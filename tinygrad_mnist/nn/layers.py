@@ -1,5 +1,6 @@
 """Layers: `Linear`, `Identity`, activations (`ReLU`, `LeakyReLU`, `Tanh`, `Sigmoid`,
-`Softmax`, `LogSoftmax`), `Flatten`, `Dropout`, `Dropout2d`, `BatchNorm1d`.
+`GELU`, `SiLU`, `ELU`, `Softplus`, `Softmax`, `LogSoftmax`), `Flatten`, `Dropout`,
+`Dropout2d`, `BatchNorm1d`, `LayerNorm`.
 
 `inplace=True` (PyTorch's option of ReLU, LeakyReLU and the dropouts) is accepted and
 computes out of place: the output is the same, the input is left unchanged.
@@ -96,6 +97,61 @@ class Tanh(Module):
 class Sigmoid(Module):
     def forward(self, x: Tensor) -> Tensor:
         return ops.Sigmoid.apply(x)
+
+
+class GELU(Module):
+    """x·Φ(x) (`F.gelu`; approximate="tanh" for its tanh form)."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """x·sigmoid(x) (`F.silu`)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.silu(x)
+
+
+class ELU(Module):
+    """x for x > 0, else alpha·(exp(x) - 1) (`F.elu`)."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Softplus(Module):
+    """log(1 + exp(beta·x)) / beta, linear above `threshold` (`F.softplus`)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
 
 
 class Softmax(Module):
@@ -225,3 +281,34 @@ class BatchNorm1d(Module):
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class LayerNorm(Module):
+    """Normalises each sample over its last dimensions, of `normalized_shape`, to mean 0
+    and variance 1 (`F.layer_norm`), then scales by `weight` (ones) and shifts by
+    `bias` (zeros) of that shape if `elementwise_affine`."""
+
+    def __init__(self, normalized_shape: Any, eps: float = 1e-5,
+                 elementwise_affine: bool = True, bias: bool = True, device: Any = None,
+                 dtype: Any = np.float32):
+        super().__init__()
+        if device is not None:
+            check_device(device, "LayerNorm")
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else \
+            tuple(normalized_shape)
+        if not shape or not all(isinstance(n, int) and n >= 1 for n in shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be positive ints, got "
+                             f"{normalized_shape!r}")
+        self.normalized_shape, self.eps = shape, eps
+        self.elementwise_affine = elementwise_affine
+        self.register_parameter("weight", Parameter(np.ones(shape, dtype))
+                                if elementwise_affine else None)
+        self.register_parameter("bias", Parameter(np.zeros(shape, dtype))
+                                if elementwise_affine and bias else None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
