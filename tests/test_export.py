@@ -162,6 +162,30 @@ def test_cnn_on_random_inputs(tmp_path: Path) -> None:
     np.testing.assert_allclose(onnx_outputs(path, x)[0], framework_logits(model, x), **TOL)
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_the_added_activations_layer_norm_and_adaptive_pooling(tmp_path: Path,
+                                                               approximate: str) -> None:
+    rng = np.random.default_rng(1)
+    norm = nn.LayerNorm([4, 7, 7])
+    norm.weight.data[...] = rng.uniform(0.5, 1.5, norm.weight.shape)
+    norm.bias.data[...] = rng.normal(0, 0.2, norm.bias.shape)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.GELU(approximate), nn.AdaptiveAvgPool2d(7),
+        norm, nn.SiLU(), nn.AdaptiveAvgPool2d((1, None)), nn.Flatten(),
+        nn.Linear(28, 16, generator=rng), nn.ELU(0.5), nn.LayerNorm(16, bias=False),
+        nn.Linear(16, 16, generator=rng), nn.Softplus(2.0, 1.0),
+        nn.Linear(16, 10, generator=rng))
+    path = export(model, tmp_path, (1, 1, 28, 28))
+    x = rng.normal(size=(3, 1, 28, 28)).astype(np.float32) * 3
+    np.testing.assert_allclose(onnx_outputs(path, x)[0], framework_logits(model, x), **TOL)
+    global_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    path = export(global_pool, tmp_path, (1, 3, 5, 5))
+    assert [n.op_type for n in onnx.load(str(path)).graph.node][:2] == [
+        "GlobalAveragePool", "Flatten"]
+    with pytest.raises(ExportError, match=r"output_size 3 of a 28x28 input .* must divide"):
+        to_onnx(nn.Sequential(nn.AdaptiveAvgPool2d(3)), tmp_path / "m.onnx", (1, 1, 28, 28))
+
+
 def test_partial_flatten_and_linear_on_3d_input(tmp_path: Path) -> None:
     """Flatten(start_dim=2) becomes a Reshape; Linear on (N, C, L) a MatMul and an Add."""
     rng = np.random.default_rng(0)

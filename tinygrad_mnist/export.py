@@ -200,6 +200,56 @@ def _identity(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
     return x
 
 
+def _gelu(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    half_x = g.node("Mul", [x, g.const("half", 0.5)], "gelu_half")
+    if m.approximate == "tanh":               # ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+        cube = g.node("Mul", [g.node("Mul", [x, x], "gelu_sq"), x], "gelu_cube")
+        inner = g.node("Add", [x, g.node("Mul", [cube, g.const("c", 0.044715)], "gelu")],
+                       "gelu_inner")
+        curve = g.node("Tanh", [g.node("Mul", [inner, g.const("k", np.sqrt(2 / np.pi))],
+                                       "gelu_scaled")], "gelu_tanh")
+    else:                                     # ½x(1 + erf(x/√2))
+        curve = g.node("Erf", [g.node("Mul", [x, g.const("k", 1 / np.sqrt(2))], "gelu")],
+                       "gelu_erf")
+    return g.node("Mul", [half_x, g.node("Add", [curve, g.const("one", 1.0)], "gelu_1p")],
+                  "gelu")
+
+
+def _silu(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    return g.node("Mul", [x, g.node("Sigmoid", [x], "silu_sigmoid")], "silu")
+
+
+def _softplus(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    bx = g.node("Mul", [x, g.const("beta", m.beta)], "softplus_bx")
+    curve = g.node("Div", [g.node("Softplus", [bx], "softplus"), g.const("beta", m.beta)],
+                   "softplus_curve")
+    linear = g.node("Greater", [bx, g.const("threshold", m.threshold)], "softplus_linear")
+    return g.node("Where", [linear, x, curve], "softplus")
+
+
+def _layer_norm(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    normalized = tuple(m.normalized_shape)
+    scale = np.ones(normalized) if m.weight is None else _array(m.weight)
+    inputs = [x, g.const("ln_scale", scale)]
+    if m.bias is not None:
+        inputs.append(g.const("ln_bias", _array(m.bias)))
+    return g.node("LayerNormalization", inputs, "layer_norm", axis=-len(normalized),
+                  epsilon=float(m.eps))
+
+
+def _adaptive_avg_pool(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    size = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,) * 2
+    (h, w), (oh, ow) = shape[-2:], (size[0] or shape[-2], size[1] or shape[-1])
+    if (oh, ow) == (1, 1):
+        return g.node("GlobalAveragePool", [x], "global_avg_pool")
+    if h % oh or w % ow:
+        raise ExportError(f"AdaptiveAvgPool2d: cannot export output_size {m.output_size!r} "
+                          f"of a {h}x{w} input (ONNX pools in equal windows: the sides "
+                          f"must divide)")
+    return g.node("AveragePool", [x], "adaptive_avg_pool", kernel_shape=[h // oh, w // ow],
+                  strides=[h // oh, w // ow])
+
+
 #: Layer class -> how it becomes ONNX nodes. A subclass uses its nearest listed base
 #: class's handler, as long as it keeps that class's forward.
 HANDLERS: Dict[Type[Module], Handler] = {
@@ -209,6 +259,12 @@ HANDLERS: Dict[Type[Module], Handler] = {
     nn.LeakyReLU: _activation("LeakyRelu", alpha="negative_slope"),
     nn.Tanh: _activation("Tanh"),
     nn.Sigmoid: _activation("Sigmoid"),
+    nn.GELU: _gelu,
+    nn.SiLU: _silu,
+    nn.ELU: _activation("Elu", alpha="alpha"),
+    nn.Softplus: _softplus,
+    nn.LayerNorm: _layer_norm,
+    nn.AdaptiveAvgPool2d: _adaptive_avg_pool,
     nn.MaxPool2d: _max_pool,
     nn.AvgPool2d: _avg_pool,
     nn.Flatten: _flatten,
