@@ -319,6 +319,7 @@ OP_CASES = {
     "Prod": along_a_dim_case("prod"),
     "Erf": unary(Tensor.erf),
     "Log1p": unary(Tensor.log1p, low=-0.5, high=3.0),
+    "Rounding": unary(Tensor.floor, values=away_from, kinks=list(range(-3, 4))),
 }
 
 # Functions composed from the primitives: checked the same way.
@@ -344,6 +345,8 @@ COMPOSED_CASES = {
                         st.sampled_from([0.5, 1.5, 3.0])).map(
         lambda xp: Case(lambda t: t.norm(xp[1]), (xp[0],))),
     "prod_all": shapes().flatmap(arrays).map(lambda x: Case(lambda t: t.prod(), (x,))),
+    "round": unary(Tensor.round, values=away_from, kinks=[k + 0.5 for k in range(-4, 4)]),
+    "sign": unary(Tensor.sign, values=away_from, kinks=[0.0]),
     "gelu": unary(F.gelu),
     "gelu_tanh": unary(lambda t: F.gelu(t, approximate="tanh")),
     "silu": unary(F.silu),

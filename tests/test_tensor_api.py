@@ -296,3 +296,15 @@ def test_retain_grad_keeps_a_hidden_tensors_gradient_as_pytorch_does():
     assert (x * 3).grad is None                                   # not asked: not kept
     with pytest.raises(RuntimeError, match="does not require grad, so it has no gradient"):
         tg.ones(2).retain_grad()
+
+
+def test_rounding_stays_in_the_graph_with_a_zero_gradient_as_in_pytorch():
+    x = tg.tensor([0.4, 1.6, -2.5], requires_grad=True)
+    for method in ("floor", "ceil", "round", "sign"):
+        y = getattr(x, method)()
+        assert y.requires_grad and not y.is_leaf
+        y.sum().backward()                              # PyTorch: zeros, not an error
+        assert x.grad.tolist() == [0.0, 0.0, 0.0]
+    assert x.round().tolist() == [0.0, 2.0, -2.0]       # halves to even, as PyTorch
+    (x + (x.round() - x).detach()).sum().backward()     # the straight-through estimator
+    assert x.grad.tolist() == [1.0, 1.0, 1.0]

@@ -1,7 +1,8 @@
 """More primitive ops, for the PyTorch-shaped Tensor methods (`tensor_api.py`): `Cast`
 (`.to(dtype)`, `.float()`, `.clone()`), `Expand` (`.expand()`), `Sin`, `Cos`, `Where`
 (`tg.where`, `.masked_fill()`), `Extremum` (`tg.maximum`, `tg.minimum`), `Remainder`
-(`%`), `Cumsum`, `Prod`, `Erf` and `Log1p`. Each
+(`%`), `Cumsum`, `Prod`, `Erf`, `Log1p` and `Rounding` (`floor`, `ceil`, `round`,
+`sign`). Each
 states its local gradient beside its forward, as in `ops.py` (which the engine's size
 budget keeps to the ops the models need).
 """
@@ -139,3 +140,14 @@ class Log1p(Function):
                                                            # d/dx = 1 / (1 + x)
     def backward(self, g):
         return g / (1 + self.saved[0])
+
+
+class Rounding(Function):
+    """floor, ceil, round or sign (`fn`): piecewise constant, so the gradient is zero
+    (as PyTorch's: the result is still part of the graph)."""
+
+    def forward(self, x, *, fn):
+        return fn(x)
+
+    def backward(self, g):
+        return np.zeros_like(g)

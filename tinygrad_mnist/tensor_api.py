@@ -634,8 +634,8 @@ class TensorAPI:
         return self @ other
 
     def _rounded(self, fn: Any) -> Any:
-        """fn(x), whose gradient is zero almost everywhere: a tensor cut from the graph."""
-        return self.from_op(fn(self.data), None)
+        """fn(x), piecewise constant: its gradient is zero."""
+        return ops_extra.Rounding.apply(self, fn=fn)
 
     def floor(self) -> Any:
         return self._rounded(np.floor)
