@@ -522,6 +522,45 @@ def test_any_subset_of_inputs_may_require_grad_and_the_gradient_is_read_only(
             raise
 
 
+def strided(x):
+    """`x`'s values in a view that is not C-contiguous: every other element of a wider
+    array along the last axis (for 0-d, a plain copy)."""
+    if x.ndim == 0:
+        return x.copy()
+    wide = np.repeat(x, 2, axis=-1)
+    wide[..., 1::2] = np.nan                      # what a view must never read
+    return wide[..., ::2]
+
+
+LAYOUTS = {"Fortran order": lambda x: np.array(x, order="F"), "a strided view": strided}
+
+
+def values_and_gradients(case, inputs, upstream):
+    tensors = [Tensor(x, requires_grad=True) for x in inputs]
+    out = case.fn(*tensors)
+    out.backward(upstream)
+    return [out.data] + [t.grad.data for t in tensors]
+
+
+@pytest.mark.parametrize("name", sorted(OP_CASES) + sorted(COMPOSED_CASES))
+@given(data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_inputs_in_any_memory_layout_give_the_same_values_and_gradients(name, data, seed):
+    """NumPy arrays arrive transposed, sliced or in Fortran order: a Function that
+    writes through `ravel()` or `reshape(-1)` of such an array writes into a copy. The
+    same values in another layout (inputs and upstream gradient) must give the same
+    output and gradients."""
+    case = data.draw(OP_CASES[name] if name in OP_CASES else COMPOSED_CASES[name], label="case")
+    probe = case.fn(*[Tensor(x) for x in case.inputs])
+    upstream = np.random.default_rng(seed).standard_normal(probe.shape)
+    expected = values_and_gradients(case, case.inputs, upstream)
+    for layout, arrange in LAYOUTS.items():
+        got = values_and_gradients(case, [arrange(x) for x in case.inputs], arrange(upstream))
+        for k, (a, b) in enumerate(zip(got, expected)):
+            what = "the output" if k == 0 else f"the gradient of input {k - 1}"
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12,
+                                       err_msg=f"{what} with inputs in {layout}")
+
+
 def test_check_function_catches_a_write_into_the_gradient(function_registry):
     class DoublesInPlace(Function):
         def forward(self, x):
@@ -634,3 +673,10 @@ def test_one_array_returned_for_two_inputs_is_not_shared_by_their_grads(function
     (HalfSum.apply(a, x * 1.0) + a * 3.0).backward(np.ones(2))
     np.testing.assert_array_equal(x.grad, [0.5, 0.5])
     np.testing.assert_array_equal(a.grad, [3.5, 3.5])
+
+
+def test_gradcheck_perturbs_inputs_given_in_any_layout():
+    """gradcheck writes its perturbations through a flat view of each input's copy."""
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], order="F")
+    assert gradcheck(lambda t: (t * t).sum(), x)
+    assert gradcheck(lambda t: (t * t).sum(), strided(x))

@@ -76,6 +76,7 @@ class CrossEntropy(Function):
     def forward(self, logits, target=None, *, labels=None, reduction: str = "mean",
                 label_smoothing: float = 0.0):
         n, c = logits.shape
+        logits = np.ascontiguousarray(logits)              # rows in order: ravel() is a view
         shifted = logits - K.row_max(logits, 1)            # exp never overflows
         probs = np.exp(shifted)
         sums = K.row_sums(probs)

@@ -26,8 +26,8 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6,
     and both values. Inputs are not modified.
     """
     rng = generator if generator is not None else np.random.default_rng(0)
-    xs = [Tensor(np.array(getattr(x, "data", x), dtype=np.float64), requires_grad=True)
-          for x in inputs]
+    xs = [Tensor(np.array(getattr(x, "data", x), dtype=np.float64, order="C"),
+                 requires_grad=True) for x in inputs]       # C order: reshape(-1) is a view
     out = fn(*xs)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
