@@ -5,8 +5,9 @@ upstream gradients drawn by hypothesis; plus the invariants every op must keep.
 package defines a Function that has no entry here. `check_function` is the one checker
 of the invariants (in the style of MyGrad's op tests), run on every entry: any subset
 of the inputs may require a gradient, inputs are never mutated, gradients never alias
-the upstream gradient, each other or the inputs, and a Function never writes into the
-gradient it is handed.
+the upstream gradient, each other or the inputs, a Function never writes into the
+gradient it is handed, and inputs in any memory layout (Fortran order, strided views)
+give the same values and gradients.
 """
 import importlib
 import itertools
