@@ -356,3 +356,21 @@ def test_batchnorm_output_is_standardised_per_channel(n, c, seed):
     np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-9)
     var = x.var(0)
     np.testing.assert_allclose(out.var(0), var / (var + 1e-5), rtol=1e-6)
+
+
+def test_losses_take_a_score_per_class_at_each_position():
+    """(N, C, H, W) scores against (N, H, W) labels: the loss of each position, as
+    PyTorch's (for a per-pixel classifier)."""
+    z = rng(3).standard_normal((2, 3, 4, 5))
+    labels = rng(4).integers(0, 3, (2, 4, 5))
+    flat = F.cross_entropy(np.moveaxis(z, 1, -1).reshape(-1, 3), labels.reshape(-1),
+                           reduction="none").data.reshape(2, 4, 5)
+    np.testing.assert_allclose(F.cross_entropy(z, labels, reduction="none").data, flat)
+    assert F.cross_entropy(z, labels).item() == pytest.approx(flat.mean())
+    assert nn.NLLLoss(reduction="none")(F.log_softmax(tg.Tensor(z), 1), labels).shape == (
+        2, 4, 5)
+    with pytest.raises(ValueError, match=r"the target must be labels of shape \(2, 4, 5\) "
+                                         r"or probabilities of the input's shape"):
+        F.cross_entropy(z, labels[:, 0])
+    with pytest.raises(TypeError, match="nll_loss: expected integer class labels"):
+        F.nll_loss(z, labels * 1.0)

@@ -220,3 +220,37 @@ def test_the_added_activations_norms_and_adaptive_pooling_match_pytorch():
             expected = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
             got = np.zeros(t.shape) if m.grad is None else m.grad.numpy()
             np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_losses_of_scores_per_position_match_pytorch(seed):
+    """cross_entropy and nll_loss of (N, C, d1, ..., dk) scores: labels (N, d1, ..., dk)
+    or probabilities, with weights, ignored labels, smoothing and every reduction."""
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        n, c = rng.integers(1, 4), rng.integers(2, 5)
+        spatial = tuple(rng.integers(1, 4, rng.integers(1, 3)))
+        x = rng.standard_normal((n, c) + spatial)
+        labels = rng.integers(0, c, (n,) + spatial)
+        labels[rng.random(labels.shape) < 0.2] = -100
+        probs = np.moveaxis(rng.dirichlet(np.ones(c), (n,) + spatial), -1, 1)
+        weight = rng.random(c) + 0.1 if rng.random() < 0.5 else None
+        reduction = str(rng.choice(["mean", "sum", "none"]))
+        smoothing = float(rng.choice([0.0, 0.1]))
+        target = probs if rng.random() < 0.3 else labels
+        torch_weight = None if weight is None else torch.tensor(weight)
+        ours, theirs = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        a = F.cross_entropy(ours, target, weight, reduction=reduction,
+                            label_smoothing=smoothing)
+        b = torch.nn.functional.cross_entropy(theirs, torch.tensor(target), torch_weight,
+                                              reduction=reduction, label_smoothing=smoothing)
+        if target is labels:
+            a = a + F.nll_loss(ours.log_softmax(1), labels, weight, reduction=reduction)
+            b = b + torch.nn.functional.nll_loss(theirs.log_softmax(1),
+                                                 torch.tensor(labels), torch_weight,
+                                                 reduction=reduction)
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)
+        a.sum().backward()
+        b.sum().backward()
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-9,
+                                   atol=1e-12)

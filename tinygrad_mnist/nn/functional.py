@@ -246,6 +246,28 @@ def _one_sample(loss_fn: Any, input: Tensor, target: Any, reduction: str,
     return loss.reshape(()) if reduction == "none" else loss
 
 
+def _per_position(name: str, loss_fn: Any, input: Tensor, target: Any, reduction: str,
+                  **options: Any) -> Tensor:
+    """A loss of (N, C, d1, ..., dk) scores as the loss of a batch of its N·d1⋯dk
+    positions, each one sample (C,); "none" gives the (N, d1, ..., dk) losses."""
+    n, c, *spatial = input.shape
+    axes = (0, *range(2, input.ndim), 1)                   # the class axis last
+    target = target if isinstance(target, Tensor) else np.asarray(target)
+    if target.shape == input.shape:                        # class probabilities
+        target = target.permute(*axes) if isinstance(target, Tensor) else \
+            np.transpose(target, axes)
+        target = target.reshape(-1, c)
+    elif target.shape == (n, *spatial):
+        target = target.reshape(-1)
+    else:
+        raise ValueError(f"{name}: for input {input.shape} the target must be labels of "
+                         f"shape {(n, *spatial)} or probabilities of the input's shape, "
+                         f"got {tuple(target.shape)}")
+    loss = loss_fn(input.permute(*axes).reshape(-1, c), target, reduction=reduction,
+                   **options)
+    return loss.reshape(n, *spatial) if reduction == "none" else loss
+
+
 def check_legacy(name: str, size_average: Any, reduce: Any) -> None:
     """PyTorch's deprecated size_average and reduce keep their places in the signature
     (so PyTorch's positional calls line up) but only `reduction` is taken."""
@@ -296,8 +318,10 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLik
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy, stable (`torch.nn.functional.cross_entropy`, same signature).
 
-    `input` holds logits (N, C) or (C,); `target` integer class labels (N,) or (), or
-    class probabilities of the logits' shape (e.g. one-hot). `weight` (C,) scales each
+    `input` holds logits (N, C) or (C,), or (N, C, d1, ..., dk) for a score per class
+    at each position (the loss of each position, as a sample); `target` integer class
+    labels (N,) or () (or (N, d1, ..., dk)), or class probabilities of the logits' shape
+    (e.g. one-hot). `weight` (C,) scales each
     class's loss; labels equal to `ignore_index` add nothing. `reduction` is "mean" (over
     the N samples; with `weight` and labels, ÷ the summed weights of the labels kept),
     "sum" or "none". Without `weight` or ignored labels it is one fused op."""
@@ -310,8 +334,10 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLik
     if input.ndim == 1:
         return _one_sample(cross_entropy, input, target, reduction, weight=weight,
                            ignore_index=ignore_index, label_smoothing=label_smoothing)
-    if input.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must be (N, C) or (C,), got {input.shape}")
+    if input.ndim > 2:
+        return _per_position("cross_entropy", cross_entropy, input, target, reduction,
+                             weight=weight, ignore_index=ignore_index,
+                             label_smoothing=label_smoothing)
     n, c = input.shape
     w = _class_weights("cross_entropy", weight, c)
     target_data = _array(target)
@@ -336,9 +362,10 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLik
 def nll_loss(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLike] = None,
              size_average: None = None, ignore_index: int = -100, reduce: None = None,
              reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of log-probabilities `input` (N, C) or (C,) at the
-    integer labels `target` (N,) or () (`torch.nn.functional.nll_loss`, same
-    signature); `weight` and `ignore_index` as in `cross_entropy`."""
+    """Negative log-likelihood of log-probabilities `input` (N, C) or (C,) (or
+    (N, C, d1, ..., dk)) at the integer labels `target` (N,) or () (or (N, d1, ..., dk))
+    (`torch.nn.functional.nll_loss`, same signature); `weight` and `ignore_index` as in
+    `cross_entropy`."""
     check_legacy("nll_loss", size_average, reduce)
     check_reduction("nll_loss", reduction)
     input = _tensor(input)
@@ -348,8 +375,12 @@ def nll_loss(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLike] = 
                              f"got shape {_array(target).shape}")
         return _one_sample(nll_loss, input, target, reduction, weight=weight,
                            ignore_index=ignore_index)
-    if input.ndim != 2:
-        raise ValueError(f"nll_loss: input must be (N, C) or (C,), got {input.shape}")
+    if input.ndim > 2:
+        if _array(target).dtype.kind not in "iub":
+            raise TypeError(f"nll_loss: expected integer class labels, got "
+                            f"{_array(target).dtype}")
+        return _per_position("nll_loss", nll_loss, input, target, reduction, weight=weight,
+                             ignore_index=ignore_index)
     n, c = input.shape
     target_data = _array(target)
     if target_data.dtype.kind not in "iub":
