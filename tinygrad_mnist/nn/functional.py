@@ -214,7 +214,7 @@ def adaptive_avg_pool2d(input: ArrayLike, output_size: Any) -> Tensor:
         return slice(i * length // n, -(-(i + 1) * length // n))
 
     rows = [stack([x[..., window(i, oh, h), window(j, ow, w)].mean((-2, -1))
-                      for j in range(ow)], -1) for i in range(oh)]
+                   for j in range(ow)], -1) for i in range(oh)]
     return stack(rows, -2)
 
 
