@@ -308,3 +308,18 @@ def test_rounding_stays_in_the_graph_with_a_zero_gradient_as_in_pytorch():
     assert x.round().tolist() == [0.0, 2.0, -2.0]       # halves to even, as PyTorch
     (x + (x.round() - x).detach()).sum().backward()     # the straight-through estimator
     assert x.grad.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_an_empty_batch_reduces_along_its_other_dimensions():
+    """model(x).argmax(1) of no images is no predictions, as in PyTorch; only reducing
+    a dimension of size 0 has no value to pick."""
+    logits = tg.zeros(0, 10, requires_grad=True)
+    assert logits.argmax(1).shape == (0,) and logits.max(1).values.shape == (0,)
+    assert logits.amin(1, keepdim=True).shape == (0, 1) and logits.min(-1)[1].shape == (0,)
+    logits.amax(1).sum().backward()
+    assert logits.grad.shape == (0, 10)
+    for reduce in (lambda: logits.max(), lambda: logits.argmax(), lambda: logits.amax(0),
+                   lambda: logits.max(0)):
+        with pytest.raises(ValueError, match=r"is empty \(shape \(0, 10\)\), so there is no "
+                                             r"value to pick"):
+            reduce()

@@ -413,10 +413,19 @@ class TensorAPI:
     def amax(self, dim: Axis = (), keepdim: bool = False) -> Any:
         """Maximum values over `dim` (all dimensions by default); the gradient is
         shared equally by ties."""
-        if self.data.size == 0:
-            raise ValueError("amax: the tensor is empty")
         axes = None if dim in ((), None) else normalize_axis(dim, self.data.ndim, "amax")
+        self._check_reducible("amax", axes)
         return ops.Max.apply(self, axis=axes, keepdims=keepdim)
+
+    def _check_reducible(self, op: str, axes: Optional[Tuple[int, ...]]) -> None:
+        """A maximum or minimum needs a value to pick: no reduced dimension may be empty
+        (an empty batch reduced along another dimension is fine)."""
+        if self.data.size if axes is None else all(self.shape[a] for a in axes):
+            return
+        empty = ("the tensor is empty" if axes is None else
+                 f"dimension {next(a for a in axes if not self.shape[a])} is empty")
+        raise ValueError(f"{op}: {empty} (shape {tuple(self.shape)}), so there is no value "
+                         f"to pick")
 
     def amin(self, dim: Axis = (), keepdim: bool = False) -> Any:
         return -((-self).amax(dim, keepdim))
@@ -467,9 +476,8 @@ class TensorAPI:
         return self._extremum("min", np.argmin, dim, keepdim)
 
     def _extremum(self, op: str, arg: Any, dim: int, keepdim: bool) -> ValuesIndices:
-        if self.data.size == 0:
-            raise ValueError(f"{op}: the tensor is empty")
         d = normalize_axis(dim, self.data.ndim, op)[0]
+        self._check_reducible(op, (d,))
         index = np.expand_dims(arg(self.data, axis=d), d)
         values = self.gather(d, index)
         if not keepdim:
@@ -505,13 +513,12 @@ class TensorAPI:
         return self._arg(np.argmin, "argmin", axis if dim is None else dim, keepdim)
 
     def _arg(self, fn: Any, op: str, dim: Optional[int], keepdim: bool) -> Any:
-        if self.data.size == 0:
-            raise ValueError(f"{op}: the tensor is empty")
-        if dim is None:
+        d = None if dim is None else normalize_axis(dim, self.data.ndim, op)[0]
+        self._check_reducible(op, None if d is None else (d,))
+        if d is None:
             out = np.asarray(fn(self.data))
             out = out.reshape((1,) * self.data.ndim) if keepdim else out
         else:
-            d = normalize_axis(dim, self.data.ndim, op)[0]
             out = fn(self.data, axis=d, keepdims=keepdim)
         return self.from_op(out.astype(np.int64), None)
 
