@@ -97,7 +97,7 @@ def test_in_place_keeps_the_dtype_and_refuses_a_lossy_cast():
 def test_numpy_arrays_and_tensors_mix_both_ways():
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     a = np.array([10.0, 20.0])
-    for out in (a + x, x + a, a * x, a - x, a / x):
+    for out in (a + x, x + a, a * x, a - x, a / x, a % x):
         assert isinstance(out, Tensor) and out.requires_grad and out.dtype == np.float32
     (a * x).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [10.0, 20.0])

@@ -70,7 +70,8 @@ class ValuesIndices(NamedTuple):
 # ufunc -> (the Tensor operator it is, the one for a Tensor on its right)
 _OPERATORS = {np.add: ("__add__", "__radd__"), np.subtract: ("__sub__", "__rsub__"),
               np.multiply: ("__mul__", "__rmul__"), np.divide: ("__truediv__", "__rtruediv__"),
-              np.matmul: ("__matmul__", "__rmatmul__"), np.equal: ("__eq__", "__eq__"),
+              np.matmul: ("__matmul__", "__rmatmul__"),
+              np.remainder: ("__mod__", "__rmod__"), np.equal: ("__eq__", "__eq__"),
               np.not_equal: ("__ne__", "__ne__"), np.less: ("__lt__", "__gt__"),
               np.less_equal: ("__le__", "__ge__"), np.greater: ("__gt__", "__lt__"),
               np.greater_equal: ("__ge__", "__le__"), np.bitwise_and: ("__and__", "__and__"),
