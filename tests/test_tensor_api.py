@@ -323,3 +323,13 @@ def test_an_empty_batch_reduces_along_its_other_dimensions():
         with pytest.raises(ValueError, match=r"is empty \(shape \(0, 10\)\), so there is no "
                                              r"value to pick"):
             reduce()
+
+
+def test_descending_sort_puts_nan_first_keeps_ties_and_takes_every_integer():
+    x = tg.tensor([1.0, np.nan, 3.0, 3.0, -np.inf])
+    values, order = x.sort(descending=True)              # PyTorch: NaN is the largest
+    assert order.tolist() == [1, 2, 3, 0, 4] and np.isnan(values[0].item())
+    assert x.sort().indices.tolist() == [4, 0, 2, 3, 1]   # ascending: NaN last
+    big = tg.tensor([5, -2 ** 63, 2 ** 63 - 1, 0], dtype=tg.int64)
+    assert big.sort(descending=True).indices.tolist() == [2, 0, 3, 1]   # no -x overflow
+    assert tg.tensor([3, 1, 3], dtype=tg.uint8).topk(2).indices.tolist() == [0, 2]

@@ -717,8 +717,12 @@ class TensorAPI:
         d = normalize_axis(dim, self.data.ndim, "sort")[0] if self.data.ndim else 0
         if self.data.ndim == 0:
             return ValuesIndices(self * 1, self.from_op(np.zeros((), np.int64), None))
-        key = self.data.astype(np.int64) if self.data.dtype.kind in "bu" else self.data
-        order = np.argsort(-key if descending else key, axis=d, kind="stable")
+        if descending:  # the ascending order of the values reversed, reversed: ties keep
+            n = self.data.shape[d]    # their order, NaN comes first (as in PyTorch), and
+            order = n - 1 - np.flip(  # no value is negated (the smallest int has no -x)
+                np.argsort(np.flip(self.data, d), axis=d, kind="stable"), d)
+        else:
+            order = np.argsort(self.data, axis=d, kind="stable")
         return ValuesIndices(self.gather(d, order), self.from_op(order.astype(np.int64), None))
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
