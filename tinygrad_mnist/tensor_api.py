@@ -717,10 +717,12 @@ class TensorAPI:
         d = normalize_axis(dim, self.data.ndim, "sort")[0] if self.data.ndim else 0
         if self.data.ndim == 0:
             return ValuesIndices(self * 1, self.from_op(np.zeros((), np.int64), None))
-        if descending:  # the ascending order of the values reversed, reversed: ties keep
-            n = self.data.shape[d]    # their order, NaN comes first (as in PyTorch), and
-            order = n - 1 - np.flip(  # no value is negated (the smallest int has no -x)
-                np.argsort(np.flip(self.data, d), axis=d, kind="stable"), d)
+        if descending:
+            # The ascending order of the values reversed, reversed: ties keep their order,
+            # NaN comes first (as in PyTorch), and no value is negated (the smallest int
+            # has no -x).
+            reversed_order = np.argsort(np.flip(self.data, d), axis=d, kind="stable")
+            order = self.data.shape[d] - 1 - np.flip(reversed_order, d)
         else:
             order = np.argsort(self.data, axis=d, kind="stable")
         return ValuesIndices(self.gather(d, order), self.from_op(order.astype(np.int64), None))
