@@ -359,6 +359,11 @@ COMPOSED_CASES = {
     "adaptive_avg_pool2d": st.tuples(shapes(min_dims=4, max_dims=4, max_side=5).flatmap(
         arrays), st.integers(1, 3), st.integers(1, 3)).map(
         lambda xs: Case(lambda t: F.adaptive_avg_pool2d(t, xs[1:]), (xs[0],))),
+    "repeat": shapes(min_dims=1, max_side=3).flatmap(arrays).map(
+        lambda x: Case(lambda t: t.repeat(*([2] + [1] * (x.ndim - 1))), (x,))),
+    "chunk": shapes(min_dims=1).flatmap(arrays).map(
+        lambda x: Case(lambda t: tg.cat([p * (k + 1) for k, p in enumerate(t.chunk(2, -1))],
+                                        -1), (x,))),
     "gather": gather_case(),
     "unsqueeze": shapes().flatmap(arrays).map(lambda x: Case(lambda t: t.unsqueeze(-1), (x,))),
     "squeeze": shapes().flatmap(arrays).map(lambda x: Case(lambda t: t.squeeze(), (x,))),

@@ -333,3 +333,21 @@ def test_descending_sort_puts_nan_first_keeps_ties_and_takes_every_integer():
     big = tg.tensor([5, -2 ** 63, 2 ** 63 - 1, 0], dtype=tg.int64)
     assert big.sort(descending=True).indices.tolist() == [2, 0, 3, 1]   # no -x overflow
     assert tg.tensor([3, 1, 3], dtype=tg.uint8).topk(2).indices.tolist() == [0, 2]
+
+
+def test_repeat_split_chunk_narrow_and_index_select_follow_pytorchs_rules():
+    x = tg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    assert x.repeat(1, 2).tolist() == [[0, 1, 2, 0, 1, 2], [3, 4, 5, 3, 4, 5]]
+    assert x.repeat(2, 1, 1).shape == (2, 2, 3)
+    assert [p.shape for p in x.split(2, 1)] == [(2, 2), (2, 1)]
+    assert [p.shape for p in tg.tensor(np.arange(6)).chunk(4)] == [(2,), (2,), (2,)]
+    assert x.narrow(1, 1, 2).tolist() == [[1, 2], [4, 5]]
+    x.index_select(1, tg.tensor([2, 2])).sum().backward()     # picked twice: gradient 2
+    assert x.grad.tolist() == [[0, 0, 2], [0, 0, 2]]
+    assert tg.tril(tg.ones(2, 2)).tolist() == [[1, 0], [1, 1]]
+    with pytest.raises(ValueError, match=r"repeat: needs at least 2 non-negative sizes"):
+        x.repeat(2)
+    with pytest.raises(ValueError, match=r"split: sections \[1, 1\] must add up to the size 3"):
+        x.split([1, 1], 1)
+    with pytest.raises(ValueError, match="bmm: expected"):
+        tg.bmm(x, x.t())

@@ -254,3 +254,27 @@ def test_losses_of_scores_per_position_match_pytorch(seed):
         b.sum().backward()
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-9,
                                    atol=1e-12)
+
+
+def test_the_added_shape_and_selection_functions_match_pytorch():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 4))
+    cases = [lambda m, t: t.repeat(2, 1, 3), lambda m, t: t.repeat(2, 1, 1, 2),
+             lambda m, t: t.narrow(-1, -3, 2),
+             lambda m, t: m.cat([p * (i + 1) for i, p in enumerate(t.split(3, 2))], 2),
+             lambda m, t: m.cat([p * (i + 1) for i, p in enumerate(m.split(t, [1, 3], -1))],
+                                2),
+             lambda m, t: m.cat([p * (i + 1) for i, p in enumerate(m.chunk(t, 5, 1))], 1),
+             lambda m, t: t.index_select(1, m.tensor([2, 0, 2])),
+             lambda m, t: m.bmm(t, t.transpose(1, 2)), lambda m, t: m.outer(t[0, 0], t[1, 1]),
+             lambda m, t: m.tril(t, -1) + m.triu(t, 1) * 2,
+             lambda m, t: (t.abs() + 0.1).rsqrt() + m.exp2(t)]
+    for case in cases:
+        ours, theirs = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        a, b = case(tg, ours), case(torch, theirs)
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-12)
+        upstream = rng.standard_normal(b.shape)
+        (a * tg.Tensor(upstream)).sum().backward()
+        (b * torch.tensor(upstream)).sum().backward()
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-12,
+                                   atol=1e-12)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
+
 from .autograd import enable_grad, no_grad
 from .tensor import ArrayLike, Tensor, as_tensor
 
@@ -89,6 +91,14 @@ def floor(input: ArrayLike) -> Tensor:
 
 def ceil(input: ArrayLike) -> Tensor:
     return _t(input).ceil()
+
+
+def rsqrt(input: ArrayLike) -> Tensor:
+    return _t(input).rsqrt()
+
+
+def exp2(input: ArrayLike) -> Tensor:
+    return _t(input).exp2()
 
 
 def erf(input: ArrayLike) -> Tensor:
@@ -299,6 +309,51 @@ def gather(input: ArrayLike, dim: int, index: Any) -> Tensor:
     return _t(input).gather(dim, index)
 
 
+def index_select(input: ArrayLike, dim: int, index: Any) -> Tensor:
+    return _t(input).index_select(dim, index)
+
+
+def narrow(input: ArrayLike, dim: int, start: int, length: int) -> Tensor:
+    return _t(input).narrow(dim, start, length)
+
+
+def split(tensor: ArrayLike, split_size_or_sections: Any, dim: int = 0) -> Any:
+    return _t(tensor).split(split_size_or_sections, dim)
+
+
+def chunk(input: ArrayLike, chunks: int, dim: int = 0) -> Any:
+    return _t(input).chunk(chunks, dim)
+
+
+def bmm(input: ArrayLike, mat2: ArrayLike) -> Tensor:
+    """Batched matrix products of (B, N, M) and (B, M, P) tensors."""
+    a, b = _t(input), _t(mat2)
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ValueError(f"bmm: expected (B, N, M) and (B, M, P), got {a.shape} and "
+                         f"{b.shape}")
+    return a @ b
+
+
+def outer(input: ArrayLike, vec2: ArrayLike) -> Tensor:
+    """out[i, j] = input[i]·vec2[j] of two 1-D tensors."""
+    a, b = _t(input), _t(vec2)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer: expected two 1-D tensors, got {a.shape} and {b.shape}")
+    return a.reshape(-1, 1) * b.reshape(1, -1)
+
+
+def tril(input: ArrayLike, diagonal: int = 0) -> Tensor:
+    """The lower triangle (j <= i + diagonal) of the last two dimensions, zeros above."""
+    x = _t(input)
+    return x.masked_fill(~np.tril(np.ones(x.shape[-2:], bool), diagonal), 0)
+
+
+def triu(input: ArrayLike, diagonal: int = 0) -> Tensor:
+    """The upper triangle (j >= i + diagonal) of the last two dimensions, zeros below."""
+    x = _t(input)
+    return x.masked_fill(~np.triu(np.ones(x.shape[-2:], bool), diagonal), 0)
+
+
 # ------------------------------------------------------------------------ grad mode
 class set_grad_enabled:
     """Record graphs (True) or not (False): from now on when called, or for a block
@@ -321,4 +376,5 @@ def inference_mode(mode: bool = True) -> Any:
 
 
 __all__ = [name for name in list(globals()) if not name.startswith("_") and name not in (
-    "annotations", "Any", "ArrayLike", "Tensor", "as_tensor", "enable_grad", "no_grad")]
+    "annotations", "Any", "Optional", "np", "ArrayLike", "Tensor", "as_tensor", "enable_grad",
+    "no_grad")]

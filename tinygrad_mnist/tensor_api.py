@@ -590,6 +590,12 @@ class TensorAPI:
     def cos(self) -> Any:
         return ops_extra.Cos.apply(self._floating())
 
+    def rsqrt(self) -> Any:
+        return self.sqrt().reciprocal()
+
+    def exp2(self) -> Any:
+        return 2.0 ** self._floating()
+
     def erf(self) -> Any:
         return ops_extra.Erf.apply(self._floating())
 
@@ -697,6 +703,64 @@ class TensorAPI:
 
     def expand_as(self, other: Any) -> Any:
         return self.expand(other.shape)
+
+    def repeat(self, *sizes: Any) -> Any:
+        """The tensor tiled `sizes[i]` times along dimension i (extra sizes add leading
+        dimensions): each dimension n becomes a (size, n) pair, expanded, then merged."""
+        sizes = as_shape(sizes)
+        lead = len(sizes) - self.data.ndim
+        if lead < 0 or min(sizes, default=0) < 0:
+            raise ValueError(f"repeat: needs at least {self.data.ndim} non-negative sizes, "
+                             f"one per dimension, got {list(sizes)}")
+        shape = (1,) * lead + self.data.shape
+        pairs = tuple(v for n in shape for v in (1, n))
+        tiled = tuple(v for r, n in zip(sizes, shape) for v in (r, n))
+        return self.reshape(pairs).expand(tiled).reshape(
+            tuple(r * n for r, n in zip(sizes, shape)))
+
+    def narrow(self, dim: int, start: int, length: int) -> Any:
+        """Elements start .. start + length - 1 along `dim`."""
+        d = normalize_axis(dim, self.data.ndim, "narrow")[0]
+        n = self.data.shape[d]
+        start = start + n if start < 0 else start
+        if not (0 <= start <= n and 0 <= length <= n - start):
+            raise ValueError(f"narrow: start {start} and length {length} do not fit "
+                             f"dimension {dim} of size {n}")
+        return self[(slice(None),) * d + (slice(start, start + length),)]
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> Tuple[Any, ...]:
+        """Pieces along `dim`: of `split_size` each (the last may be smaller), or of the
+        listed sizes (which must add up to the dimension's size)."""
+        d = normalize_axis(dim, self.data.ndim, "split")[0]
+        n = self.data.shape[d]
+        if isinstance(split_size_or_sections, numbers.Integral):
+            size = int(split_size_or_sections)
+            if size <= 0:
+                raise ValueError(f"split: split_size must be positive, got {size}")
+            sections = [min(size, n - start) for start in range(0, n, size)] or [0]
+        else:
+            sections = [int(k) for k in split_size_or_sections]
+            if sum(sections) != n or min(sections, default=0) < 0:
+                raise ValueError(f"split: sections {sections} must add up to the size {n} "
+                                 f"of dimension {dim}")
+        starts = np.cumsum([0] + sections[:-1])
+        return tuple(self.narrow(d, int(a), k) for a, k in zip(starts, sections))
+
+    def chunk(self, chunks: int, dim: int = 0) -> Tuple[Any, ...]:
+        """At most `chunks` pieces of ceil(n / chunks) along `dim` (PyTorch's rule)."""
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        n = self.data.shape[normalize_axis(dim, self.data.ndim, "chunk")[0]]
+        return self.split(max(-(-n // chunks), 1), dim)
+
+    def index_select(self, dim: int, index: Any) -> Any:
+        """The entries at the integer positions `index` (1-D) along `dim`."""
+        index = np.asarray(_array(index))
+        if index.ndim > 1 or index.dtype.kind not in "iu":
+            raise ValueError(f"index_select: index must be a 1-D integer tensor, got "
+                             f"{index.dtype} of shape {index.shape}")
+        d = normalize_axis(dim, self.data.ndim, "index_select")[0]
+        return self[(slice(None),) * d + (index.reshape(-1),)]
 
     def ravel(self) -> Any:
         return self.reshape(-1)
