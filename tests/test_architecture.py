@@ -64,8 +64,8 @@ def package_edges(name: str, path: Path):
 LAYERS = {
     "_kernels": 0,
     **dict.fromkeys(["autograd", "tensor", "tensor_api", "ops", "ops_extra", "fused",
-                     "conv", "gradcheck", "dtypes", "device", "random", "creation",
-                     "functions"], 1),
+                     "conv", "einsum", "gradcheck", "dtypes", "device", "random",
+                     "creation", "functions"], 1),
     **dict.fromkeys(["nn", "optim", "serialization", "vision", "utils", "viz", "atomic",
                      "errors", "data"], 2),
     "jit": 2.5, "threads": 2.5,

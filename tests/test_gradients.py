@@ -278,6 +278,21 @@ def along_a_dim_case(draw, method):
     return Case(lambda t: getattr(t, method)(dim), (x,))
 
 
+EINSUM_EQUATIONS = ["ij,jk->ik", "ij->ji", "ij->", "i,j->ij", "bij,bjk->bik", "ijk,ij->k",
+                    "ab,bc,cd->ad", "ij,k->", ",i->i"]
+
+
+@st.composite
+def einsum_case(draw):
+    """An equation of EINSUM_EQUATIONS with a size drawn for each letter (a letter only
+    one operand has, summed in forward, included)."""
+    equation = draw(st.sampled_from(EINSUM_EQUATIONS))
+    sizes = {c: draw(st.integers(1, 3)) for c in sorted(set(equation) - set(",->"))}
+    inputs = equation.split("->")[0].split(",")
+    operands = tuple(draw(arrays(tuple(sizes[c] for c in s))) for s in inputs)
+    return Case(lambda *ts: tg.einsum(equation, *ts), operands)
+
+
 OP_CASES = {
     "Add": binary(lambda a, b: a + b),
     "Sub": binary(lambda a, b: a - b),
@@ -321,6 +336,7 @@ OP_CASES = {
     "Erf": unary(Tensor.erf),
     "Log1p": unary(Tensor.log1p, low=-0.5, high=3.0),
     "Rounding": unary(Tensor.floor, values=away_from, kinks=list(range(-3, 4))),
+    "Einsum": einsum_case(),
 }
 
 # Functions composed from the primitives: checked the same way.

@@ -1,6 +1,7 @@
 """The PyTorch-shaped Tensor surface (tensor_api.py) beyond single idioms: `.grad` as a
 Tensor, in-place operators and their errors, NumPy interplay, type promotion, identity
 hashing, and the gradients of `max(dim)`."""
+import re
 import warnings
 
 import numpy as np
@@ -351,3 +352,18 @@ def test_repeat_split_chunk_narrow_and_index_select_follow_pytorchs_rules():
         x.split([1, 1], 1)
     with pytest.raises(ValueError, match="bmm: expected"):
         tg.bmm(x, x.t())
+
+
+def test_einsum_reads_pytorchs_equations_and_names_what_is_wrong():
+    a, b = tg.tensor(np.arange(6.0).reshape(2, 3)), tg.tensor(np.ones((3, 2)))
+    assert tg.einsum("ij,jk->ik", a, b).tolist() == [[3, 3], [12, 12]]
+    assert tg.einsum("ij,jk", [a, b]).shape == (2, 2)           # implicit output, a list
+    assert tg.einsum("ij->", a).item() == 15
+    for equation, operands, problem in [
+            ("ii->i", [a], "name dimensions by letters, each at most once"),
+            ("ij,jk->ik", [a, a], "'j' is 3 in one operand and 2 in another"),
+            ("...j->j", [a], "'...' is not supported"),
+            ("ij->k", [a], "the output names a letter no operand has"),
+            ("ij,jk->ik", [a], "2 operand"), ("ijk->", [a], "the letters do not match the operands")]:
+        with pytest.raises(ValueError, match=f"einsum '{re.escape(equation)}': {problem}"):
+            tg.einsum(equation, *operands)

@@ -278,3 +278,22 @@ def test_the_added_shape_and_selection_functions_match_pytorch():
         (b * torch.tensor(upstream)).sum().backward()
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-12,
                                    atol=1e-12)
+
+
+def test_einsum_matches_pytorch():
+    rng = np.random.default_rng(12)
+    a, b, c = rng.standard_normal((2, 3)), rng.standard_normal((3, 4)), rng.standard_normal(3)
+    batch = rng.standard_normal((2, 4, 3))
+    for equation, arrays in [("ij,jk->ik", (a, b)), ("ij,jk", (a, b)), ("ij->", (a,)),
+                             ("i,j->ij", (c, c)), ("bij,jk->bik", (batch, b)),
+                             ("ij,k->", (a, c)), ("ij,ij->i", (a, a))]:
+        ours = [tg.Tensor(x, requires_grad=True) for x in arrays]
+        theirs = [torch.tensor(x, requires_grad=True) for x in arrays]
+        x, y = tg.einsum(equation, *ours), torch.einsum(equation, *theirs)
+        np.testing.assert_allclose(x.numpy(), y.detach().numpy(), rtol=1e-12, atol=1e-12)
+        upstream = rng.standard_normal(y.shape)
+        (x * tg.Tensor(upstream)).sum().backward()
+        (y * torch.tensor(upstream)).sum().backward()
+        for mine, torchs in zip(ours, theirs):
+            np.testing.assert_allclose(mine.grad.numpy(), torchs.grad.numpy(), rtol=1e-12,
+                                       atol=1e-12)

@@ -10,6 +10,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .autograd import enable_grad, no_grad
+from .einsum import einsum  # noqa: F401  (tg.einsum)
 from .tensor import ArrayLike, Tensor, as_tensor
 
 
