@@ -112,6 +112,50 @@ def test_to_tensor_and_normalize():
         transforms.Normalize((0.1, 0.2), (1, 1))(t)
 
 
+def test_random_rotation_and_affine_turn_the_way_torchvision_says():
+    """RandomRotation turns counter-clockwise for positive angles, RandomAffine
+    clockwise (as torchvision documents them); both about the image centre, keeping the
+    input's kind, shape and dtype."""
+    image = np.zeros((5, 5), np.uint8)
+    image[2, 4] = 200                                   # right of the centre
+    up = transforms.RandomRotation((90, 90))(image)
+    assert up.dtype == np.uint8 and np.argwhere(up).tolist() == [[0, 2]] and up.max() == 200
+    down = transforms.RandomAffine((90, 90))(image)
+    assert np.argwhere(down).tolist() == [[4, 2]]
+    moved = transforms.RandomAffine(0, translate=(0.2, 0.2))(image.astype(np.float32))
+    assert np.abs(np.argwhere(moved) - [2, 4]).max() <= 1 or not moved.any()
+    tensor = tg.tensor(np.random.default_rng(0).random((2, 3, 8, 8), dtype=np.float32))
+    smooth = transforms.RandomRotation(15, transforms.InterpolationMode.BILINEAR, fill=0.5)
+    out = smooth(tensor)
+    assert isinstance(out, tg.Tensor) and out.shape == (2, 3, 8, 8) and out.dtype == tg.float32
+    assert transforms.RandomAffine(0)(tensor).numpy().tolist() == tensor.numpy().tolist()
+    steady = transforms.RandomRotation(30, generator=np.random.default_rng(3))
+    again = transforms.RandomRotation(30, generator=np.random.default_rng(3))
+    assert np.array_equal(steady(image), again(image))  # a seeded generator repeats
+    with pytest.raises(ValueError, match="only expand=False and center=None"):
+        transforms.RandomRotation(10, expand=True)
+    with pytest.raises(ValueError, match="shear must be a number, or 2 or 4 values"):
+        transforms.RandomAffine(0, shear=(1, 2, 3))
+    with pytest.raises(ValueError, match="interpolation must be"):
+        transforms.RandomRotation(10, interpolation="bicubic")
+
+
+def test_random_crop_pads_then_cuts_a_window():
+    image = np.arange(25, dtype=np.uint8).reshape(5, 5)
+    crop = transforms.RandomCrop(5, padding=1, generator=np.random.default_rng(0))(image)
+    assert crop.shape == (5, 5) and crop.dtype == np.uint8
+    rows = [r for r in range(-1, 2) for c in range(-1, 2)
+            if np.array_equal(crop, np.pad(image, 1)[1 + r:6 + r, 1 + c:6 + c])]
+    assert rows, "the crop is a 5x5 window of the zero-padded image"
+    assert transforms.RandomCrop((2, 3))(np.zeros((4, 4, 3))).shape == (2, 3, 3)
+    edge = transforms.RandomCrop(8, pad_if_needed=True, padding_mode="edge")
+    assert edge(np.ones((5, 5), np.float32)).min() == 1.0
+    with pytest.raises(ValueError, match=r"the crop \(6, 6\) is larger than the"):
+        transforms.RandomCrop(6)(image)
+    with pytest.raises(ValueError, match="padding_mode must be"):
+        transforms.RandomCrop(3, padding_mode="wrap")
+
+
 def test_an_empty_root_without_download_is_named(tmp_path):
     with pytest.raises(Exception, match="MNIST.raw.*download=False"):
         datasets.MNIST(tmp_path, train=True, download=False)
