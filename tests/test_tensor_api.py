@@ -319,10 +319,11 @@ def test_an_empty_batch_reduces_along_its_other_dimensions():
     assert logits.amin(1, keepdim=True).shape == (0, 1) and logits.min(-1)[1].shape == (0,)
     logits.amax(1).sum().backward()
     assert logits.grad.shape == (0, 10)
-    for reduce in (lambda: logits.max(), lambda: logits.argmax(), lambda: logits.amax(0),
-                   lambda: logits.max(0)):
-        with pytest.raises(ValueError, match=r"is empty \(shape \(0, 10\)\), so there is no "
-                                             r"value to pick"):
+    for name, reduce in [("max", lambda: logits.max()), ("argmax", lambda: logits.argmax()),
+                         ("amax", lambda: logits.amax(0)), ("max", lambda: logits.max(0)),
+                         ("min", lambda: logits.min()), ("amin", lambda: logits.amin(0))]:
+        with pytest.raises(ValueError, match=rf"^{name}: .* is empty \(shape \(0, 10\)\), so "
+                                             r"there is no value to pick"):
             reduce()
 
 

@@ -429,6 +429,8 @@ class TensorAPI:
                          f"to pick")
 
     def amin(self, dim: Axis = (), keepdim: bool = False) -> Any:
+        self._check_reducible("amin", None if dim in ((), None) else
+                              normalize_axis(dim, self.data.ndim, "amin"))
         return -((-self).amax(dim, keepdim))
 
     def cumsum(self, dim: int) -> Any:
@@ -461,6 +463,7 @@ class TensorAPI:
             return self.amax(dim if axis is None else axis,
                              keepdim if keepdims is None else keepdims)
         if dim is None:
+            self._check_reducible("max", None)
             return self.amax()
         return self._extremum("max", np.argmax, dim, keepdim)
 
@@ -473,6 +476,7 @@ class TensorAPI:
             return self.amin(dim if axis is None else axis,
                              keepdim if keepdims is None else keepdims)
         if dim is None:
+            self._check_reducible("min", None)
             return self.amin()
         return self._extremum("min", np.argmin, dim, keepdim)
 
