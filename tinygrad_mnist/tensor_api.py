@@ -414,8 +414,13 @@ class TensorAPI:
     def amax(self, dim: Axis = (), keepdim: bool = False) -> Any:
         """Maximum values over `dim` (all dimensions by default); the gradient is
         shared equally by ties."""
-        axes = None if dim in ((), None) else normalize_axis(dim, self.data.ndim, "amax")
-        self._check_reducible("amax", axes)
+        return self._largest("amax", dim, keepdim)
+
+    def _largest(self, op: str, dim: Axis, keepdim: bool) -> Any:
+        """The maximum over `dim` (all dimensions for () or None), for `op` (amax, amin,
+        max or min), which names itself in the errors."""
+        axes = None if dim in ((), None) else normalize_axis(dim, self.data.ndim, op)
+        self._check_reducible(op, axes)
         return ops.Max.apply(self, axis=axes, keepdims=keepdim)
 
     def _check_reducible(self, op: str, axes: Optional[Tuple[int, ...]]) -> None:
@@ -429,9 +434,7 @@ class TensorAPI:
                          f"to pick")
 
     def amin(self, dim: Axis = (), keepdim: bool = False) -> Any:
-        self._check_reducible("amin", None if dim in ((), None) else
-                              normalize_axis(dim, self.data.ndim, "amin"))
-        return -((-self).amax(dim, keepdim))
+        return -((-self)._largest("amin", dim, keepdim))
 
     def cumsum(self, dim: int) -> Any:
         """Running sums along `dim` (integers and booleans are summed as int64)."""
@@ -463,8 +466,7 @@ class TensorAPI:
             return self.amax(dim if axis is None else axis,
                              keepdim if keepdims is None else keepdims)
         if dim is None:
-            self._check_reducible("max", None)
-            return self.amax()
+            return self._largest("max", (), False)
         return self._extremum("max", np.argmax, dim, keepdim)
 
     def min(self, dim: Any = None, keepdim: bool = False, *, axis: Axis = None,
@@ -476,8 +478,7 @@ class TensorAPI:
             return self.amin(dim if axis is None else axis,
                              keepdim if keepdims is None else keepdims)
         if dim is None:
-            self._check_reducible("min", None)
-            return self.amin()
+            return -((-self)._largest("min", (), False))
         return self._extremum("min", np.argmin, dim, keepdim)
 
     def _extremum(self, op: str, arg: Any, dim: int, keepdim: bool) -> ValuesIndices:
