@@ -372,5 +372,5 @@ def test_losses_take_a_score_per_class_at_each_position():
     with pytest.raises(ValueError, match=r"the target must be labels of shape \(2, 4, 5\) "
                                          r"or probabilities of the input's shape"):
         F.cross_entropy(z, labels[:, 0])
-    with pytest.raises(TypeError, match="nll_loss: expected integer class labels"):
+    with pytest.raises(TypeError, match="nll_loss: target must hold integer class labels"):
         F.nll_loss(z, labels * 1.0)

@@ -238,8 +238,8 @@ def _layer_norm(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
 
 
 def _adaptive_avg_pool(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
-    size = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,) * 2
-    (h, w), (oh, ow) = shape[-2:], (size[0] or shape[-2], size[1] or shape[-1])
+    h, w = shape[-2:]
+    oh, ow = nn.functional.adaptive_output_size(m.output_size, h, w)
     if (oh, ow) == (1, 1):
         return g.node("GlobalAveragePool", [x], "global_avg_pool")
     if h % oh or w % ow:

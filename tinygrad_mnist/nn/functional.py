@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -195,6 +195,17 @@ def layer_norm(input: ArrayLike, normalized_shape: Any, weight: Optional[Tensor]
     return out
 
 
+def adaptive_output_size(output_size: Any, height: int, width: int) -> Tuple[int, int]:
+    """An adaptive pooling's (height, width) for an input of `height` x `width`:
+    `output_size` is an int, or a pair where None keeps that side."""
+    pair = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
+        else tuple(output_size)
+    if len(pair) != 2 or not all(v is None or (isinstance(v, int) and v >= 1) for v in pair):
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int >= 1 or a pair "
+                         f"of them (None keeps a side), got {output_size!r}")
+    return pair[0] or height, pair[1] or width
+
+
 def adaptive_avg_pool2d(input: ArrayLike, output_size: Any) -> Tensor:
     """Average pooling of (N, C, H, W) or (C, H, W) to `output_size` (an int, or an
     (h, w) pair where None keeps that side): output cell i of a side of length L out of
@@ -203,12 +214,8 @@ def adaptive_avg_pool2d(input: ArrayLike, output_size: Any) -> Tensor:
     if x.ndim not in (3, 4) or 0 in x.shape[-2:]:
         raise ValueError(f"adaptive_avg_pool2d: expected input (N, C, H, W) or (C, H, W) "
                          f"with H, W >= 1, got {x.shape}")
-    pair = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
-        else tuple(output_size)
-    if len(pair) != 2 or not all(v is None or (isinstance(v, int) and v >= 1) for v in pair):
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int >= 1 or a pair "
-                         f"of them (None keeps a side), got {output_size!r}")
-    (h, w), (oh, ow) = x.shape[-2:], (pair[0] or x.shape[-2], pair[1] or x.shape[-1])
+    h, w = x.shape[-2:]
+    oh, ow = adaptive_output_size(output_size, h, w)
 
     def window(i: int, n: int, length: int) -> slice:
         return slice(i * length // n, -(-(i + 1) * length // n))
@@ -375,10 +382,7 @@ def nll_loss(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLike] = 
                              f"got shape {_array(target).shape}")
         return _one_sample(nll_loss, input, target, reduction, weight=weight,
                            ignore_index=ignore_index)
-    if input.ndim > 2:
-        if _array(target).dtype.kind not in "iub":
-            raise TypeError(f"nll_loss: expected integer class labels, got "
-                            f"{_array(target).dtype}")
+    if input.ndim > 2:  # labels only: a per-position batch of probabilities fails below
         return _per_position("nll_loss", nll_loss, input, target, reduction, weight=weight,
                              ignore_index=ignore_index)
     n, c = input.shape
