@@ -110,11 +110,10 @@ class Prod(Function):
     def backward(self, g):
         x, axis = self.saved[0], self.axis
         n = x.shape[axis]
-        ones = np.ones_like(np.take(x, [0], axis=axis)) if n else x
+        ones = np.ones(x.shape[:axis] + (1,) + x.shape[axis + 1:], x.dtype)
 
         def exclusive_cumprod(v):                          # [1, v0, v0·v1, ...]
-            return np.cumprod(np.concatenate([ones, np.take(v, range(n - 1), axis)], axis),
-                              axis)
+            return np.take(np.cumprod(np.concatenate([ones, v], axis), axis), range(n), axis)
         before = exclusive_cumprod(x)
         after = np.flip(exclusive_cumprod(np.flip(x, axis)), axis)
         return g * before * after
