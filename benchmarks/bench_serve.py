@@ -58,7 +58,8 @@ def default_run(directory: Path) -> Path:
     import dataclasses
 
     from tinygrad_mnist import save
-    from tinygrad_mnist.config import TrainConfig, build_model
+    from tinygrad_mnist.models import build_model
+    from tinygrad_mnist.app.config import TrainConfig
     config = TrainConfig().validate()
     model = build_model(config)
     save({"format": "tinygrad_mnist.model", "model": model.state_dict(),

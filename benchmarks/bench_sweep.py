@@ -30,8 +30,8 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from tinygrad_mnist import sweep
-from tinygrad_mnist.sweep.spec import configurations, expand, load_spec
+from tinygrad_mnist.app import sweep
+from tinygrad_mnist.app.sweep.spec import configurations, expand, load_spec
 
 TRIAL = {"limit": 2400, "val_size": 400, "epochs": 1, "plots": False}  # 2,000 training images
 

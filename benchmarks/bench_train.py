@@ -358,9 +358,10 @@ def busy_section(args, x, y, classes) -> List[list]:
     (the model's default `threads`) and once with the BLAS library's default (one
     thread per core)."""
     from tinygrad_mnist import threads
-    from tinygrad_mnist.config import TrainConfig, build_model
+    from tinygrad_mnist.models import build_model
+    from tinygrad_mnist.app.config import TrainConfig
     from tinygrad_mnist.data.loader import DataLoader
-    from tinygrad_mnist.train import build_optimizer, build_scheduler, training_step
+    from tinygrad_mnist.app.train import build_optimizer, build_scheduler, training_step
 
     config = TrainConfig().validate()
     cores = os.cpu_count() or 1

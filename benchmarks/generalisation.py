@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from tinygrad_mnist import threads
 from tinygrad_mnist.data import load_image, load_mnist, mnist_style
-from tinygrad_mnist.inference import load_trained
+from tinygrad_mnist.app.inference import load_trained
 
 EXIF_ORIENTATION = 0x0112
 

@@ -5,7 +5,7 @@ The same as `tinygrad-mnist train ...` and `python -m tinygrad_mnist train ...`.
 """
 import sys
 
-from tinygrad_mnist.cli import main
+from tinygrad_mnist.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["train", *sys.argv[1:]]))

@@ -127,8 +127,25 @@ def test_the_package_has_no_import_cycle():
     assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
 
+def test_importing_the_package_loads_neither_the_app_nor_the_compiler():
+    code = ("import sys, tinygrad_mnist\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('tinygrad_mnist.app', "
+            "'tinygrad_mnist.jit'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    assert loaded == "[]"
+
+
+def test_the_app_lives_in_its_own_package():
+    """The framework at the package root, the training app under `app/`."""
+    app_modules = {"cli", "config", "train", "inference", "predict", "report", "metrics",
+                   "plots", "export", "serve", "sweep"}
+    assert not app_modules & {p.stem for p in PACKAGE.iterdir()}
+    assert app_modules <= {p.stem for p in (PACKAGE / "app").iterdir()}
+
+
 def test_importing_the_package_works_in_a_fresh_interpreter():
-    subprocess.run([sys.executable, "-c", "import tinygrad_mnist, tinygrad_mnist.cli"],
+    subprocess.run([sys.executable, "-c", "import tinygrad_mnist, tinygrad_mnist.app.cli"],
                    check=True, cwd=ROOT)
 
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from data_helpers import fake, isolated_env, write_files  # noqa: F401 - fixtures
-from tinygrad_mnist import cli
+from tinygrad_mnist.app import cli
 from tinygrad_mnist.atomic import atomic_write, atomic_write_text
-from tinygrad_mnist.train import TrainConfig, train
+from tinygrad_mnist.app.train import TrainConfig, train
 
 
 @pytest.fixture

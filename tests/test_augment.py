@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data_helpers import isolated_env  # noqa: F401 - autouse fixture
-from tinygrad_mnist.config import TrainConfig
+from tinygrad_mnist.app.config import TrainConfig
 from tinygrad_mnist.data import DISTORTIONS, DataLoader, Distortion, distort, shift_images
 from tinygrad_mnist.data.loader import flip_images
 from tinygrad_mnist.data.augment import KINDS, bilinear_sample, gaussian_matrix, loader_options

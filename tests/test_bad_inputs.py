@@ -30,8 +30,10 @@ import pytest
 from PIL import Image
 
 import tinygrad_mnist as tg
-from tinygrad_mnist import cli, errors
-from tinygrad_mnist.config import TrainConfig, build_model
+from tinygrad_mnist import errors
+from tinygrad_mnist.app import cli
+from tinygrad_mnist.models import build_model
+from tinygrad_mnist.app.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = os.environ.get("TINYGRAD_MNIST_DATA")
@@ -565,8 +567,8 @@ def test_all_or_nothing_multi_file_write(tmp_path):
 
 
 def test_a_failing_report_leaves_the_old_one(tmp_path, monkeypatch):
-    from tinygrad_mnist import plots, report
-    from tinygrad_mnist.inference import load_trained
+    from tinygrad_mnist.app import plots, report
+    from tinygrad_mnist.app.inference import load_trained
     save_checkpoint(tmp_path / "best.npz")
     (tmp_path / "report.md").write_text("the old report")
     trained = load_trained(tmp_path)
@@ -728,7 +730,7 @@ KILL_DURING_SAVE = """
 import sys, time
 from pathlib import Path
 import tinygrad_mnist.atomic as atomic
-from tinygrad_mnist import cli
+from tinygrad_mnist.app import cli
 original = atomic.atomic_write
 def slow(path, content, **kw):
     if Path(path).name == "last.npz" and Path(path).exists():
@@ -834,7 +836,7 @@ def stub(images: np.ndarray) -> np.ndarray:
 
 class Server:
     def __init__(self, request_timeout: float) -> None:
-        from tinygrad_mnist.serve import make_server
+        from tinygrad_mnist.app.serve import make_server
         self.server = make_server(stub, port=0, log_requests=False,
                                   request_timeout=request_timeout)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -1054,7 +1056,7 @@ def test_download_failures_are_said_once_and_the_error_is_one_line(tmp_path, cap
 
 
 def test_help_and_version_import_no_heavy_package():
-    code = ("import sys; from tinygrad_mnist import cli\n"
+    code = ("import sys; from tinygrad_mnist.app import cli\n"
             "try:\n    cli.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
             "heavy = [m for m in ('pandas', 'matplotlib', 'onnx', 'onnxruntime', 'starlette',"
             " 'uvicorn') if m in sys.modules]\nprint('HEAVY', heavy)")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import tinygrad_mnist as tg
-from tinygrad_mnist import cli, gradcheck, models, nn
+from tinygrad_mnist import gradcheck, models, nn
+from tinygrad_mnist.app import cli
 from tinygrad_mnist.conv import avg_pool2d, conv2d, max_pool2d
 
 
@@ -293,7 +294,7 @@ def test_cnn_initialize_and_state_dict_round_trip(tmp_path):
 def test_cnn_exports_to_onnx(tmp_path):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from tinygrad_mnist.export import to_onnx
+    from tinygrad_mnist.app.export import to_onnx
     model = models.CNN(hidden=[16], dropout=0.5, generator=rng(3))
     model(t32(images(6, (16, 1, 28, 28))))        # non-trivial running statistics
     model.eval()
@@ -321,7 +322,7 @@ def test_a_tiny_cnn_learns_through_the_command_line(tmp_path, monkeypatch):
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == "cnn" and report["config"]["augment"] == "shift"
     assert report["val_accuracy"] > 0.7 and report["test_accuracy"] > 0.7  # chance: 0.1
-    from tinygrad_mnist.inference import load_trained
+    from tinygrad_mnist.app.inference import load_trained
     trained = load_trained(out)
     assert isinstance(trained.model, models.CNN) and not trained.model.training
     digits = np.zeros((2, 28, 28), np.float32)
@@ -340,7 +341,8 @@ def test_slicing_a_model_gives_a_plain_sequential():
 
 
 def test_conv_channels_default_choice_and_runs_saved_before():
-    from tinygrad_mnist.config import TrainConfig, build_model
+    from tinygrad_mnist.models import build_model
+    from tinygrad_mnist.app.config import TrainConfig
     assert TrainConfig.from_dict({"model": "cnn"}).conv_channels == [32, 64, 128]
     chosen = {"model": "cnn", "dataset": "fashion-mnist", "conv_channels": [8, 16]}
     assert TrainConfig.from_dict(chosen).conv_channels == [8, 16]

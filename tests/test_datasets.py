@@ -15,15 +15,17 @@ from PIL import Image
 import tinygrad_mnist as tg
 from data_helpers import (fake_arrays, gz_bytes, isolated_env, listing, pin_dataset,  # noqa: F401
                           server, write_files)
-from tinygrad_mnist import cli, models
-from tinygrad_mnist.config import TrainConfig, build_model, recipe_note
+from tinygrad_mnist import models
+from tinygrad_mnist.app import cli
+from tinygrad_mnist.models import build_model
+from tinygrad_mnist.app.config import TrainConfig, recipe_note
 from tinygrad_mnist.data import (ChecksumError, DataError, HttpMirror, ImageData, LocalMirror,
                                  default_mirrors, fashion_style, files, load_dataset,
                                  load_folder, load_mnist, mnist_style, registry, write_idx)
 from tinygrad_mnist.errors import UsageError
-from tinygrad_mnist.inference import load_trained, predict_proba
-from tinygrad_mnist.predict import picture_steps, predict
-from tinygrad_mnist.serve import load_predictor
+from tinygrad_mnist.app.inference import load_trained, predict_proba
+from tinygrad_mnist.app.predict import picture_steps, predict
+from tinygrad_mnist.app.serve import load_predictor
 
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
            "Sneaker", "Bag", "Ankle boot")

@@ -12,14 +12,15 @@ import pandas as pd
 import pytest
 
 import tinygrad_mnist as tg
-from tinygrad_mnist import cli
-from tinygrad_mnist.config import TrainConfig, build_model
+from tinygrad_mnist.app import cli
+from tinygrad_mnist.models import build_model
+from tinygrad_mnist.app.config import TrainConfig
 from tinygrad_mnist.data import load_mnist, write_idx
-from tinygrad_mnist.inference import (Ensemble, Trained, load_models, load_trained,
+from tinygrad_mnist.app.inference import (Ensemble, Trained, load_models, load_trained,
                                       resolve_runs)
-from tinygrad_mnist.predict import predict
-from tinygrad_mnist.serve import load_predictor
-from tinygrad_mnist.train import train
+from tinygrad_mnist.app.predict import predict
+from tinygrad_mnist.app.serve import load_predictor
+from tinygrad_mnist.app.train import train
 
 pytestmark = pytest.mark.skipif(not os.environ.get("TINYGRAD_MNIST_DATA"),
                                 reason="set TINYGRAD_MNIST_DATA to the MNIST folder")

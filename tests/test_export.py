@@ -17,10 +17,12 @@ ort = pytest.importorskip("onnxruntime", reason='checking exports needs the depl
                           'pip install -e ".[deploy]"')
 
 import tinygrad_mnist as tg  # noqa: E402
-from tinygrad_mnist import Tensor, cli, cross_entropy, nn, no_grad  # noqa: E402
-from tinygrad_mnist.config import TrainConfig, build_model  # noqa: E402
-from tinygrad_mnist.export import ExportError, to_onnx  # noqa: E402
-from tinygrad_mnist.inference import load_trained  # noqa: E402
+from tinygrad_mnist import Tensor, cross_entropy, nn, no_grad  # noqa: E402
+from tinygrad_mnist.app import cli  # noqa: E402
+from tinygrad_mnist.models import build_model
+from tinygrad_mnist.app.config import TrainConfig  # noqa: E402
+from tinygrad_mnist.app.export import ExportError, to_onnx  # noqa: E402
+from tinygrad_mnist.app.inference import load_trained  # noqa: E402
 from tinygrad_mnist.models import MLP  # noqa: E402
 
 TOL = dict(rtol=1e-5, atol=1e-5)

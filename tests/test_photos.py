@@ -9,11 +9,12 @@ from PIL import Image, ImageDraw, ImageFilter
 
 import tinygrad_mnist as tg
 from data_helpers import isolated_env  # noqa: F401 - autouse fixture
-from tinygrad_mnist import cli
-from tinygrad_mnist.config import TrainConfig, build_model
+from tinygrad_mnist.app import cli
+from tinygrad_mnist.models import build_model
+from tinygrad_mnist.app.config import TrainConfig
 from tinygrad_mnist.data import fashion_style, load_image, mnist_style
 from tinygrad_mnist.data.photos import components, otsu_threshold
-from tinygrad_mnist.predict import predict
+from tinygrad_mnist.app.predict import predict
 
 W, H = 320, 260
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 import numpy as np
 import pytest
 
-from tinygrad_mnist.serve import (EMPTY_DRAWING, MAX_BODY_BYTES, MAX_SIDE, RequestError,
+from tinygrad_mnist.app.serve import (EMPTY_DRAWING, MAX_BODY_BYTES, MAX_SIDE, RequestError,
                                   make_server, parse_request)
 
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -213,7 +213,7 @@ def test_the_predictor_gets_the_mnist_style_image() -> None:
     def spy(images: np.ndarray) -> np.ndarray:
         seen.append(images.copy())
         return stub_proba(images)
-    from tinygrad_mnist.serve.contract import drawing_to_mnist as mnist_style
+    from tinygrad_mnist.app.serve.contract import drawing_to_mnist as mnist_style
     with running(spy) as a:
         payload = drawing(60, 30)
         status, data = post(a.port, payload)
@@ -455,7 +455,7 @@ def test_real_digits_through_http_and_in_parallel() -> None:
         for t in threads:
             t.join(30)
     assert sorted(answers) == list(range(n))
-    from tinygrad_mnist.serve.contract import drawing_to_mnist as mnist_style
+    from tinygrad_mnist.app.serve.contract import drawing_to_mnist as mnist_style
     expected = predict_proba(np.stack([
         mnist_style(np.array(as_drawing(images[i])["pixels"], np.uint8).reshape(112, 112))
         for i in range(n)]))
@@ -470,7 +470,7 @@ def test_real_digits_through_http_and_in_parallel() -> None:
 def test_load_predictor_serialises_calls(monkeypatch: pytest.MonkeyPatch) -> None:
     """The run's model is called one thread at a time (grad mode is process-wide), by the
     server's model thread and by any other."""
-    from tinygrad_mnist import inference
+    from tinygrad_mnist.app import inference
     inside, most = [0], [0]
 
     class Trained:
@@ -484,7 +484,7 @@ def test_load_predictor_serialises_calls(monkeypatch: pytest.MonkeyPatch) -> Non
             return stub_proba(images)
     loaded = []
     monkeypatch.setattr(inference, "load_trained", lambda path: loaded.append(path) or Trained())
-    from tinygrad_mnist.serve import load_predictor
+    from tinygrad_mnist.app.serve import load_predictor
     predict_proba = load_predictor("some/run")
     assert [str(path) for path in loaded] == ["some/run"]
     with running(predict_proba) as a:
@@ -497,7 +497,7 @@ def test_load_predictor_serialises_calls(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_serve_names_an_address_in_use() -> None:
-    from tinygrad_mnist.serve import serve
+    from tinygrad_mnist.app.serve import serve
     with running(stub_proba) as a:
         with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{a.port}"):
             serve(stub_proba, port=a.port)

@@ -22,10 +22,10 @@ from threadpoolctl import threadpool_limits
 pytest.importorskip("distributed", reason='sweeps need Dask: pip install -e ".[sweep]"')
 
 import tinygrad_mnist as tg  # noqa: E402
-from tinygrad_mnist import cli, sweep  # noqa: E402
-from tinygrad_mnist.sweep import runner  # noqa: E402
-from tinygrad_mnist.sweep.spec import Range, configurations, load_spec  # noqa: E402
-from tinygrad_mnist.train import TrainConfig, train  # noqa: E402
+from tinygrad_mnist.app import cli, sweep  # noqa: E402
+from tinygrad_mnist.app.sweep import runner  # noqa: E402
+from tinygrad_mnist.app.sweep.spec import Range, configurations, load_spec  # noqa: E402
+from tinygrad_mnist.app.train import TrainConfig, train  # noqa: E402
 
 needs_data = pytest.mark.skipif(not os.environ.get("TINYGRAD_MNIST_DATA"),
                                 reason="set TINYGRAD_MNIST_DATA to the MNIST folder")

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from tinygrad_mnist import cli, jit, models, nn, optim, threads
-from tinygrad_mnist.config import TrainConfig, saved_threads
+from tinygrad_mnist import jit, models, nn, optim, threads
+from tinygrad_mnist.app import cli
+from tinygrad_mnist.app.config import TrainConfig, saved_threads
 from tinygrad_mnist.errors import UsageError
 
 needs_mnist = pytest.mark.skipif(not os.environ.get("TINYGRAD_MNIST_DATA"),
@@ -76,7 +77,7 @@ def test_a_run_saved_before_the_option_gets_its_models_default(tmp_path):
 
 
 def test_resume_keeps_the_thread_count_but_may_switch_the_jit(tmp_path):
-    from tinygrad_mnist.train import check_resume
+    from tinygrad_mnist.app.train import check_resume
     with pytest.raises(UsageError, match="--threads"):
         check_resume(tmp_path, ["threads"])
     with pytest.raises(UsageError, match="does not exist"):     # jit may change: no
@@ -111,7 +112,7 @@ def test_evaluate_predict_and_serve_use_the_runs_own_count(tmp_path):
 
 
 def test_train_runs_under_its_thread_count_and_lifts_it_after(tmp_path, monkeypatch):
-    from tinygrad_mnist import train as train_module
+    from tinygrad_mnist.app import train as train_module
     seen = []
 
     class Stop(Exception):
@@ -168,8 +169,8 @@ def _arrays(tree):
 def test_the_apps_cnn_epoch_is_the_same_compiled_or_eager():
     """The app's epoch loop (train_epoch with training_step) on the default CNN with
     its default augmentation, and with elastic distortions, compiled against eager."""
-    from tinygrad_mnist.config import build_model
-    from tinygrad_mnist.train import (build_optimizer, build_scheduler, load_data,
+    from tinygrad_mnist.models import build_model
+    from tinygrad_mnist.app.train import (build_optimizer, build_scheduler, load_data,
                                       train_epoch, training_step)
     from tinygrad_mnist.data import DISTORTIONS, DataLoader
     results = []

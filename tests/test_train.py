@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 
 import tinygrad_mnist as tg
-from tinygrad_mnist import cli
+from tinygrad_mnist.app import cli
 from tinygrad_mnist.data import load_mnist
-from tinygrad_mnist.inference import load_trained
-from tinygrad_mnist.predict import predict
-from tinygrad_mnist.train import TrainConfig, TrainingDiverged, train
+from tinygrad_mnist.app.inference import load_trained
+from tinygrad_mnist.app.predict import predict
+from tinygrad_mnist.app.train import TrainConfig, TrainingDiverged, train
 
 pytestmark = pytest.mark.skipif(not os.environ.get("TINYGRAD_MNIST_DATA"),
                                 reason="set TINYGRAD_MNIST_DATA to the MNIST folder")
@@ -69,7 +69,7 @@ def test_report_accuracy_matches_an_independent_recomputation(run_dir):
 
 
 def test_evaluation_loss_is_the_mean_negative_log_of_the_reported_probabilities():
-    from tinygrad_mnist.inference import MIN_PROBABILITY, evaluate_arrays
+    from tinygrad_mnist.app.inference import MIN_PROBABILITY, evaluate_arrays
     model = tg.nn.Linear(4, 3)
     model.weight.data[...] = np.array([[60, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], np.float32)
     model.bias.data[...] = 0
@@ -100,7 +100,7 @@ def _config(tmp_path, name, **overrides):
 def test_resume_gives_bitwise_the_same_weights(tmp_path, monkeypatch):
     full = train(_config(tmp_path, "full"))
     # Interrupt the second epoch part-way, then resume.
-    import tinygrad_mnist.train as train_module
+    import tinygrad_mnist.app.train as train_module
     original = train_module.train_epoch
     calls = {"n": 0}
 

@@ -1,6 +1,6 @@
 """`python -m tinygrad_mnist train|evaluate|predict|export|serve`."""
 import sys
 
-from .cli import main
+from .app.cli import main
 
 sys.exit(main())

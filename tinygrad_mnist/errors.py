@@ -52,8 +52,9 @@ class BrokenModelError(CheckpointError):
 def _exit_statuses() -> List[Tuple[Type[BaseException], int]]:
     """Class → exit status, most specific first (the first `isinstance` match wins).
     Built when needed: the data package is not imported for `--help`."""
-    from .data.errors import DataError
-    return [(UsageError, EXIT_USAGE), (CheckpointError, EXIT_CHECKPOINT),
+    from .data.errors import DataError, OptionError
+    return [(UsageError, EXIT_USAGE), (OptionError, EXIT_USAGE),
+            (CheckpointError, EXIT_CHECKPOINT),
             (DataError, EXIT_DATA), *EXIT_STATUSES]
 
 

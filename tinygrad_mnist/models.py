@@ -118,3 +118,17 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
     "cnn": {"hidden": [128], "conv_channels": list(CNN_CHANNELS), "epochs": 12,
             "augment": "affine", "threads": 1},
 }
+
+
+def build_model(config: Any, image_shape: Sequence[int] = (1, 28, 28),
+                num_classes: int = 10) -> nn.Module:
+    """The model a training configuration describes (its `model`, `hidden`, `dropout`,
+    `conv_channels`, `init` and `seed`, as `TrainConfig` has them) for images of
+    `image_shape` (C, H, W) and `num_classes` classes, initialised from its seed."""
+    generator = np.random.default_rng(config.seed)
+    options: Dict[str, Any] = {"hidden": config.hidden, "dropout": config.dropout}
+    if config.conv_channels is not None:
+        options["channels"] = tuple(config.conv_channels)
+    model = build(config.model, tuple(image_shape), num_classes, generator=generator,
+                  **options)
+    return initialize(model, config.init, generator)

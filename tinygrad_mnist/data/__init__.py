@@ -13,9 +13,9 @@ from .augment import Distortion, distort
 from .registry import DATASETS, DIGITS, DatasetInfo, ImageData, get_dataset
 from .download import HTTP_MIRRORS, HttpMirror, Mirror, fetch_files
 from .errors import (ChecksumError, CSVError, DataError, DownloadError, IDXError,
-                     UnsafePickleError)
+                     OptionError, UnsafePickleError)
 from .files import ENV_VAR, MNIST_FILES, FileSpec
-from .folders import find_idx_files, load_folder, load_image_folder
+from .folders import find_idx_files, load_folder, load_image_folder, load_images
 from .idx import encode_idx, parse_idx, read_idx, write_idx
 from .kaggle import KaggleDigits, read_kaggle_csv
 from .loader import DataLoader, shift_images
@@ -29,7 +29,7 @@ from .sources import (MNIST, LocalMirror, data_dir, default_cache_dir, default_m
                       ensure_dataset, ensure_mnist, load_dataset, load_mnist)
 
 __all__ = [
-    "load_dataset", "load_folder", "load_image_folder", "find_idx_files", "ensure_dataset",
+    "load_dataset", "load_images", "load_folder", "load_image_folder", "find_idx_files", "ensure_dataset",
     "DATASETS", "DatasetInfo", "ImageData", "get_dataset", "DIGITS", "LocalMirror",
     "load_mnist", "ensure_mnist", "MNIST", "data_dir", "default_cache_dir", "default_mirrors",
     "ENV_VAR", "MNIST_FILES", "FileSpec", "HTTP_MIRRORS", "HttpMirror", "Mirror", "fetch_files",
@@ -42,5 +42,5 @@ __all__ = [
     "load_image", "side_by_side", "DataLoader", "shift_images", "Distortion", "distort",
     "AUGMENTATIONS",
     "DISTORTIONS",
-    "DataError", "IDXError", "ChecksumError", "CSVError", "DownloadError", "UnsafePickleError",
+    "DataError", "OptionError", "IDXError", "ChecksumError", "CSVError", "DownloadError", "UnsafePickleError",
 ]

@@ -24,3 +24,12 @@ class DownloadError(DataError, RuntimeError):
 
 class UnsafePickleError(DataError, pickle.UnpicklingError):
     """A pickle asked for something other than plain NumPy arrays."""
+
+
+class OptionError(ValueError):
+    """A loading option that does not fit the data asked for (say, an image size for
+    MNIST's fixed 28×28 files); `option` names it."""
+
+    def __init__(self, message: str, option: str) -> None:
+        super().__init__(message)
+        self.option = option

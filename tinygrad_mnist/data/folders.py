@@ -30,11 +30,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import registry
 from .registry import ImageData
-from .errors import ChecksumError, DataError
+from .errors import ChecksumError, DataError, OptionError
 from .files import GZIP_MAGIC, read_uncompressed, sha256_hex
 from .kaggle import read_kaggle_csv
 from .preprocess import train_val_split
-from .sources import idx_arrays
+from .sources import idx_arrays, load_dataset
 
 PathLike = Union[str, os.PathLike]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm",
@@ -68,6 +68,34 @@ def load_folder(path: PathLike, *, image_size: Optional[int] = None,
     if idx:
         return _idx_folder(path, idx, quiet)
     return load_image_folder(path, image_size=image_size, channels=channels)
+
+
+def load_images(dataset: Optional[str] = None, data_dir: Optional[os.PathLike] = None, *,
+                image_size: Optional[int] = None, channels: Optional[int] = None,
+                quiet: bool = False) -> ImageData:
+    """The registered `dataset` (from `data_dir` if given), MNIST when neither is given,
+    else whatever `data_dir` holds (IDX files, an image folder, a Kaggle CSV; see
+    `load_folder`). `image_size` and `channels` are for image folders only: given for
+    anything else they raise OptionError."""
+    folder_options = [name for name, value in (("image_size", image_size),
+                                               ("channels", channels)) if value is not None]
+
+    def refuse_folder_options(what: str) -> None:
+        if folder_options:
+            flags = " and ".join("--" + name.replace("_", "-") for name in folder_options)
+            raise OptionError(f"{flags} {'are' if len(folder_options) > 1 else 'is'} for "
+                              f"image folders (--data-dir with one sub-folder of images per "
+                              f"class), not {what}", folder_options[0])
+
+    if dataset is not None or data_dir is None:
+        refuse_folder_options(f"the registered dataset {dataset or 'mnist'}")
+        return load_dataset(dataset or "mnist", data_dir, quiet=quiet)
+    data = load_folder(data_dir, image_size=image_size, channels=channels, quiet=quiet)
+    if data.name != "image-folder":
+        kind = {"idx": "IDX files", "kaggle-csv": "a Kaggle CSV"}.get(data.name,
+                                                                     f"{data.name}'s files")
+        refuse_folder_options(f"{kind} ({data.source})")
+    return data
 
 
 # ------------------------------------------------------------------------- IDX files

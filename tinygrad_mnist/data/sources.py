@@ -222,3 +222,4 @@ def load_mnist(root: Optional[os.PathLike] = None, download: bool = True, *,
                            f"(N, 28, 28), got {images.dtype} {images.shape}")
     return MNIST(data.train_images, data.train_labels, data.test_images, data.test_labels,
                  data.source)
+

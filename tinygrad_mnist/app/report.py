@@ -13,10 +13,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from . import __version__, metrics, plots
-from .atomic import atomic_write_text, staged_directory
-from .config import load_images
-from .data import scale
+from .. import __version__
+from . import metrics, plots
+from ..atomic import atomic_write_text, staged_directory
+from ..data import scale
 from .inference import (SWEEP_CSV, Ensemble, Trained, average_proba, evaluate_arrays,
                         load_trained, resolve_runs)
 
@@ -102,7 +102,7 @@ def evaluate(path: PathLike, make_plots: bool = True) -> Dict[str, Any]:
 def load_test_set(trained: Trained) -> Tuple[np.ndarray, np.ndarray]:
     """The test images of `trained`'s data (MNIST, unless its configuration names other
     data) prepared as its input (its layout, its training statistics), and their labels."""
-    data = load_images(trained.config)
+    data = trained.config.load_images()
     return trained.prepare(scale(data.test_images)), data.test_labels.astype(np.int64)
 
 
@@ -166,7 +166,7 @@ def evaluate_ensemble(paths: Union[PathLike, Sequence[PathLike]],
     ensemble = Ensemble([load_trained(run) for run in runs])
     out = Path(out) if out is not None else default_ensemble_dir(paths)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_images(ensemble.members[0].config)  # the members' data (checked the same)
+    data = ensemble.members[0].config.load_images()  # the members' data (checked the same)
     images, y_test = scale(data.test_images), data.test_labels.astype(np.int64)
     members, probas = [], []
     for run, member in zip(runs, ensemble.members):

@@ -33,9 +33,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import pandas as pd
 
-from ..atomic import atomic_write_text
+from ...atomic import atomic_write_text
 from ..config import TrainConfig
-from ..serialization import load
+from ...serialization import load
 from . import results
 from .spec import PathLike, Spec, Trial, configurations, expand, load_spec
 
@@ -216,7 +216,7 @@ def run(spec: Union[PathLike, Dict[str, Any], Spec], client: Any = None, *,
         scheduler: Optional[str] = None, workers: Optional[int] = None,
         out: Optional[PathLike] = None, progress: bool = True,
         plots: bool = True) -> SweepResult:
-    """Run a sweep (a spec file, dict or Spec; see `tinygrad_mnist.sweep.spec`) and return
+    """Run a sweep (a spec file, dict or Spec; see `tinygrad_mnist.app.sweep.spec`) and return
     its results. Trials run on `client` if given, else on a new client (`scheduler`, or a
     LocalCluster of `workers` processes) that is closed at the end. `out` overrides the
     spec's sweep directory. Writes `sweep.csv` as trials finish, then `summary.csv`,
@@ -296,7 +296,7 @@ def _run(spec: Spec, client: Any, directory: Path, progress: bool,
         _write_csv(directory, spec, trials, rows)
         line.end()
         how = (f"tinygrad-mnist sweep {spec.source}" if spec.source else
-               f"tinygrad_mnist.sweep.run({str(directory / 'spec.json')!r})")
+               f"tinygrad_mnist.app.sweep.run({str(directory / 'spec.json')!r})")
         print(f"\nInterrupted: {sum(r.get('status') == 'ok' for r in rows.values())} of "
               f"{len(trials)} trials are finished (kept in {directory / 'sweep.csv'}); "
               f"unfinished ones resume from their last epoch.\nResume with:  {how}",

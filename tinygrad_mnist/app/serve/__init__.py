@@ -1,6 +1,6 @@
 """Serving a model: a small web app to draw a digit and see what the model predicts.
 
->>> from tinygrad_mnist.serve import load_predictor, make_server
+>>> from tinygrad_mnist.app.serve import load_predictor, make_server
 >>> server = make_server(load_predictor("runs/my-run"), port=0)   # doctest: +SKIP
 >>> server.serve_forever()                                        # doctest: +SKIP
 """

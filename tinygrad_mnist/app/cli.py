@@ -11,10 +11,10 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from . import __version__, errors, models, threads
+from .. import __version__, errors, models, threads
 from .config import TrainConfig, option_flag, saved_threads
-from .data import DATASETS
-from .errors import UsageError
+from ..data import DATASETS
+from ..errors import UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -293,8 +293,8 @@ def _print_ensemble(report: Dict[str, Any], out: Path) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .atomic import atomic_write_files
-    from .data import DataError
+    from ..atomic import atomic_write_files
+    from ..data import DataError
     from .predict import kaggle_submission, predict, predictions_csv
 
     if args.top < 1 or args.top > 10:

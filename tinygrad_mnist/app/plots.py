@@ -18,7 +18,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from .atomic import atomic_write
+from ..atomic import atomic_write
 
 PathLike = Union[str, Path]
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import pandas as pd
 
 from .. import plots
-from ..atomic import atomic_write_text
+from ...atomic import atomic_write_text
 from ..inference import SWEEP_CSV
 from .spec import Spec, Trial
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict
 
 import numpy as np
 
-from ..data import fit_to_mnist_box
+from ...data import fit_to_mnist_box
 
 try:  # five times faster on the page's 60 kB bodies; json is the fallback
     from orjson import loads as _loads

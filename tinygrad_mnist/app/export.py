@@ -33,12 +33,12 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import nn
-from .atomic import atomic_write
-from .autograd import no_grad
+from .. import nn
+from ..atomic import atomic_write
+from ..autograd import no_grad
 from .inference import Ensemble, load_models
-from .nn import Module, Sequential
-from .tensor import Tensor
+from ..nn import Module, Sequential
+from ..tensor import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnx
@@ -413,7 +413,7 @@ def _write(onnx: Any, g: _Graph, path: Union[str, os.PathLike], shape: Tuple[int
                                             [batch, *shape[1:]])]
     graph = helper.make_graph(g.nodes, "tinygrad_mnist", inputs, outputs, g.initializers,
                               doc_string=contract)
-    from . import __version__
+    from .. import __version__
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               ir_version=IR_VERSION, producer_name="tinygrad_mnist",
                               producer_version=__version__, doc_string=contract)

@@ -16,11 +16,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from PIL import Image
 
-from .atomic import atomic_write, atomic_write_files
-from .data import (DATASETS, DIGITS, fashion_style, load_image, mnist_style, read_idx,
+from ..atomic import atomic_write, atomic_write_files
+from ..data import (DATASETS, DIGITS, fashion_style, load_image, mnist_style, read_idx,
                    read_kaggle_csv, scale, side_by_side)
-from .data import DataError
-from .errors import BrokenModelError
+from ..data import DataError
+from ..errors import BrokenModelError
 from .inference import load_models
 
 PathLike = Union[str, os.PathLike]

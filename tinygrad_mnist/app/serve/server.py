@@ -55,8 +55,8 @@ def load_predictor(run_dir: Union[str, os.PathLike, Sequence[Union[str, os.PathL
     The server calls it from its one model thread; a lock serialises calls from other
     threads too (the framework's grad mode is process-wide, so two threads inside
     ``no_grad()`` at once could leave it switched off or on)."""
-    from ..data import DIGITS
-    from ..errors import UsageError
+    from ...data import DIGITS
+    from ...errors import UsageError
     from ..inference import load_models
     trained = load_models(run_dir, top_k)
     if (tuple(trained.classes), tuple(trained.image_shape)) != (DIGITS, (1, 28, 28)):

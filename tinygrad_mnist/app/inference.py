@@ -20,17 +20,19 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from . import metrics, models, nn
-from .autograd import no_grad
-from .config import TrainConfig, build_model
-from .data import DIGITS, Stats, apply_standardization, to_layout
-from .errors import BrokenModelError, UsageError
-from .errors import one_line as errors_line
-from .serialization import CheckpointError, load
-from .tensor import from_numpy
+from .. import models, nn
+from . import metrics
+from ..autograd import no_grad
+from ..models import build_model
+from .config import TrainConfig
+from ..data import DIGITS, Stats, apply_standardization, to_layout
+from ..errors import BrokenModelError, UsageError
+from ..errors import one_line as errors_line
+from ..serialization import CheckpointError, load
+from ..tensor import from_numpy
 
 PathLike = Union[str, os.PathLike]
-#: The file that makes a directory a sweep (one row per trial; see tinygrad_mnist.sweep).
+#: The file that makes a directory a sweep (one row per trial; see tinygrad_mnist.app.sweep).
 SWEEP_CSV = "sweep.csv"
 #: The smallest class probability the evaluation loss takes the logarithm of.
 MIN_PROBABILITY = 1e-30

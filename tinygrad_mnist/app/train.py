@@ -22,15 +22,16 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from . import __version__, jit, models, nn, optim, threads
-from .atomic import atomic_write_text
-from .config import TrainConfig, build_model, load_images, option_flag, recipe_note
-from .data import DIGITS, DataLoader, Stats, prepare, train_val_split
-from .data.augment import loader_options as augment_options
-from .errors import UsageError
+from .. import __version__, jit, models, nn, optim, threads
+from ..atomic import atomic_write_text
+from ..models import build_model
+from .config import TrainConfig, option_flag, recipe_note
+from ..data import DIGITS, DataLoader, Stats, prepare, train_val_split
+from ..data.augment import loader_options as augment_options
+from ..errors import UsageError
 from .inference import evaluate_arrays, load_trained
 from .report import write_report
-from .serialization import CheckpointError, load, save
+from ..serialization import CheckpointError, load, save
 
 PathLike = Union[str, os.PathLike]
 #: The options a resumed run may change; every other one keeps its saved value.
@@ -62,11 +63,11 @@ class Data:
 
 
 def load_data(config: TrainConfig) -> Data:
-    """The run's data (`load_images`: MNIST by default) split into train/validation
+    """The run's data (`TrainConfig.load_images`: MNIST by default) split into train/validation
     (seeded), standardised with training-split statistics, in the layout the model
     expects. With `limit`, the first limit + val_size training images are split, so that
     `limit` of them are trained on."""
-    mnist = load_images(config)
+    mnist = config.load_images()
     x, y = mnist.train_images, mnist.train_labels.astype(np.int64)
     needed = config.val_size + (config.limit or 1)
     if needed > len(y):

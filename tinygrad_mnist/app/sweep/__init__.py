@@ -1,7 +1,7 @@
 """Sweeps and ensembles on Dask: many training runs at once, on the cores of one machine
 (an embedded `LocalCluster`) or on a cluster (``tcp://HOST:PORT`` of a `dask scheduler`).
 
-    from tinygrad_mnist import sweep
+    from tinygrad_mnist.app import sweep
     result = sweep.run("lr.yaml")                    # LocalCluster: one worker per core
     result = sweep.run(spec, client=Client("tcp://10.0.0.5:8786"))
     print(result.summary)                            # mean ± std over seeds per configuration
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from .. import models
+from ... import models
 from .runner import (SINGLE_THREAD_ENV, SweepResult, close_client, run, run_trial,
                      start_client)
 from .spec import Range, Spec, Trial, configurations, expand, load_spec

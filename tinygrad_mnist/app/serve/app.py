@@ -80,7 +80,7 @@ SECURITY_HEADERS = {
                                 "base-uri 'none'; form-action 'none'"),
 }
 SERVER_NAME = "tinygrad-mnist"
-log = logging.getLogger("tinygrad_mnist.serve")
+log = logging.getLogger("tinygrad_mnist.app.serve")
 
 
 def _require_deploy_packages() -> None:

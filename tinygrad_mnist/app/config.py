@@ -20,9 +20,9 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
 
-from . import models, nn
-from .data import AUGMENTATIONS, DATASETS, ImageData, load_dataset, load_folder
-from .errors import UsageError
+from .. import models
+from ..data import AUGMENTATIONS, DATASETS, ImageData, load_images
+from ..errors import UsageError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
@@ -156,6 +156,11 @@ class TrainConfig:
                              f"smaller hidden layers", "hidden")
         return self
 
+    def load_images(self) -> ImageData:
+        """The data this run names (`data.load_images` with its dataset options)."""
+        return load_images(self.dataset, self.data_dir, image_size=self.image_size,
+                           channels=self.channels, quiet=self.quiet >= 2)
+
     @classmethod
     def from_dict(cls, values: Dict[str, Any], saved: bool = False) -> "TrainConfig":
         """A validated config from `values`; unknown keys are an error. `saved`: the
@@ -246,45 +251,6 @@ def option_flag(name: str) -> str:
     `--no-plots` for `plots`."""
     flags = {f.name: f.metadata["flag"] for f in dataclasses.fields(TrainConfig)}
     return flags.get(name) or "--" + name.replace("_", "-")
-
-
-def build_model(config: TrainConfig, image_shape: Iterable[int] = (1, 28, 28),
-                num_classes: int = 10) -> nn.Module:
-    """The model `config` describes for images of `image_shape` (C, H, W) and
-    `num_classes` classes (the data's), initialised from its seed."""
-    generator = np.random.default_rng(config.seed)
-    options: Dict[str, Any] = {"hidden": config.hidden, "dropout": config.dropout}
-    if config.conv_channels is not None:
-        options["channels"] = tuple(config.conv_channels)
-    model = models.build(config.model, tuple(image_shape), num_classes, generator=generator,
-                         **options)
-    return models.initialize(model, config.init, generator)
-
-
-def load_images(config: TrainConfig) -> ImageData:
-    """The data `config` names: the registered `dataset` (from `data_dir` if given), MNIST
-    when neither is given, else whatever `data_dir` holds (IDX files, an image folder, a
-    Kaggle CSV; see `tinygrad_mnist.data.load_folder`)."""
-    quiet = config.quiet >= 2
-    folder_options = [k for k in ("image_size", "channels") if getattr(config, k) is not None]
-
-    def refuse_folder_options(what: str) -> None:
-        if folder_options:
-            flags = " and ".join(option_flag(k) for k in folder_options)
-            raise UsageError(f"{flags} {'are' if len(folder_options) > 1 else 'is'} for image "
-                             f"folders (--data-dir with one sub-folder of images per class), "
-                             f"not {what}", folder_options[0])
-
-    if config.dataset is not None or config.data_dir is None:
-        refuse_folder_options(f"the registered dataset {config.dataset or 'mnist'}")
-        return load_dataset(config.dataset or "mnist", config.data_dir, quiet=quiet)
-    data = load_folder(config.data_dir, image_size=config.image_size,
-                       channels=config.channels, quiet=quiet)
-    if data.name != "image-folder":
-        kind = {"idx": "IDX files", "kaggle-csv": "a Kaggle CSV"}.get(data.name,
-                                                                     f"{data.name}'s files")
-        refuse_folder_options(f"{kind} ({data.source})")
-    return data
 
 
 def saved_threads(path: Any) -> Optional[int]:
