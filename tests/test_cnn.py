@@ -12,7 +12,7 @@ import pytest
 
 import tinygrad_mnist as tg
 from tinygrad_mnist import cli, gradcheck, models, nn
-from tinygrad_mnist.conv import avg_pool2d, conv2d, max_pool2d
+from tinygrad_mnist.nn.functional import avg_pool2d, conv2d, max_pool2d
 
 
 def rng(seed=0):
