@@ -1,5 +1,5 @@
 """Time forward+backward of conv2d and max_pool2d at MNIST-CNN shapes, for the shipped
-implementation (tinygrad_mnist.conv) and the variants it was chosen over, and for
+implementation (tinygrad_mnist.ops.convolution) and the variants it was chosen over, and for
 PyTorch CPU when it happens to be installed (it is never a dependency).
 
     python benchmarks/bench_conv_ops.py [--batch 128] [--repeat 5] [--number 5]
@@ -29,8 +29,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from tinygrad_mnist import Tensor, threads
 from tinygrad_mnist._kernels import new_array
-from tinygrad_mnist.conv import (BATCH_LAST, conv2d, crop, max_pool2d, offset_views, padded,
-                                 padded_shape)
+from tinygrad_mnist.nn.functional import conv2d, max_pool2d
+from tinygrad_mnist.ops.convolution import BATCH_LAST, crop, offset_views, padded, padded_shape
 
 PAD = ((0, 0), (0, 0), (1, 1), (1, 1))
 
@@ -62,7 +62,7 @@ def stored(a: np.ndarray, layout) -> np.ndarray:
 # Each takes arrays x (N, C, H, W), w (O, C, 3, 3), b (O,), padding 1, stride 1, and
 # returns (gx, gw, gb) after a forward and a backward with an all-ones upstream.
 def shipped_conv(need_x: bool):
-    """tinygrad_mnist.conv through the Tensor API (engine overhead included)."""
+    """tinygrad_mnist.ops.convolution through the Tensor API (engine overhead included)."""
     def run(x, w, b):
         xt = Tensor(x, requires_grad=need_x)
         wt, bt = Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)

@@ -230,7 +230,7 @@ class UnfoldedNumpyTrainer(NumpyTrainer):
 
 
 class OpsTrainer(FrameworkTrainer):
-    """tinygrad_mnist's own Functions (ops.Linear, ops.ReLU, fused.CrossEntropy) called
+    """tinygrad_mnist's own Functions (ops.Linear, ops.ReLU, ops.CrossEntropy) called
     by hand, forward then backward in reverse, and optim.SGD's update written out (in
     pieces for a large weight, as optim.SGD makes them): the framework's array work
     without its graph, engine, modules or optimizer object. The gap between it and
@@ -246,7 +246,7 @@ class OpsTrainer(FrameworkTrainer):
         self.scratch = np.empty(max(p.size for p in self.params), np.float32)
 
     def steps(self, n: int) -> float:
-        from tinygrad_mnist import fused, ops
+        from tinygrad_mnist import ops
         params, buffers, batches = self.params, self.buffers, self._batches
         lr, momentum = np.float32(LR), np.float32(MOMENTUM)
         last = len(params) // 2 - 1
@@ -263,7 +263,7 @@ class OpsTrainer(FrameworkTrainer):
                     relu = ops.ReLU()
                     a = relu.forward(a)
                     nodes.append(relu)
-            loss_fn = fused.CrossEntropy()
+            loss_fn = ops.CrossEntropy()
             loss_fn.needs_input_grad = (True,)
             loss = loss_fn.forward(a, labels=yb.astype(np.intp, copy=False))
             g = loss_fn.backward(np.ones((), np.float32))

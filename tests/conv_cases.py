@@ -3,7 +3,7 @@ test_gradients.py). Shapes stay small so that finite differences stay fast: N �
 C ≤ 3, H, W ≤ 7, kernel 1-3, stride 1-2, padding 0-1."""
 from hypothesis import strategies as st
 
-from tinygrad_mnist.conv import avg_pool2d, conv2d, max_pool2d
+from tinygrad_mnist.nn.functional import avg_pool2d, conv2d, max_pool2d
 from strategies import Case, arrays, distinct
 
 sides = st.integers(1, 3)

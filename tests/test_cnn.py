@@ -13,7 +13,7 @@ import pytest
 import tinygrad_mnist as tg
 from tinygrad_mnist import gradcheck, models, nn
 from tinygrad_mnist.app import cli
-from tinygrad_mnist.conv import avg_pool2d, conv2d, max_pool2d
+from tinygrad_mnist.nn.functional import avg_pool2d, conv2d, max_pool2d
 
 
 def rng(seed=0):

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import tinygrad_mnist as tg
-from tinygrad_mnist import Tensor, conv
-from tinygrad_mnist.conv import avg_pool2d, conv2d, max_pool2d
+from tinygrad_mnist import Tensor
+from tinygrad_mnist.ops import convolution as conv
+from tinygrad_mnist.nn.functional import avg_pool2d, conv2d, max_pool2d
 
 
 # --------------------------------------------------------- plain loop references

@@ -20,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinygrad_mnist as tg
 import tinygrad_mnist.nn.functional as F
-from tinygrad_mnist import Function, Tensor, fused, gradcheck, ops, ops_extra
+from tinygrad_mnist import Function, Tensor, gradcheck, ops
 from strategies import Case, arrays, away_from, axes, broadcastable_pair, distinct, shapes
 from conv_cases import CONV_CASES
 from conftest import scoped_registry
@@ -161,7 +161,7 @@ def batch_norm_case(draw):
     params = tuple(draw(arrays((c,))) for used in affine if used)
 
     def fn(x, *params):
-        return fused.BatchNorm.apply(x, *params, eps=1e-5, affine=affine)
+        return ops.BatchNorm.apply(x, *params, eps=1e-5, affine=affine)
     return Case(fn, (x,) + params)
 
 
@@ -169,7 +169,7 @@ def batch_norm_case(draw):
 def binary_cross_entropy_case(draw):
     shape = draw(shapes())
     x, t = draw(arrays(shape, 0.05, 0.95)), draw(arrays(shape, 0.0, 1.0))
-    return Case(lambda a, b: fused.BinaryCrossEntropy.apply(a, b), (x, t))
+    return Case(lambda a, b: ops.BinaryCrossEntropy.apply(a, b), (x, t))
 
 
 @st.composite
@@ -180,7 +180,7 @@ def binary_cross_entropy_with_logits_case(draw):
 
     def fn(a, b):
         p = None if pos_weight is None else pos_weight.astype(a.dtype)
-        return fused.BinaryCrossEntropyWithLogits.apply(a, b, pos_weight=p)
+        return ops.BinaryCrossEntropyWithLogits.apply(a, b, pos_weight=p)
     return Case(fn, (z, t))
 
 
@@ -188,7 +188,7 @@ def binary_cross_entropy_with_logits_case(draw):
 def cast_case(draw):
     """Through a wider float type and back: both casts run, and no precision is lost."""
     x = draw(arrays(draw(shapes())))
-    return Case(lambda t: ops_extra.Cast.apply(ops_extra.Cast.apply(t, dtype=np.longdouble),
+    return Case(lambda t: ops.Cast.apply(ops.Cast.apply(t, dtype=np.longdouble),
                                                dtype=t.dtype), (x,))
 
 

@@ -1,6 +1,6 @@
-"""The PyTorch-shaped Tensor surface (tensor_api.py) beyond single idioms: `.grad` as a
-Tensor, in-place operators and their errors, NumPy interplay, type promotion, identity
-hashing, and the gradients of `max(dim)`."""
+"""The PyTorch-shaped Tensor surface (the mixins in `mixin/`) beyond single idioms:
+`.grad` as a Tensor, in-place operators and their errors, NumPy interplay, type
+promotion, identity hashing, and the gradients of `max(dim)`."""
 import re
 import warnings
 

@@ -6,7 +6,6 @@ as it is (docs/pytorch.md lists the supported surface and the differences).
 __version__ = "0.1.0"
 
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
-from .conv import avg_pool2d, conv2d, max_pool2d
 from .creation import (arange, empty, eye, full, full_like, linspace, ones, ones_like, rand,
                        rand_like, randint, randn, randn_like, randperm, zeros, zeros_like)
 from .device import accelerator, backends, cuda, device
@@ -18,7 +17,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .random import Generator, get_rng_state, initial_seed, manual_seed, set_rng_state
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor, as_tensor, cat, concatenate, from_numpy, stack, tensor, uniform
-from .tensor_api import Size
+from .mixin.base import Size
 
 concat = cat
 
@@ -34,7 +33,8 @@ __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "g
            "initial_seed", "get_rng_state", "set_rng_state", "Size"] + list(_functions)
 
 from . import nn, optim, utils  # noqa: E402  (they build on the names above)
-from .nn.functional import cross_entropy  # noqa: E402  (tg.cross_entropy, as F.cross_entropy)
+from .nn.functional import (avg_pool2d, conv2d, cross_entropy,  # noqa: E402  (as F's)
+                            max_pool2d)
 
 
 def __getattr__(name: str):

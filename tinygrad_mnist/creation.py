@@ -14,9 +14,9 @@ import numpy as np
 
 from .device import check_device
 from .dtypes import as_dtype, float32, int64
+from .mixin.base import as_shape
 from .random import generator_or_default
 from .tensor import Tensor
-from .tensor_api import as_shape
 
 Generator = Optional[np.random.Generator]
 

@@ -10,8 +10,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .autograd import enable_grad, no_grad
-from .einsum import einsum  # noqa: F401  (tg.einsum)
-from .tensor import ArrayLike, Tensor, as_tensor
+from .tensor import ArrayLike, Tensor, as_tensor, einsum  # noqa: F401  (tg.einsum)
 
 
 def _t(x: ArrayLike) -> Tensor:

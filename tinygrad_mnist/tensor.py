@@ -1,38 +1,28 @@
 """`Tensor`: a NumPy array that remembers how it was computed, so it can backpropagate."""
 from __future__ import annotations
 
-import numbers
-from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
 from . import autograd, ops
 from .autograd import Function
 from .dtypes import as_dtype
+from .mixin.base import ArrayLike, TensorBase, as_shape, normalize_axis
+from .mixin.inplace import InPlaceMixin
+from .mixin.interop import InteropMixin
+from .mixin.linalg import LinalgMixin
+from .mixin.reduce import ReduceMixin
 from .random import generator_or_default
-from .tensor_api import Axis, TensorAPI, as_shape as _shape, normalize_axis as _normalize_axis
 
-ArrayLike = Union["Tensor", np.ndarray, numbers.Number, Sequence]
-
-
-def _pick(axis: Axis, dim: Axis, keepdims: bool, keepdim: Optional[bool]):
-    """Accept PyTorch's `dim`/`keepdim` spellings beside NumPy's `axis`/`keepdims`."""
-    return (dim if axis is None else axis), (keepdims if keepdim is None else keepdim)
-
-
-def _is_basic_index(index: Any) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    return all(i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer))
-               and not isinstance(i, bool) for i in items)
-
-
-class Tensor(TensorAPI):
+class Tensor(ReduceMixin, LinalgMixin, InteropMixin, InPlaceMixin):
     """An n-dimensional array with reverse-mode automatic differentiation.
 
     Data is float32 unless given as a NumPy array of another type (float64 is kept, for
     gradient checks; integers and booleans too). `requires_grad=True` makes a leaf whose
     `.grad` (a Tensor) is filled by `backward()`. PyTorch's other methods and operators
-    come from `TensorAPI` (tensor_api.py).
+    come from the mixins in `mixin/`, one module per concern (elementwise, movement,
+    reduce, linalg, dtype, interop, in place).
     """
 
     __slots__ = ("data", "_grad", "requires_grad", "_ctx", "__weakref__")
@@ -60,7 +50,7 @@ class Tensor(TensorAPI):
         self._ctx: Optional[Function] = None
 
     @staticmethod
-    def _make(data: Any, requires_grad: bool, ctx: Optional[Function]) -> "Tensor":
+    def _make(data: Any, requires_grad: bool, ctx: Optional[Function]) -> Tensor:
         """Fast internal constructor: no copy, no checks."""
         t = object.__new__(Tensor)
         t.data = data if type(data) is np.ndarray else np.asarray(data)
@@ -70,36 +60,36 @@ class Tensor(TensorAPI):
         return t
 
     @staticmethod
-    def from_op(data: Any, ctx: Optional[Function]) -> "Tensor":
+    def from_op(data: Any, ctx: Optional[Function]) -> Tensor:
         """The output of a `Function` (`Function.apply` calls this): a plain Tensor on
         `data`, not a copy, that requires grad and remembers `ctx` unless it is None."""
         return Tensor._make(data, ctx is not None, ctx)
 
     # ------------------------------------------------------------------ factories
     @staticmethod
-    def zeros(*shape: int, dtype: Any = np.float32, requires_grad: bool = False) -> "Tensor":
-        return Tensor._make(np.zeros(_shape(shape), dtype), requires_grad, None)
+    def zeros(*shape: int, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+        return Tensor._make(np.zeros(as_shape(shape), dtype), requires_grad, None)
 
     @staticmethod
-    def ones(*shape: int, dtype: Any = np.float32, requires_grad: bool = False) -> "Tensor":
-        return Tensor._make(np.ones(_shape(shape), dtype), requires_grad, None)
+    def ones(*shape: int, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+        return Tensor._make(np.ones(as_shape(shape), dtype), requires_grad, None)
 
     @staticmethod
     def randn(*shape: int, generator: Optional[np.random.Generator] = None,
-              dtype: Any = np.float32, requires_grad: bool = False) -> "Tensor":
+              dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
         """Standard normal samples drawn from `generator` (a `numpy.random.Generator`;
         by default `tg.manual_seed`'s)."""
         rng = generator_or_default(generator)
-        data = rng.standard_normal(_shape(shape), dtype=as_dtype(dtype).type)
+        data = rng.standard_normal(as_shape(shape), dtype=as_dtype(dtype).type)
         return Tensor._make(data, requires_grad, None)
 
     @staticmethod
     def uniform(*shape: int, low: float = 0.0, high: float = 1.0,
                 generator: Optional[np.random.Generator] = None, dtype: Any = np.float32,
-                requires_grad: bool = False) -> "Tensor":
+                requires_grad: bool = False) -> Tensor:
         """Uniform samples in [low, high) drawn from `generator`."""
         rng = generator_or_default(generator)
-        data = rng.uniform(low, high, _shape(shape)).astype(as_dtype(dtype))
+        data = rng.uniform(low, high, as_shape(shape)).astype(as_dtype(dtype))
         return Tensor._make(data, requires_grad, None)
 
     # ---------------------------------------------------------------- properties
@@ -134,160 +124,55 @@ class Tensor(TensorAPI):
         else:
             self._grad.data += grad
 
-    # --------------------------------------------------------------- arithmetic
-    # Operands are paired by `TensorAPI._pair`: numbers and arrays become constants of
-    # this tensor's dtype, with PyTorch's promotion where the kinds differ.
-    def __add__(self, other: ArrayLike) -> "Tensor":
-        return ops.Add.apply(*self._pair(other))
+    # ------------------------------------------------------------------ gradient
+    @property
+    def grad(self) -> Tensor:
+        """d(loss)/d(self) as a Tensor after `backward()` (None before): a leaf's
+        gradients accumulate into it in place, so `p.grad.zero_()` clears it."""
+        return self._grad
 
-    def __radd__(self, other: ArrayLike) -> "Tensor":
-        return ops.Add.apply(*self._pair(other, reverse=True))
-
-    def __sub__(self, other: ArrayLike) -> "Tensor":
-        return ops.Sub.apply(*self._pair(other))
-
-    def __rsub__(self, other: ArrayLike) -> "Tensor":
-        return ops.Sub.apply(*self._pair(other, reverse=True))
-
-    def __mul__(self, other: ArrayLike) -> "Tensor":
-        return ops.Mul.apply(*self._pair(other))
-
-    def __rmul__(self, other: ArrayLike) -> "Tensor":
-        return ops.Mul.apply(*self._pair(other, reverse=True))
-
-    def __truediv__(self, other: ArrayLike) -> "Tensor":
-        return ops.Div.apply(*self._pair(other, true_divide=True))
-
-    def __rtruediv__(self, other: ArrayLike) -> "Tensor":
-        return ops.Div.apply(*self._pair(other, reverse=True, true_divide=True))
-
-    def __neg__(self) -> "Tensor":
-        return ops.Neg.apply(self)
-
-    def __pow__(self, exponent: Union[float, "Tensor"]) -> "Tensor":
-        """self ** exponent, for a Python number or a tensor that requires no grad
-        (broadcast against self)."""
-        if isinstance(exponent, Tensor):
-            if exponent.requires_grad:
-                raise TypeError("pow: an exponent tensor that requires grad is not "
-                                "supported; use (x.log() * p).exp() for x > 0")
-            base, p = self._pair(exponent)
-            return ops.Pow.apply(base, exponent=p.data)
-        if isinstance(exponent, bool) or not isinstance(exponent, numbers.Real):
-            raise TypeError(f"pow: the exponent must be a number or a tensor, got "
-                            f"{type(exponent).__name__}")
-        base = self._floating() if isinstance(exponent, float) else self
-        return ops.Pow.apply(base, exponent=exponent)
-
-    def __matmul__(self, other: ArrayLike) -> "Tensor":
-        return ops.MatMul.apply(*self._pair(other))
-
-    def __rmatmul__(self, other: ArrayLike) -> "Tensor":
-        return ops.MatMul.apply(*self._pair(other, reverse=True))
-
-    def matmul(self, other: ArrayLike) -> "Tensor":
-        return self @ other
-
-    # -------------------------------------------------------------- elementwise
-    # (an integer tensor is made float32 first, as in PyTorch)
-    def exp(self) -> "Tensor":
-        return ops.Exp.apply(self._floating())
-
-    def log(self) -> "Tensor":
-        return ops.Log.apply(self._floating())
-
-    def sqrt(self) -> "Tensor":
-        return ops.Sqrt.apply(self._floating())
-
-    def tanh(self) -> "Tensor":
-        return ops.Tanh.apply(self._floating())
-
-    def sigmoid(self) -> "Tensor":
-        return ops.Sigmoid.apply(self._floating())
-
-    def relu(self) -> "Tensor":
-        return ops.ReLU.apply(self)
-
-    def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
-        return ops.LeakyReLU.apply(self, negative_slope=negative_slope)
-
-    def clip(self, min: Optional[float] = None, max: Optional[float] = None) -> "Tensor":
-        if min is None and max is None:
-            raise ValueError("clip: give at least one of min and max")
-        return ops.Clip.apply(self, low=min, high=max)
-
-    clamp = clip
-
-    # --------------------------------------------------------------- reductions
-    def sum(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None,
-            keepdim: Optional[bool] = None) -> "Tensor":
-        axis, keepdims = _pick(axis, dim, keepdims, keepdim)
-        return ops.Sum.apply(self, axis=_normalize_axis(axis, self.ndim, "sum"),
-                             keepdims=keepdims)
-
-    def mean(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None,
-             keepdim: Optional[bool] = None) -> "Tensor":
-        axis, keepdims = _pick(axis, dim, keepdims, keepdim)
-        axes = _normalize_axis(axis, self.ndim, "mean")
-        count = self.data.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
-        return self.sum(axes, keepdims) * (1.0 / count if count else float("nan"))  # as PyTorch
-
-    # -------------------------------------------------------------------- shape
-    def reshape(self, *shape: Any) -> "Tensor":
-        return ops.Reshape.apply(self, shape=_shape(shape))
-
-    view = reshape
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
-        if self.ndim == 0:
-            return self.reshape(1)
-        start, end = (_normalize_axis(d, self.ndim, "flatten")[0]
-                      for d in (start_dim, end_dim))
-        flat = int(np.prod(self.shape[start:end + 1]))  # not -1: an empty tensor flattens too
-        return self.reshape(self.shape[:start] + (flat,) + self.shape[end + 1:])
-
-    def permute(self, *dims: Any) -> "Tensor":
-        dims = _shape(dims)
-        if sorted(_normalize_axis(d, self.ndim, "permute")[0] for d in dims) != list(
-                range(self.ndim)):
-            raise ValueError(f"permute: {dims} is not a permutation of the "
-                             f"{self.ndim} axes of shape {self.shape}")
-        return ops.Permute.apply(self, axes=tuple(d % self.ndim for d in dims))
-
-    def transpose(self, dim0: int = -2, dim1: int = -1) -> "Tensor":
-        """Swap two axes (PyTorch's `transpose`); `.T` reverses all of them."""
-        axes = list(range(self.ndim))
-        a, b = (_normalize_axis(d, self.ndim, "transpose")[0] for d in (dim0, dim1))
-        axes[a], axes[b] = axes[b], axes[a]
-        return ops.Permute.apply(self, axes=tuple(axes))
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is not None and not isinstance(value, TensorBase):
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"assigned grad expected to be a Tensor, an array or None, "
+                                f"got {type(value).__name__}")
+            value = self.from_op(value, None)
+        self._grad = value
 
     @property
-    def T(self) -> "Tensor":
-        return ops.Permute.apply(self, axes=tuple(reversed(range(self.ndim))))
+    def grad_fn(self) -> Optional[Function]:
+        """The Function that made this tensor (None for a leaf)."""
+        return self._ctx
 
-    def __getitem__(self, index: Any) -> "Tensor":
-        if isinstance(index, Tensor):
-            index = index.data
-        elif isinstance(index, tuple):
-            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-        elif isinstance(index, list):
-            index = np.asarray(index)
-        try:
-            self.data[index]
-        except IndexError as e:
-            raise IndexError(f"getitem: index {index!r} does not fit shape {self.shape}: "
-                             f"{e}") from None
-        return ops.GetItem.apply(self, index=index, basic=_is_basic_index(index))
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
 
-    # ------------------------------------------------------------- fused / nn ops
-    def log_softmax(self, axis: int = -1, *, dim: Optional[int] = None) -> "Tensor":
-        axis = axis if dim is None else dim
-        return ops.LogSoftmax.apply(self, axis=_normalize_axis(axis, self.ndim,
-                                                               "log_softmax")[0])
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"requires_grad_: only floating-point tensors can require "
+                            f"grad, got {self.data.dtype}")
+        self.requires_grad = requires_grad
+        return self
 
-    def softmax(self, axis: int = -1, *, dim: Optional[int] = None) -> "Tensor":
-        """exp(log_softmax): composed, and stable for any logits."""
-        return self.log_softmax(axis, dim=dim).exp()
+    def retain_grad(self) -> None:
+        """Keep this tensor's gradient in `.grad` at each later backward, though it is
+        made by an op (a leaf's is kept anyway): to look at the gradient of a hidden
+        layer's output, say."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad, so it has "
+                               "no gradient to keep")
+        autograd.retain_grad(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a tensor made by an op whose gradient `retain_grad` keeps."""
+        return self._ctx is not None and self._ctx.retains_grad
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return self.from_op(self.data, None)
 
 
 def tensor(data: ArrayLike, *, dtype: Any = None, device: Any = None,
@@ -334,7 +219,7 @@ def concatenate(tensors: Iterable[Tensor], dim: int = 0, *, axis: Optional[int] 
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
-    axis = _normalize_axis(axis, tensors[0].ndim, "concatenate")[0]
+    axis = normalize_axis(axis, tensors[0].ndim, "concatenate")[0]
     return ops.Concatenate.apply(*tensors, axis=axis)
 
 
@@ -350,7 +235,47 @@ def stack(tensors: Iterable[Tensor], dim: int = 0, *, axis: Optional[int] = None
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
         raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
-    axis = _normalize_axis(axis, tensors[0].ndim + 1, "stack")[0]
+    axis = normalize_axis(axis, tensors[0].ndim + 1, "stack")[0]
     shape = tensors[0].shape
     expanded = shape[:axis] + (1,) + shape[axis:]
     return concatenate([t.reshape(expanded) for t in tensors], axis=axis)
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Einstein summation, as `torch.einsum("ij,jk->ik", a, b)` (or with the operands in
+    a list): each operand's dimensions named by letters, the output's after "->" (without
+    it, the letters used once, in alphabetical order); letters missing from the output are
+    summed over. Each letter at most once per operand, and no "..."."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    tensors = [as_tensor(o) for o in operands]
+    spec = equation.replace(" ", "")
+    inputs_part, arrow, output = spec.partition("->")
+    inputs = tuple(inputs_part.split(","))
+    if not arrow:
+        letters = "".join(inputs)
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    problem = None
+    if "." in spec:
+        problem = "'...' is not supported; name every dimension"
+    elif len(inputs) != len(tensors):
+        problem = f"{len(inputs)} operand(s) in the equation, {len(tensors)} given"
+    elif not all(c.isalpha() for c in "".join(inputs) + output) or any(
+            len(set(s)) != len(s) for s in inputs + (output,)):
+        problem = "name dimensions by letters, each at most once per operand and output"
+    elif any(len(s) != t.ndim for s, t in zip(inputs, tensors)):
+        problem = ("the letters do not match the operands' dimensions "
+                   f"{[t.shape for t in tensors]}")
+    elif not set(output) <= set("".join(inputs)):
+        problem = "the output names a letter no operand has"
+    if problem is None:
+        sizes: Dict[str, int] = {}
+        for s, t in zip(inputs, tensors):
+            for c, n in zip(s, t.shape):
+                if sizes.setdefault(c, n) != n:
+                    problem = f"{c!r} is {sizes[c]} in one operand and {n} in another"
+    if problem:
+        raise ValueError(f"einsum {equation!r}: {problem}")
+    dtype = np.result_type(*[t.dtype for t in tensors])
+    tensors = [t if t.dtype == dtype else t.to(dtype) for t in tensors]
+    return ops.Einsum.apply(*tensors, inputs=inputs, output=output)

@@ -21,7 +21,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import _kernels as K
 from .. import nn
-from ..conv import BATCH_LAST, as_pair, crop, offset_views, padded_shape
+from ..ops.convolution import BATCH_LAST, as_pair, crop, offset_views, padded_shape
 from .plan import Builder, Unsupported, Value
 
 Backward = Callable[[Value], Optional[Value]]

@@ -7,13 +7,14 @@ names and signatures.
 """
 from . import functional, init, utils
 from .containers import ModuleList, Sequential
-from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
-from .layers import (ELU, GELU, BatchNorm1d, Dropout, Dropout2d, Flatten, Identity,
-                     LayerNorm, LeakyReLU, Linear, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax,
-                     Softplus, Tanh)
+from .conv import Conv2d
+from .layers import (ELU, GELU, Dropout, Dropout2d, Flatten, Identity, LeakyReLU, Linear,
+                     LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh)
 from .losses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss,
                      NLLLoss)
 from .module import IncompatibleKeys, Module, Parameter, RemovableHandle, StateDictError
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = ["Module", "Parameter", "StateDictError", "IncompatibleKeys", "RemovableHandle",
            "Sequential",

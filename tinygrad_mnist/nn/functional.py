@@ -13,8 +13,8 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from .. import fused, ops
-from ..conv import avg_pool2d, conv2d, max_pool2d
+from .. import ops
+from ..ops.convolution import IntOrPair, as_pair
 from ..tensor import ArrayLike, Tensor, as_tensor, stack
 from . import init
 
@@ -143,7 +143,7 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
 
     training: (x - mean)/√(var + eps) with the batch mean and biased variance, and
     (if given) running = (1 - momentum)·running + momentum·batch statistic, in place,
-    with the unbiased variance (one fused op, `fused.BatchNorm`). Otherwise: the running
+    with the unbiased variance (one fused op, `ops.BatchNorm`). Otherwise: the running
     statistics normalise (composed from engine ops). Then `* weight + bias` if given.
     Differentiable in x, weight and bias."""
     input = _tensor(input)
@@ -159,7 +159,7 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
         running = None
         if running_mean is not None or running_var is not None:
             running = (running_mean, running_var, momentum)
-        return fused.BatchNorm.apply(input, *params, eps=eps, running=running,
+        return ops.BatchNorm.apply(input, *params, eps=eps, running=running,
                                      affine=(weight is not None, bias is not None))
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are needed "
@@ -223,6 +223,90 @@ def adaptive_avg_pool2d(input: ArrayLike, output_size: Any) -> Tensor:
     rows = [stack([x[..., window(i, oh, h), window(j, ow, w)].mean((-2, -1))
                    for j in range(ow)], -1) for i in range(oh)]
     return stack(rows, -2)
+
+
+# ---------------------------------------------------------- convolution and pooling
+def only_defaults(op: str, **given: Tuple[Any, Any]) -> None:
+    """ValueError naming the first of PyTorch's options given (value, default) whose
+    value is not the default, the only value supported."""
+    for name, (value, default) in given.items():
+        plain = value == default if not isinstance(value, (tuple, list)) else \
+            all(v == default for v in value)
+        if not plain:
+            raise ValueError(f"{op}: {name}={value!r} is not supported, only "
+                             f"{name}={default!r}")
+
+
+def conv_padding(padding: Any, kernel: Tuple[int, int], stride: Tuple[int, int],
+                 op: str) -> Tuple[int, int]:
+    """`padding` as an (h, w) pair: an int or pair, or PyTorch's "valid" (none) and
+    "same" (the output as large as the input: stride 1, and an odd kernel, whose
+    padding is the same on both sides)."""
+    if not isinstance(padding, str):
+        return as_pair(padding, "padding", op, 0)
+    if padding == "valid":
+        return (0, 0)
+    if padding != "same":
+        raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got "
+                         f"{padding!r}")
+    if stride != (1, 1):
+        raise ValueError(f"{op}: padding='same' needs stride 1, got stride={stride}")
+    if kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+        raise ValueError(f"{op}: padding='same' with the even kernel {kernel} would pad one "
+                         f"side more than the other, which is not supported; use an odd "
+                         f"kernel or give the padding")
+    return kernel[0] // 2, kernel[1] // 2
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
+           stride: IntOrPair = 1, padding: Any = 0, dilation: IntOrPair = 1,
+           groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation) like `torch.nn.functional.conv2d`:
+    input (N, C_in, H, W), weight (C_out, C_in, kh, kw), optional bias (C_out,), giving
+    (N, C_out, OH, OW). `stride` is an int or an (h, w) pair, `padding` (zeros) too, or
+    "valid" or "same" (`conv_padding`); `dilation` and `groups` only 1."""
+    only_defaults("conv2d", dilation=(dilation, 1), groups=(groups, 1))
+    x, w = _tensor(input), _tensor(weight)
+    stride_pair = as_pair(stride, "stride", "conv2d", 1)
+    options = dict(stride=stride_pair,
+                   padding=conv_padding(padding, tuple(w.shape[2:]), stride_pair, "conv2d"))
+    if bias is None:
+        return ops.Conv2d.apply(x, w, **options)
+    return ops.Conv2d.apply(x, w, _tensor(bias), **options)
+
+
+def _pool_options(op: str, kernel_size: IntOrPair, stride: Optional[IntOrPair],
+                  padding: IntOrPair) -> dict:
+    kernel = as_pair(kernel_size, "kernel_size", op, 1)
+    return dict(kernel_size=kernel,
+                stride=kernel if stride is None else as_pair(stride, "stride", op, 1),
+                padding=as_pair(padding, "padding", op, 0))
+
+
+def max_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+               padding: IntOrPair = 0, dilation: IntOrPair = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor:
+    """Max pooling like `torch.nn.functional.max_pool2d` over input (N, C, H, W);
+    `stride` defaults to `kernel_size`; padding (at most half the kernel) never wins the
+    max. Ties send the gradient to the first maximum of the window in row-major order.
+    dilation, ceil_mode and return_indices only at their defaults."""
+    only_defaults("max_pool2d", dilation=(dilation, 1), ceil_mode=(ceil_mode, False),
+                  return_indices=(return_indices, False))
+    return ops.MaxPool2d.apply(_tensor(input), **_pool_options("max_pool2d", kernel_size,
+                                                              stride, padding))
+
+
+def avg_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+               padding: IntOrPair = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None) -> Tensor:
+    """Average pooling like `torch.nn.functional.avg_pool2d` over input (N, C, H, W);
+    `stride` defaults to `kernel_size`; zero padding counts in the mean.
+    ceil_mode, count_include_pad and divisor_override only at their defaults."""
+    only_defaults("avg_pool2d", ceil_mode=(ceil_mode, False),
+                  count_include_pad=(count_include_pad, True),
+                  divisor_override=(divisor_override, None))
+    return ops.AvgPool2d.apply(_tensor(input), **_pool_options("avg_pool2d", kernel_size,
+                                                              stride, padding))
 
 
 # ---------------------------------------------------------------------------- losses
@@ -353,7 +437,7 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLik
             return _weighted_nll("cross_entropy", input.log_softmax(axis=1), target_data, w,
                                  ignore_index, reduction, label_smoothing)
         labels = check_labels("cross_entropy", target_data, n, c)
-        return fused.CrossEntropy.apply(input, labels=labels, reduction=reduction,
+        return ops.CrossEntropy.apply(input, labels=labels, reduction=reduction,
                                         label_smoothing=label_smoothing)
     if target_data.shape != input.shape:
         raise ValueError(f"cross_entropy: probability targets must have the logits' "
@@ -362,7 +446,7 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLik
         q = as_tensor(target, input.dtype) * (1.0 - label_smoothing) + label_smoothing / c
         return _reduce(-(input.log_softmax(axis=1) * q * w.astype(input.dtype)).sum(axis=1),
                        reduction)
-    return fused.CrossEntropy.apply(input, as_tensor(target, input.dtype),
+    return ops.CrossEntropy.apply(input, as_tensor(target, input.dtype),
                                     reduction=reduction, label_smoothing=label_smoothing)
 
 
@@ -435,7 +519,7 @@ def binary_cross_entropy(input: ArrayLike, target: ArrayLike,
         raise ValueError(f"binary_cross_entropy: input must be probabilities in [0, 1], "
                          f"got values in [{x.min()}, {x.max()}] (for logits use "
                          f"binary_cross_entropy_with_logits)")
-    loss = fused.BinaryCrossEntropy.apply(input, target)
+    loss = ops.BinaryCrossEntropy.apply(input, target)
     return _reduce(_weighted("binary_cross_entropy", loss, weight), reduction)
 
 
@@ -455,7 +539,7 @@ def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
     target = _same_shape_target(name, input, target)
     if pos_weight is not None:
         pos_weight = _broadcast_constant(name, "pos_weight", pos_weight, input)
-    loss = fused.BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pos_weight)
+    loss = ops.BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pos_weight)
     return _reduce(_weighted(name, loss, weight), reduction)
 
 

@@ -1,0 +1,1 @@
+"""`Tensor`'s methods by concern (see `base.py`); tensor.py composes them."""
