@@ -276,6 +276,23 @@ def render_ensemble(entries, group: str) -> str:
     return table(["seed", "validation accuracy", "test accuracy", "test loss"], rows)
 
 
+def render_ensembles(entries) -> str:
+    """Every recorded ensemble."""
+    rows = []
+    for e in entries:
+        if e["kind"] != "ensemble":
+            continue
+        v = e["values"]
+        median = f" (median {v['median_test_acc']:.2f} %)" if "median_test_acc" in v else ""
+        rows.append([f"`{e['command']}`", v["members"], _seeds([e]),
+                     fmt_acc(accuracies([e])) + median,
+                     f"{v['test_loss']:.4f}" if "test_loss" in v else "",
+                     fmt_seconds(v.get("wall_seconds")),
+                     f"{short_cpu(e['machine'])}, {e['machine']['load']}", e.get("note", "")])
+    return table(["command", "members", "seeds", "test accuracy", "test loss", "wall",
+                  "machine", "note"], rows)
+
+
 def render_sweep(entries, group: str) -> str:
     rows = []
     for e in by_group(entries, "sweep", group):
@@ -356,6 +373,7 @@ TABLES: Dict[str, Callable[[List[Dict[str, Any]]], str]] = {
     "fashion-runs": lambda e: render_runs(e, "fashion-mnist/"),
     "ensemble-cnn5": lambda e: render_ensemble(e, "mnist/cnn5"),
     "ensemble-wide5": lambda e: render_ensemble(e, "mnist/cnn-wide5"),
+    "ensembles": render_ensembles,
     "sweep-mlp": lambda e: render_sweep(e, "mnist/mlp-lr-hidden"),
     "generalisation": render_generalisation,
     "generalisation-fashion": lambda e: render_generalisation(e, FASHION_MODELS),
@@ -364,7 +382,7 @@ TABLES: Dict[str, Callable[[List[Dict[str, Any]]], str]] = {
     "bench-serve": render_bench_serve,
 }
 
-BLOCK = re.compile(r"(<!-- results: ([\w-]+) -->\n)(.*?)(\n<!-- /results -->)", re.S)
+BLOCK = re.compile(r"(<!-- results: ([\w-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
 
 
 def pages(root: Path = ROOT) -> List[Path]:
@@ -372,7 +390,8 @@ def pages(root: Path = ROOT) -> List[Path]:
 
 
 def render_text(text: str, entries) -> str:
-    return BLOCK.sub(lambda m: m.group(1) + TABLES[m.group(2)](entries) + m.group(4), text)
+    return BLOCK.sub(lambda m: m.group(1) + TABLES[m.group(2)](entries) + "\n" + m.group(4),
+                     text)
 
 
 def render(check: bool = False, root: Path = ROOT, path: Path = RESULTS) -> List[Path]:
