@@ -88,13 +88,13 @@ def code_version() -> Optional[str]:
         return None
 
 
-def load(path: Path = RESULTS) -> List[Dict[str, Any]]:
-    return json.loads(Path(path).read_text())["results"]
+def load(path: Optional[Path] = None) -> List[Dict[str, Any]]:
+    return json.loads(Path(path or RESULTS).read_text())["results"]
 
 
 def _same(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
     """The same measurement: kind, group, date, machine and identifying values."""
-    keys = ("seed", "set", "model", "implementation", "mlp", "threads", "clients", "config")
+    keys = ("seed", "set", "threads", "clients", "run", "config")
     return (a["kind"], a["group"], a["date"], a["machine"]["cpu"]) == \
         (b["kind"], b["group"], b["date"], b["machine"]["cpu"]) and \
         all(a["values"].get(k) == b["values"].get(k) for k in keys)
@@ -103,9 +103,9 @@ def _same(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
 def record(kind: str, group: str, values: Dict[str, Any], command: str, *,
            note: str = "", load: Optional[str] = None, date: Optional[str] = None,
            machine_info: Optional[Dict[str, Any]] = None, code: Optional[str] = None,
-           path: Path = RESULTS) -> Dict[str, Any]:
-    """Add one measurement to the results file (replacing the same measurement made
-    earlier that day on this machine) and return the entry."""
+           path: Optional[Path] = None) -> Dict[str, Any]:
+    """Add one measurement to the results file (`path`, default RESULTS), replacing the
+    same measurement made earlier that day on this machine, and return the entry."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
     entry = {"kind": kind, "group": group, "command": command,
@@ -114,7 +114,7 @@ def record(kind: str, group: str, values: Dict[str, Any], command: str, *,
              "machine": machine_info or machine(load), "values": values}
     if note:
         entry["note"] = note
-    path = Path(path)
+    path = Path(path or RESULTS)
     data = json.loads(path.read_text()) if path.exists() else {"results": []}
     data["results"] = [e for e in data["results"] if not _same(e, entry)] + [entry]
     text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
@@ -353,15 +353,20 @@ def render_bench_cnn(entries) -> str:
                   "compiled ÷ PyTorch", "measured on"], rows)
 
 
+def _span(values: Sequence[float], form: str) -> str:
+    lo, hi = form.format(min(values)), form.format(max(values))
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
 def render_bench_serve(entries) -> str:
-    serve = [e for e in entries if e["kind"] == "bench_serve"]
+    serve = [e for e in entries if e["kind"] == "bench_serve" and e["group"] == "serve-mlp"]
     rows = []
     for phase in dict.fromkeys(e["values"]["clients"] for e in serve):
         here = [e["values"] for e in serve if e["values"]["clients"] == phase]
         rps = sorted(v["requests_per_s"] for v in here)
         p99 = sorted(v["p99_ms"] for v in here)
-        rows.append([phase, len(here), f"{rps[0]:,.0f}–{rps[-1]:,.0f}",
-                     f"{p99[0]:.0f}–{p99[-1]:.0f} ms", sum(v["errors"] for v in here),
+        rows.append([phase, len(here), _span(rps, "{:,.0f}"), _span(p99, "{:.0f}") + " ms",
+                     sum(v["errors"] for v in here),
                      _cpus([e for e in serve if e["values"]["clients"] == phase])])
     return table(["clients", "runs", "requests / s", "p99 latency", "errors", "measured on"],
                  rows)
@@ -394,7 +399,7 @@ def render_text(text: str, entries) -> str:
                      text)
 
 
-def render(check: bool = False, root: Path = ROOT, path: Path = RESULTS) -> List[Path]:
+def render(check: bool = False, root: Path = ROOT, path: Optional[Path] = None) -> List[Path]:
     """Rewrite the marked tables (or, with `check`, only list the pages that differ)."""
     entries, stale = load(path), []
     for page in pages(root):
