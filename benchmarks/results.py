@@ -13,9 +13,11 @@ Each entry is one measurement::
 ``kind`` says which script wrote it (``train``, ``ensemble``, ``sweep``,
 ``bench_train``, ``bench_cnn``, ``bench_serve``, ``generalisation``); ``group`` is the
 row it belongs to in the tables (all entries of a group are the same configuration, so
-a table shows their range); accuracies are percentages. ``machine.load`` is "quiet"
-(nothing else running) or "shared" (other work on the machine: times are not
-comparable).
+a table shows their range); accuracies are percentages. ``code`` is the commit
+measured; figures carried over from the README before this file existed have
+``"code": null`` and ``recorded_in``, the commit that recorded them (and its date).
+``machine.load`` is "quiet" (nothing else running) or "shared" (other work on the
+machine: times are not comparable).
 
 Writers: ``record()`` here, called by ``bench_train.py``, ``bench_cnn.py``,
 ``bench_serve.py`` and ``generalisation.py`` when given ``--record``, and the commands::
@@ -211,8 +213,8 @@ def _timing(entries) -> str:
     secs = sorted(e["values"][key] for e in quiet)
     if not secs:
         return "not measured"
-    text = fmt_seconds(secs[0]) + ("" if len(secs) == 1 or fmt_seconds(secs[-1]) == fmt_seconds(secs[0])
-                                   else "–" + fmt_seconds(secs[-1]))
+    lo, hi = fmt_seconds(secs[0]), fmt_seconds(secs[-1])
+    text = lo if lo == hi else f"{lo}–{hi}"
     return text + (" wall" if key == "wall_seconds" else "") + \
         ("" if quiet[0]["machine"]["load"] == "quiet" else " (shared machine)")
 
@@ -255,9 +257,16 @@ def render_runs(entries, prefix: str) -> str:
                      "–".join(f"{s:g}" for s in spe) if isinstance(spe, list) else spe or "",
                      fmt_seconds(v.get("wall_seconds")),
                      f"{short_cpu(e['machine'])}, {e['machine']['load']}",
-                     e["date"], e.get("code") or ""])
+                     e["date"], _commit(e)])
     return table(["command", "seed", "test accuracy", "epochs", "training", "s / epoch",
                   "wall", "machine", "date", "code"], rows)
+
+
+def _commit(e) -> str:
+    """The commit measured, or the one that recorded a figure carried over."""
+    if e.get("code"):
+        return f"`{e['code']}`"
+    return f"recorded in `{e['recorded_in']}`" if e.get("recorded_in") else ""
 
 
 def render_ensemble(entries, group: str) -> str:
@@ -299,7 +308,8 @@ def render_sweep(entries, group: str) -> str:
         v = e["values"]
         rows.append([*v["config"].values(), v["runs"],
                      f"{v['val_acc']:.2f} ± {v['val_acc_std']:.2f} %",
-                     f"{v['test_acc']:.2f} ± {v['test_acc_std']:.2f} %", f"{v['train_seconds']:g}"])
+                     f"{v['test_acc']:.2f} ± {v['test_acc_std']:.2f} %",
+                     f"{v['train_seconds']:g}"])
     first = by_group(entries, "sweep", group)[0]["values"]["config"]
     return table([*first, "runs", "val acc", "test acc", "s / run"], rows)
 

@@ -25,7 +25,8 @@ INSTALL_AND_TEST = 'python -m pip install -e ".[test,deploy]" && python -m pytes
 
 
 def _results_module():
-    spec = importlib.util.spec_from_file_location("guide_results", ROOT / "benchmarks" / "results.py")
+    spec = importlib.util.spec_from_file_location("guide_results",
+                                                  ROOT / "benchmarks" / "results.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -158,11 +159,11 @@ def test_the_summary_states_accuracy_as_a_range_over_the_runs():
 # -------------------------------------------------------------------------- writer
 def test_record_replaces_the_same_measurement_and_keeps_others(tmp_path):
     path = tmp_path / "results.json"
-    kw = dict(path=path, date="2026-01-02", code="abc1234",
-              machine_info={"cpu": "Test CPU", "cores": 2, "load": "quiet", "load_average": 0.1})
-    results.record("train", "mnist/mlp", {"seed": 0, "test_acc": 98.0}, "tinygrad-mnist train", **kw)
-    results.record("train", "mnist/mlp", {"seed": 0, "test_acc": 98.1}, "tinygrad-mnist train", **kw)
-    results.record("train", "mnist/mlp", {"seed": 1, "test_acc": 98.2}, "tinygrad-mnist train", **kw)
+    kw = dict(path=path, date="2026-01-02", code="abc1234", machine_info={
+        "cpu": "Test CPU", "cores": 2, "load": "quiet", "load_average": 0.1})
+    for seed, acc in ((0, 98.0), (0, 98.1), (1, 98.2)):
+        results.record("train", "mnist/mlp", {"seed": seed, "test_acc": acc},
+                       "tinygrad-mnist train", **kw)
     saved = json.loads(path.read_text())["results"]
     assert [e["values"]["test_acc"] for e in saved] == [98.1, 98.2]
     with pytest.raises(ValueError, match="unknown kind"):
