@@ -167,7 +167,8 @@ def fmt_seconds(s: Optional[float]) -> str:
 def short_cpu(m: Dict[str, Any]) -> str:
     cpu = re.sub(r"\((R|TM)\)|CPU|Processor|@.*", "", m["cpu"])
     cpu = re.sub(r"\b\d+-Core\b", "", cpu)
-    return f"{' '.join(cpu.split())}, {m['cores']} cores"
+    cores = f"{m['cores']} cores" if m.get("cores") else "cores not recorded"
+    return f"{' '.join(cpu.split())}, {cores}"
 
 
 def accuracies(entries: Sequence[Dict[str, Any]], key: str = "test_acc") -> List[float]:
