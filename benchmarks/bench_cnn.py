@@ -74,6 +74,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         "Haswell: AVX2, SkylakeX: AVX-512; default: the environment's)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     p.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
+    p.add_argument("--record", action="store_true",
+                   help="add the epoch section's medians to benchmarks/results.json (the "
+                        "tables of the README and docs/ are drawn from it)")
     return p.parse_args(argv)
 
 
@@ -384,6 +387,12 @@ def main(argv: Optional[Sequence[str]] = None) -> List[list]:
     harness.write_csv(args.csv, ["section", "what", "detail", "batch_size", "median", "min",
                                  "max", "ratio"], rows)
     print(f"wrote {args.csv}")
+    medians = {harness.RESULT_NAMES.get(r[1], r[1]): round(r[4], 2) for r in rows
+               if r[0] == "epoch" and r[2] == ""}
+    if args.record and medians:
+        harness.record_result("bench_cnn", "cnn-epoch",
+                              {"threads": args.threads, "data": data, **medians},
+                              Path(__file__), argv)
     return rows
 
 

@@ -171,7 +171,12 @@ async def phase(port: int, payload: bytes, clients: int, seconds: float,
     return result
 
 
+#: (phase, result) of every phase run, for --record.
+PHASES: List[tuple] = []
+
+
 def report(name: str, result: Dict[str, float]) -> List[str]:
+    PHASES.append((name, result))
     line = (f"{name:<28} {result['requests']:>6} requests  {result['requests_per_s']:7.1f} "
             f"req/s  p50 {result['p50_ms']:6.1f} ms  p90 {result['p90_ms']:6.1f} ms  "
             f"p99 {result['p99_ms']:6.1f} ms  max {result['max_ms']:6.1f} ms  "
@@ -208,6 +213,20 @@ async def run(port: int, args: argparse.Namespace) -> List[str]:
     return missed
 
 
+def record_phases(args: argparse.Namespace, argv: List[str]) -> None:
+    """Each phase of this run as an entry of benchmarks/results.json."""
+    import datetime
+    import harness
+    started = datetime.datetime.now().strftime("%H:%M:%S")
+    for name, result in PHASES:
+        clients = name.replace(" clients", "")
+        harness.record_result("bench_serve", "serve-mlp" if args.run is None else "serve-run", {
+            "run": started, "clients": clients,
+            "requests_per_s": round(result["requests_per_s"], 1),
+            **{k: round(result[k], 1) for k in ("p50_ms", "p90_ms", "p99_ms")},
+            "errors": int(result["errors"])}, Path(__file__), argv)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -225,6 +244,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="the server's BLAS threads "
                                                                "(default: 1)")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--record", action="store_true",
+                        help="add each phase's figures to benchmarks/results.json (the "
+                             "tables of docs/ are drawn from it)")
     args = parser.parse_args(argv)
     if not 1 <= args.threads <= (os.cpu_count() or 1):
         parser.error(f"--threads must be in 1..{os.cpu_count()}, got {args.threads}")
@@ -251,6 +273,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+    if args.record:
+        record_phases(args, list(sys.argv[1:] if argv is None else argv))
     print("targets: >= 400 req/s, p99 <= 500 ms, 0 errors, tricklers closed at 10 s: "
           + ("all met" if not missed else "MISSED: " + "; ".join(missed)))
     return 1 if missed and args.check else 0

@@ -115,6 +115,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help="also time the tinygrad_mnist of another checkout DIR (e.g. a "
                         "git worktree of the commit before a change), in the same rounds")
     p.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
+    p.add_argument("--record", action="store_true",
+                   help="add the epoch section's medians to benchmarks/results.json (the "
+                        "tables of the README and docs/ are drawn from it)")
     p.add_argument("--memory-worker", help=argparse.SUPPRESS)  # internal: one measurement
     p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--npz", help=argparse.SUPPRESS)
@@ -456,7 +459,20 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, list]:
     print(f"\nLoad average at the end: {harness.load_note()}")
     harness.write_csv(args.csv, ["section", "mlp", "batch", "implementation", "metric", "value"],
                       [r for rows in results.values() for r in rows])
+    if args.record and "epoch" in results:
+        record_epochs(results["epoch"], argv, described)
     return results
+
+
+def record_epochs(rows: List[list], argv: Sequence[str], described: str) -> None:
+    """The epoch section's median seconds per MLP and implementation, in results.json."""
+    seconds: Dict[str, Dict[str, float]] = {}
+    for _, mlp, _, name, metric, value in rows:
+        if metric == "median_s":
+            seconds.setdefault(mlp, {})[harness.RESULT_NAMES.get(name, name)] = round(value, 3)
+    harness.record_result("bench_train", "mlp-epoch", {"seconds_per_epoch": seconds,
+                                                       "data": described},
+                          Path(__file__), argv)
 
 
 if __name__ == "__main__":

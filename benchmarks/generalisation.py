@@ -22,7 +22,8 @@ Every image goes through the same path as ``tinygrad-mnist predict``: ``load_ima
     python benchmarks/generalisation.py RUN_DIR [RUN_DIR ...] --out gen/ [--uci digits.csv.gz]
 
 The preprocessed sets are kept in --out (``photos.npz``, ...) and reused; delete them to
-build the sets again.
+build the sets again. ``--record`` adds every accuracy to ``benchmarks/results.json``,
+from which the tables of docs/ are drawn.
 """
 from __future__ import annotations
 
@@ -190,7 +191,10 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--uci", type=Path, help="scikit-learn's digits.csv.gz")
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads (default 1, as the other benchmarks)")
+    parser.add_argument("--record", action="store_true",
+                        help="add the accuracies to benchmarks/results.json")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     with threads.limited(args.threads):
@@ -224,7 +228,46 @@ def _evaluate_all(args: argparse.Namespace) -> int:
             ones = result["predicted_1"]
             print(f"{run} {name}: " + ", ".join(parts) +
                   f"; predicted '1': {ones[0] / ones[1]:.1%}", flush=True)
+            if args.record:
+                record(run, result, args.argv)
     return 0
+
+
+#: The sets' names in benchmarks/results.json.
+SET_LABELS = {"gradient": "synthetic photos, gradient only",
+              "gradient+shadow": "synthetic photos, gradient and shadow",
+              "fonts": "digits in the machine's fonts",
+              "uci": "UCI handwritten digits (43 other writers)"}
+
+
+def run_group(run: Path) -> str:
+    """The run's row in results.json: dataset/model, and its augmentation or widths
+    where they are not the model's defaults (mnist/cnn-shift, mnist/cnn-wide, ...)."""
+    import json
+    from tinygrad_mnist.app.config import TrainConfig
+    config = json.loads((Path(run) / "config.json").read_text())
+    default = TrainConfig.from_dict({"model": config["model"], "dataset": config.get("dataset")})
+    group = f"{config.get('dataset') or 'mnist'}/{config['model']}"
+    if config.get("augment") not in (None, default.augment):
+        group += f"-{config['augment']}"
+    if config.get("conv_channels") not in (None, default.conv_channels):
+        group += "-" + ("wide" if config["conv_channels"] == [64, 128, 256]
+                        else "x".join(map(str, config["conv_channels"])))
+    return group
+
+
+def record(run: Path, result: Dict[str, Tuple[int, int]], argv: List[str]) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import harness
+    ones = result["predicted_1"]
+    for group, (right, n) in result.items():
+        if group in ("all", "predicted_1"):
+            continue
+        values = {"set": SET_LABELS.get(group, group), "images": n,
+                  "accuracy": round(100 * right / n, 1), "run": str(run)}
+        if group == "uci":
+            values["predicted_1"] = round(100 * ones[0] / ones[1], 1)
+        harness.record_result("generalisation", run_group(run), values, Path(__file__), argv)
 
 
 if __name__ == "__main__":

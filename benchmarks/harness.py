@@ -451,6 +451,25 @@ def _blas_name() -> str:
 
 
 # --------------------------------------------------------------------------- output
+#: The implementations' names in benchmarks/results.json.
+RESULT_NAMES = {"tinygrad_mnist": "eager", "tinygrad_mnist compiled": "compiled"}
+
+
+def record_result(kind: str, group: str, values: dict, script: Path,
+                  argv: Sequence[str], note: str = "") -> None:
+    """Add a measurement to benchmarks/results.json (a script's --record), with this
+    machine, its BLAS and the command that made it."""
+    import results
+    command = " ".join(["python", f"benchmarks/{Path(script).name}", *argv])
+    command = command.replace(" --record", "")
+    info = results.machine()
+    blas = " ".join(filter(None, (_blas_name(), blas_kernel() and f"({blas_kernel()} kernels)")))
+    if blas:
+        info["blas"] = blas
+    results.record(kind, group, values, command, note=note, machine_info=info)
+    print(f"recorded in {results.RESULTS}")
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -1,5 +1,5 @@
 """Draw the computation graph of a small network's loss, with the gradients' norms:
-the picture in the README (docs/graph.svg).
+the picture in docs/engine.md (docs/graph.svg).
 
     python examples/draw_graph.py --out docs/graph --format svg
 """

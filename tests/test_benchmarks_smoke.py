@@ -1,6 +1,6 @@
 """The benchmark scripts still run: each script's main() with tiny sizes and one
 repetition. Nothing here is timed or compared; the benchmarks themselves are run by
-hand (see README, Performance)."""
+hand (see docs/engine.md, Speed, and benchmarks/README.md)."""
 import csv
 import importlib.util
 import sys
@@ -52,6 +52,25 @@ def test_bench_train_without_torch_says_so_or_skips_it(tmp_path, capsys):
         "--with-unfolded", "--threads", "0", "--csv", str(tmp_path / "t.csv")])
     out = capsys.readouterr().out
     assert "PyTorch CPU" not in out and "| numpy by hand, unfolded lr |" in out
+
+
+def test_bench_train_records_its_epoch_medians(tmp_path, monkeypatch, capsys):
+    """--record adds the epoch section's medians, with this machine and the command, to
+    the results file the README's and docs' tables are drawn from."""
+    load("bench_train")
+    import results
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "results.json")
+    load("bench_train").main([
+        "--sizes", "784-8-10", "--repeats", "1", "--epochs-fraction", "0.1",
+        "--samples", "256", "--data", "random", "--sections", "epoch", "--no-torch",
+        "--threads", "0", "--csv", str(tmp_path / "t.csv"), "--record"])
+    (entry,) = results.load(tmp_path / "results.json")
+    assert entry["kind"] == "bench_train" and entry["machine"]["cores"] >= 1
+    assert entry["command"].startswith("python benchmarks/bench_train.py --sizes 784-8-10")
+    assert "--record" not in entry["command"]
+    seconds = entry["values"]["seconds_per_epoch"]["784-8-10"]
+    assert {"eager", "compiled", "numpy by hand"} <= set(seconds)
+    assert all(s > 0 for s in seconds.values())
 
 
 def test_bench_scaling_runs_and_plots(tmp_path, capsys):

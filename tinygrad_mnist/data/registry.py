@@ -129,7 +129,7 @@ DATASETS: Dict[str, DatasetInfo] = {
                 "/usr/share/datasets/fashion-mnist, which is used automatically",
         # photos of clothes, not handwriting: shifts only (the best of none, shift, flip
         # and elastic distortion there), and twice the widths for 20 epochs: the MNIST
-        # network does not reach 93 % (see the README's results)
+        # network does not reach 93 % (see docs/training.md, Fashion-MNIST)
         cnn_defaults={"augment": "shift", "conv_channels": [64, 128, 256], "epochs": 20},
         photos="objects"),
     "kmnist": DatasetInfo(
