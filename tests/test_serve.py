@@ -206,14 +206,14 @@ def test_predict_answers_digit_probabilities_and_preview(app: running) -> None:
 
 
 def test_the_predictor_gets_the_mnist_style_image() -> None:
-    """The drawing gets MNIST's steps (crop, fit into 20x20, centre): the server's
-    drawing_to_mnist, not the slower photo pipeline of data.mnist_style."""
+    """The drawing gets predict's steps, data.mnist_style (for a clean drawing: crop,
+    fit into 20x20, centre by centre of mass)."""
     seen = []
 
     def spy(images: np.ndarray) -> np.ndarray:
         seen.append(images.copy())
         return stub_proba(images)
-    from tinygrad_mnist.app.serve.contract import drawing_to_mnist as mnist_style
+    from tinygrad_mnist.data import mnist_style
     with running(spy) as a:
         payload = drawing(60, 30)
         status, data = post(a.port, payload)
@@ -223,6 +223,29 @@ def test_the_predictor_gets_the_mnist_style_image() -> None:
     expected = mnist_style(np.array(payload["pixels"], np.uint8).reshape(30, 60))
     np.testing.assert_array_equal(images[0], expected)
     np.testing.assert_array_equal(data["preview"], np.rint(expected * 255).ravel())
+
+
+def test_a_photo_sent_as_pixels_gets_the_photo_steps() -> None:
+    """A noisy photo under a light gradient gets predict's photo steps: its preview is
+    the stroke on black, not the gradient as a grey block."""
+    rng = np.random.default_rng(0)
+    xx = np.mgrid[0:120, 0:160][1]
+    photo = 190 + 50 * (xx / 160 - 0.5) + rng.normal(0, 6, (120, 160))
+    photo[20:100, 75:87] = 40                                       # a dark stroke
+    photo = np.clip(np.rint(photo), 0, 255).astype(np.uint8)
+    seen = []
+
+    def spy(images: np.ndarray) -> np.ndarray:
+        seen.append(images.copy())
+        return stub_proba(images)
+    from tinygrad_mnist.data import mnist_style
+    with running(spy) as a:
+        status, data = post(a.port, {"width": 160, "height": 120,
+                                     "pixels": photo.ravel().tolist()})
+    assert status == 200
+    np.testing.assert_array_equal(seen[0][0], mnist_style(photo))
+    preview = np.array(data["preview"]).reshape(28, 28)
+    assert (preview > 0).sum() < 150 and preview[:, :8].max() == 0   # a bar, no grey block
 
 
 def test_empty_drawing_is_422_with_a_message(app: running) -> None:
@@ -455,7 +478,7 @@ def test_real_digits_through_http_and_in_parallel() -> None:
         for t in threads:
             t.join(30)
     assert sorted(answers) == list(range(n))
-    from tinygrad_mnist.app.serve.contract import drawing_to_mnist as mnist_style
+    from tinygrad_mnist.data import mnist_style
     expected = predict_proba(np.stack([
         mnist_style(np.array(as_drawing(images[i])["pixels"], np.uint8).reshape(112, 112))
         for i in range(n)]))

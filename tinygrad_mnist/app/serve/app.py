@@ -92,8 +92,9 @@ def _require_deploy_packages() -> None:
 # ------------------------------------------------------------------ micro-batching
 class MicroBatcher:
     """Collects the 28x28 images of concurrent requests and runs each batch through one
-    ``predict_proba`` call on a single worker thread (the images are prepared on the
-    event loop: a tenth of a millisecond each, cheaper than handing them over).
+    ``predict_proba`` call on a single worker thread (the page's drawings are prepared
+    on the event loop: a clean page takes mnist_style's quick path, cheaper than
+    handing it over).
 
     A request waiting alone waits ``window`` seconds for company; requests arriving
     while a batch is being computed form the next one (up to ``max_batch``)."""

@@ -6,11 +6,9 @@ background); the answer is ``{"digit": d, "probabilities": [10 floats], "preview
 greys 0..255]}``, the preview being the 28x28 image the model saw. A bad body raises
 :class:`RequestError` with the 4xx status to answer and a message naming the problem.
 
-A drawing from the page is clean strokes on a blank canvas, so it gets MNIST's own steps
-(:func:`drawing_to_mnist`: crop to the ink, fit into 20x20, centre by centre of mass in
-28x28), about a tenth of a millisecond, rather than the photo pipeline of
-``tinygrad_mnist.data.mnist_style`` (uneven light, shadows, specks: several milliseconds
-an image, which would cap the server at a few dozen answers a second).
+Every drawing gets the steps ``tinygrad-mnist predict`` gives a picture,
+:func:`tinygrad_mnist.data.mnist_style`: a drawing from the page is a clean page, which
+takes its quick path; a photo's pixels take the photo steps.
 """
 from __future__ import annotations
 
@@ -19,7 +17,7 @@ from typing import Any, Callable, Dict
 
 import numpy as np
 
-from ...data import fit_to_mnist_box
+from ...data import mnist_style
 
 try:  # five times faster on the page's 60 kB bodies; json is the fallback
     from orjson import loads as _loads
@@ -126,35 +124,11 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
 
 
-_MIN_CONTRAST = 0.1   # ink must be this much darker/brighter than the background (0..1)
-
-
-def drawing_to_mnist(drawing: np.ndarray) -> np.ndarray:
-    """A drawing (greyscale 2-D, uint8 0..255 or float in [0, 1], any background) as
-    MNIST draws its digits: light ink on black, cropped to the ink, fitted into 20x20
-    keeping the aspect ratio (antialiased), pasted into 28x28 with its centre of mass at
-    the centre. Returns ``float32 (28, 28)`` in [0, 1]; ValueError if there is no ink."""
-    raw = np.asarray(drawing)
-    if raw.ndim != 2 or raw.size == 0:
-        raise ValueError(f"expected a non-empty 2-D greyscale image, got shape {raw.shape}")
-    a = raw.astype(np.float64)
-    if raw.dtype.kind in "iub" or a.max() > 1:
-        a = a / 255.0
-    background = float(np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])))
-    if background > 0.5:  # dark ink on light paper -> light ink on black
-        a, background = 1.0 - a, 1.0 - background
-    ink = np.clip(a - background, 0.0, None)
-    if ink.max() < _MIN_CONTRAST:
-        raise ValueError("no ink found: the image is empty (uniform background)")
-    ink /= ink.max()
-    return fit_to_mnist_box(ink)
-
-
 def prepare_drawing(drawing: np.ndarray) -> np.ndarray:
-    """The 28x28 image the model sees (:func:`drawing_to_mnist`); RequestError (422)
-    without ink."""
+    """The 28x28 image the model sees (``data.mnist_style``, as ``predict`` gives a
+    picture); RequestError (422) without ink."""
     try:
-        return drawing_to_mnist(drawing)
+        return mnist_style(drawing)
     except ValueError:
         raise RequestError(422, EMPTY_DRAWING) from None
 
