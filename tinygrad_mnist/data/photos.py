@@ -61,7 +61,7 @@ _POLARITY_SIDE = 64    # longer side of the copy on which the ink's channel is c
 _TIGHT_CROP = 64       # pictures with a shorter side below this are cropped to the digit
 _CLEAN_SPREAD = 0.01   # a clean page's border: median deviation from its median (0..1)
 _CLEAN_CORNERS = 0.03  # a clean page's three most paper-like corners: their range (0..1)
-_CLEAN_NOISE = 0.01    # a clean page: median |pixel - mean of its 3x3| (0..1)
+_CLEAN_NOISE = 0.01    # a clean page's border: median |difference of neighbours| (0..1)
 _CLEAN_CONTRAST = 0.25  # a clean page's ink differs at least this much from the paper
 _HALO = 0.2            # on a clean page, ink fainter than this (of the strongest) is paper
 _LANCZOS = getattr(Image, "Resampling", Image).LANCZOS
@@ -278,20 +278,21 @@ def is_photo(planes: np.ndarray) -> bool:
       ``_CLEAN_SPREAD`` (a gradient), or the medians of the three corners (an eighth of
       the picture wide) most like paper differ by more than ``_CLEAN_CORNERS`` (a
       shadow over part of the page; the fourth corner may hold ink);
-    * noisy: the median difference between a pixel and the mean of its 3x3 window
-      exceeds ``_CLEAN_NOISE`` (sensor noise, JPEG artefacts on a textured page);
+    * noisy: the median difference between neighbours along the border exceeds
+      ``_CLEAN_NOISE`` (sensor noise, JPEG artefacts on a textured page);
     * or of low contrast: no pixel differs from the paper by ``_CLEAN_CONTRAST`` (faint
       ink, or ink that only shows in one colour channel)."""
     grey = _grey(planes)
-    border = np.concatenate([grey[0], grey[-1], grey[1:-1, 0], grey[1:-1, -1]])
-    paper = np.median(border)
-    spread = np.median(np.abs(border - paper))
+    ring = (np.concatenate([grey[0, :-1], grey[:-1, -1], grey[-1, :0:-1], grey[:0:-1, 0]])
+            if min(grey.shape) >= 3 else grey.ravel())    # the border, clockwise
+    paper = np.median(ring)
+    spread = np.median(np.abs(ring - paper))
+    noise = np.median(np.abs(np.diff(ring))) if len(ring) > 1 else 0.0
     c = max(1, min(grey.shape) // 8)
-    corners = np.sort([np.median(grey[:c, :c]), np.median(grey[:c, -c:]),
-                       np.median(grey[-c:, :c]), np.median(grey[-c:, -c:])])
+    corners = np.sort(np.median([grey[:c, :c], grey[:c, -c:], grey[-c:, :c], grey[-c:, -c:]],
+                                axis=(1, 2)))
     shadow = corners[3] - corners[1] if paper > 0.5 else corners[2] - corners[0]
-    noise = np.median(np.abs(grey - box_blur(grey, 3)))
-    contrast = np.abs(grey - paper).max()
+    contrast = max(paper - grey.min(), grey.max() - paper)
     return bool(spread > _CLEAN_SPREAD or shadow > _CLEAN_CORNERS or noise > _CLEAN_NOISE
                 or contrast < _CLEAN_CONTRAST)
 
@@ -329,7 +330,7 @@ def _grey(planes: np.ndarray) -> np.ndarray:
 def _thicken(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``soft`` ink dilated if the strokes of ``mask`` (the ink's core) are thinner than
     ``_STROKE`` pixels once the digit is fitted into the 20x20 box."""
-    boundary = mask & ~(_filter2d(mask.astype(np.uint8), 3, np.minimum) > 0)
+    boundary = mask & ~_erode3(mask)
     width = 2 * mask.sum() / max(boundary.sum(), 1)
     ys, xs = np.nonzero(mask)
     if not len(ys):
@@ -340,6 +341,13 @@ def _thicken(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if grow >= 1:
             soft = dilation(soft, grow + 1)
     return soft
+
+
+def _erode3(mask: np.ndarray) -> np.ndarray:
+    """Binary erosion of ``mask`` with a 3x3 square (edges extended)."""
+    p = np.pad(mask, 1, mode="edge")
+    rows = p[:-2] & p[1:-1] & p[2:]
+    return rows[:, :-2] & rows[:, 1:-1] & rows[:, 2:]
 
 
 def photo_ink(planes: np.ndarray) -> np.ndarray:
