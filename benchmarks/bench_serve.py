@@ -6,14 +6,17 @@ It starts the real command in a subprocess (`python -m tinygrad_mnist serve RUN 
 784-512-256-10, which costs the same per forward pass as a trained one), then:
 
 1. `--clients` keep-alive connections (default 200) each POST the drawing the page sends
-   (112x112 greys, ~60 kB of JSON) back to back for `--seconds`, after a warm-up;
+   (112x112 greys, ~60 kB of JSON; `--body png`: the same drawing as a PNG file) back to
+   back for `--seconds`, after a warm-up;
 2. the same again while `--tricklers` more connections (default 50) send a request's
    headers one byte every half second: they must not delay the others, and the server
    must close each of them at its request timeout (10 s).
 
-It prints requests/s, latency percentiles and errors for each phase, and how long the
-tricklers were kept, and compares them with the targets (--check exits 1 if one is
-missed): >= 400 requests/s, p99 <= 500 ms, no errors, tricklers closed within 10-12 s.
+It prints requests/s, latency percentiles, errors and the server's CPU time per answer
+(from /proc: what an answer costs, whatever share of a busy machine the server gets)
+for each phase, and how long the tricklers were kept, and compares them with the
+targets (--check exits 1 if one is missed): >= 400 requests/s, p99 <= 500 ms, no
+errors, tricklers closed within 10-12 s.
 
     python benchmarks/bench_serve.py                 # about 45 s
     python benchmarks/bench_serve.py --clients 50 --seconds 5 --tricklers 10
@@ -48,9 +51,29 @@ def drawing_body(size: int = 112) -> bytes:
                        "pixels": pixels.ravel().tolist()}).encode()
 
 
-def request_bytes(body: bytes) -> bytes:
-    return (f"POST /predict HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+def drawing_png(size: int = 112) -> bytes:
+    """The same drawing as a PNG file (greyscale), for ``--body png``."""
+    import io
+
+    from PIL import Image
+    pixels = np.array(json.loads(drawing_body(size))["pixels"], np.uint8).reshape(size, size)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def request_bytes(body: bytes, content_type: str = "application/json") -> bytes:
+    return (f"POST /predict HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def cpu_seconds(pid: int) -> Optional[float]:
+    """User plus system CPU time of process `pid` so far (Linux /proc), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def default_run(directory: Path) -> Path:
@@ -181,6 +204,8 @@ def report(name: str, result: Dict[str, float]) -> List[str]:
             f"req/s  p50 {result['p50_ms']:6.1f} ms  p90 {result['p90_ms']:6.1f} ms  "
             f"p99 {result['p99_ms']:6.1f} ms  max {result['max_ms']:6.1f} ms  "
             f"errors {result['errors']}")
+    if "server_cpu_ms" in result:
+        line += f"  server CPU {result['server_cpu_ms']:.2f} ms/answer"
     if "trickle_kept_min_s" in result:
         line += (f"  tricklers closed after {result['trickle_kept_min_s']:.1f}-"
                  f"{result['trickle_kept_max_s']:.1f} s")
@@ -201,15 +226,27 @@ def report(name: str, result: Dict[str, float]) -> List[str]:
     return missed
 
 
-async def run(port: int, args: argparse.Namespace) -> List[str]:
-    payload = request_bytes(drawing_body())
+async def measured_phase(pid: int, *args: object) -> Dict[str, float]:
+    """`phase(*args)`, with the server's CPU time per answer when /proc tells it (the
+    cost of an answer, whatever share of the machine the server gets)."""
+    before = cpu_seconds(pid)
+    result = await phase(*args)  # type: ignore[arg-type]
+    after = cpu_seconds(pid)
+    if before is not None and after is not None and result["requests"]:
+        result["server_cpu_ms"] = 1000 * (after - before) / result["requests"]
+    return result
+
+
+async def run(port: int, pid: int, args: argparse.Namespace) -> List[str]:
+    payload = (request_bytes(drawing_png(), "image/png") if args.body == "png"
+               else request_bytes(drawing_body()))
     await phase(port, payload, min(args.clients, 20), args.warmup, 0)
-    missed = report(f"{args.clients} clients", await phase(port, payload, args.clients,
-                                                           args.seconds, 0))
+    missed = report(f"{args.clients} clients", await measured_phase(
+        pid, port, payload, args.clients, args.seconds, 0))
     if args.tricklers:
         seconds = max(args.seconds, TRICKLE_WINDOW[1] + 1)
-        missed += report(f"{args.clients} clients + {args.tricklers} slow",
-                         await phase(port, payload, args.clients, seconds, args.tricklers))
+        missed += report(f"{args.clients} clients + {args.tricklers} slow", await measured_phase(
+            pid, port, payload, args.clients, seconds, args.tricklers))
     return missed
 
 
@@ -243,6 +280,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                                   "0 skips it)")
     parser.add_argument("--threads", type=int, default=1, help="the server's BLAS threads "
                                                                "(default: 1)")
+    parser.add_argument("--body", choices=("json", "png"), default="json",
+                        help="what each client posts: the page's JSON drawing (default) "
+                             "or the same drawing as a PNG file")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--record", action="store_true",
                         help="add each phase's figures to benchmarks/results.json (the "
@@ -263,9 +303,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f"shared", flush=True)
             try:
                 import uvloop
-                missed = uvloop.run(run(port, args))
+                missed = uvloop.run(run(port, proc.pid, args))
             except ImportError:
-                missed = asyncio.run(run(port, args))
+                missed = asyncio.run(run(port, proc.pid, args))
         finally:
             proc.terminate()
             try:

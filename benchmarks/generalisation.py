@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How well trained digit models do on digits that are not MNIST's test set.
 
-Three test sets, each built on the fly and written to --out so that it can be looked at:
+Four test sets, each built on the fly and written to --out so that it can be looked at:
 
 * ``photos``: synthetic photos of digits on paper. Each is an MNIST *test* digit drawn as
   dark ink (black, blue, red or green) on paper of a random tint, scaled up, rotated a
@@ -13,32 +13,51 @@ Three test sets, each built on the fly and written to --out so that it can be lo
 * ``fonts``: the digits 0-9 rendered with every TrueType/OpenType font the machine has
   (``fc-list``; symbol fonts, whose digits all look alike, are left out), at three
   rotations and two stroke widths, dark on white.
-* ``uci``: the UCI optical handwritten digits (43 writers, 8x8 counts of 4x4 blocks),
-  read from the ``digits.csv.gz`` that scikit-learn ships, given with --uci FILE.
+* ``scans``: clean scans of other writers' digits, made as the hidden set of issue 30
+  was: each of the 1,797 UCI optical handwritten digits (43 writers; 8x8 counts of 4x4
+  blocks, 0..16) as dark ink on white paper (255 - count * 255 / 16), upscaled
+  bicubically to 64x64: soft grey strokes on a clean white page.
+* ``uci``: the same 1,797 digits as light ink on black, upscaled bilinearly to 32x32.
+
+The UCI digits come from the ``digits.csv.gz`` that scikit-learn ships inside its wheel
+(``sklearn.datasets.load_digits``; nothing is downloaded), or from the file given with
+--uci (the same CSV: 64 counts and the label per row). Without either, ``scans`` and
+``uci`` are skipped with a message.
 
 Every image goes through the same path as ``tinygrad-mnist predict``: ``load_image``,
-``mnist_style``, the model. Usage::
+``mnist_style``, the model. ``--steps DIR`` preprocesses the same images also with the
+``load_image`` and ``mnist_style`` of another checkout of the package (e.g. ``git archive
+5893520 tinygrad_mnist | tar -x -C /tmp/5893520``), in a subprocess, so that the steps of
+two commits are compared on the same models in one run. Usage::
 
-    python benchmarks/generalisation.py RUN_DIR [RUN_DIR ...] --out gen/ [--uci digits.csv.gz]
+    python benchmarks/generalisation.py RUN_DIR [RUN_DIR ...] --out gen/ \
+        [--uci digits.csv.gz] [--steps OTHER_CHECKOUT ...]
 
-The preprocessed sets are kept in --out (``photos.npz``, ...) and reused; delete them to
-build the sets again. ``--record`` adds every accuracy to ``benchmarks/results.json``,
-from which the tables of docs/ are drawn.
+The test images are kept in --out and reused (delete a set's folder and ``SET.npz`` to
+build it again); what each set of steps made of them is cached beside them, keyed by a
+hash of that checkout's ``data/*.py``.
+``--record`` adds every accuracy (of this checkout's steps) to
+``benchmarks/results.json``, from which the tables of docs/ are drawn.
 """
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
+import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+import tinygrad_mnist
 from tinygrad_mnist import threads
-from tinygrad_mnist.data import load_image, load_mnist, mnist_style
+from tinygrad_mnist.data import load_mnist
 from tinygrad_mnist.app.inference import load_trained
 
 EXIF_ORIENTATION = 0x0112
@@ -142,30 +161,85 @@ def build_fonts(out: Path) -> List[Tuple[Path, int, str]]:
 
 
 # ---------------------------------------------------------------------------- UCI
-def build_uci(out: Path, csv_gz: Path) -> List[Tuple[Path, int, str]]:
+def uci_digits(csv_gz: Optional[Path]) -> Optional[Tuple[np.ndarray, np.ndarray, str]]:
+    """The UCI digits as ``(counts (N, 8, 8) in 0..16, labels (N,), where from)``: from
+    `csv_gz` if given, else from scikit-learn's copy; None without scikit-learn."""
+    if csv_gz is not None:
+        rows = np.loadtxt(gzip.open(csv_gz, "rt"), delimiter=",")
+        return rows[:, :64].reshape(-1, 8, 8), rows[:, 64].astype(np.int64), str(csv_gz)
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        return None
+    digits = load_digits()
+    return digits.images, digits.target.astype(np.int64), "sklearn.datasets.load_digits()"
+
+
+def build_uci(out: Path, counts: np.ndarray, labels: np.ndarray) -> List[Tuple[Path, int, str]]:
+    """Light ink on black, 32x32 (bilinear)."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = np.loadtxt(gzip.open(csv_gz, "rt"), delimiter=",")
     items = []
-    for i, row in enumerate(rows):
-        grid = (row[:64].reshape(8, 8) / 16 * 255).astype(np.uint8)
-        big = Image.fromarray(grid).resize((32, 32), Image.BILINEAR)  # light ink on black
-        path = out / f"{i:04d}_{int(row[64])}.png"
+    for i, (grid, label) in enumerate(zip(counts, labels)):
+        grey = (grid / 16 * 255).astype(np.uint8)
+        big = Image.fromarray(grey).resize((32, 32), Image.BILINEAR)
+        path = out / f"{i:04d}_{int(label)}.png"
         big.save(path)
-        items.append((path, int(row[64]), "uci"))
+        items.append((path, int(label), "uci"))
+    return items
+
+
+def build_scans(out: Path, counts: np.ndarray, labels: np.ndarray) -> List[Tuple[Path, int, str]]:
+    """Issue 30's hidden set, remade: dark ink on white, 64x64 (bicubic), soft strokes."""
+    out.mkdir(parents=True, exist_ok=True)
+    items = []
+    for i, (grid, label) in enumerate(zip(counts, labels)):
+        grey = np.rint(255 - grid / 16 * 255).astype(np.uint8)
+        big = Image.fromarray(grey).resize((64, 64), Image.BICUBIC)
+        path = out / f"{i:04d}_{int(label)}.png"
+        big.save(path)
+        items.append((path, int(label), "scans"))
     return items
 
 
 # -------------------------------------------------------------------------- evaluate
-def preprocess(items: List[Tuple[Path, int, str]]) -> np.ndarray:
-    """Every image as ``predict`` gives it to the model (a blank one where it finds no
-    ink: counted as a miss)."""
-    images = []
-    for path, _, _ in items:
+#: Run with PYTHONPATH set to a checkout: every image as that checkout's ``predict``
+#: gives it to a digit model (a blank one where it finds no ink: counted as a miss).
+#: Older checkouts read greyscale only (``load_image`` without ``color``).
+PREPROCESS = """
+import json, sys
+import numpy as np
+from tinygrad_mnist.data import load_image, mnist_style
+out = []
+for path in json.load(open(sys.argv[1])):
+    try:
         try:
-            images.append(mnist_style(load_image(path, color=True)))
-        except ValueError:
-            images.append(np.zeros((28, 28), np.float32))
-    return np.stack(images)
+            image = load_image(path, color=True)
+        except TypeError:
+            image = load_image(path)
+        out.append(mnist_style(image))
+    except ValueError:
+        out.append(np.zeros((28, 28), np.float32))
+np.save(sys.argv[2], np.stack(out).astype(np.float32))
+"""
+
+
+def steps_key(checkout: Path) -> str:
+    """A hash of the checkout's ``tinygrad_mnist/data/*.py``: its preprocessing."""
+    digest = hashlib.sha256()
+    for source in sorted((checkout / "tinygrad_mnist" / "data").glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def preprocess(checkout: Path, items: List[Tuple[Path, int, str]]) -> np.ndarray:
+    """Every image of `items` through the steps of the package in `checkout`."""
+    with tempfile.TemporaryDirectory(prefix="generalisation-") as tmp:
+        listing, result = Path(tmp) / "paths.json", Path(tmp) / "images.npy"
+        listing.write_text(json.dumps([str(p) for p, _, _ in items]))
+        env = dict(os.environ, PYTHONPATH=str(checkout))
+        subprocess.run([sys.executable, "-c", PREPROCESS, str(listing), str(result)],
+                       env=env, check=True, cwd=tmp)
+        return np.load(result)
 
 
 def evaluate(run: Path, items: List[Tuple[Path, int, str]],
@@ -188,7 +262,13 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="run directories to evaluate")
     parser.add_argument("--out", type=Path, default=Path("generalisation"))
     parser.add_argument("--photos", type=int, default=400, help="synthetic photos to make")
-    parser.add_argument("--uci", type=Path, help="scikit-learn's digits.csv.gz")
+    parser.add_argument("--uci", type=Path, help="the UCI digits as scikit-learn's "
+                        "digits.csv.gz (default: scikit-learn's own copy, if installed)")
+    parser.add_argument("--steps", type=Path, nargs="*", default=[], metavar="CHECKOUT",
+                        help="other checkouts of the package whose preprocessing to "
+                             "compare (folders holding tinygrad_mnist/)")
+    parser.add_argument("--sets", nargs="*", choices=SETS, default=list(SETS),
+                        help=f"test sets to use (default: all of {', '.join(SETS)})")
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads (default 1, as the other benchmarks)")
     parser.add_argument("--record", action="store_true",
@@ -197,46 +277,93 @@ def main(argv: List[str] = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
+    for checkout in args.steps:
+        if not (checkout / "tinygrad_mnist" / "data").is_dir():
+            parser.error(f"--steps {checkout}: no tinygrad_mnist/data/ in it")
     with threads.limited(args.threads):
         return _evaluate_all(args)
 
 
-def _evaluate_all(args: argparse.Namespace) -> int:
+SETS = ("scans", "fonts", "photos", "uci")
+
+
+def _builders(args: argparse.Namespace) -> Dict[str, Callable[[], List[Tuple[Path, int, str]]]]:
     builders = {"photos": lambda: build_photos(args.out / "photos", args.photos),
                 "fonts": lambda: build_fonts(args.out / "fonts")}
-    if args.uci:
-        builders["uci"] = lambda: build_uci(args.out / "uci", args.uci)
-    sets, seen = {}, {}
-    for name, build in builders.items():
-        cache = args.out / f"{name}.npz"    # what the models see, kept for the next run
-        if cache.exists():
-            with np.load(cache) as saved:
-                seen[name] = saved["images"]
-                sets[name] = [(Path(p), int(y), str(g)) for p, y, g in
-                              zip(saved["paths"], saved["labels"], saved["groups"])]
+    if {"scans", "uci"} & set(args.sets):
+        digits = uci_digits(args.uci)
+        if digits is None:
+            print("scans, uci: skipped (they need the UCI digits: pip install scikit-learn, "
+                  "which ships them, or give --uci digits.csv.gz)", flush=True)
+        else:
+            counts, labels, source = digits
+            print(f"scans, uci: {len(labels)} UCI digits from {source}", flush=True)
+            builders["scans"] = lambda: build_scans(args.out / "scans", counts, labels)
+            builders["uci"] = lambda: build_uci(args.out / "uci", counts, labels)
+    return {name: builders[name] for name in args.sets if name in builders}
+
+
+def _evaluate_all(args: argparse.Namespace) -> int:
+    this = Path(tinygrad_mnist.__file__).resolve().parent.parent
+    checkouts = {"this": this, **{c.name or str(c): c for c in args.steps}}
+    sets: Dict[str, List[Tuple[Path, int, str]]] = {}
+    seen: Dict[Tuple[str, str], np.ndarray] = {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, build in _builders(args).items():
+        listing = args.out / f"{name}.json"     # the test images, kept for the next run
+        if listing.exists():
+            sets[name] = [(Path(p), int(y), str(g)) for p, y, g in json.loads(listing.read_text())]
         else:
             sets[name] = build()
-            seen[name] = preprocess(sets[name])
-            np.savez(cache, images=seen[name], paths=[str(p) for p, _, _ in sets[name]],
-                     labels=[y for _, y, _ in sets[name]], groups=[g for _, _, g in sets[name]])
+            listing.write_text(json.dumps([(str(p), y, g) for p, y, g in sets[name]]))
         print(f"{name}: {len(sets[name])} images", flush=True)
+        for label, checkout in checkouts.items():
+            cache = args.out / f"{name}-steps-{steps_key(checkout)}.npy"
+            if not cache.exists():
+                np.save(cache, preprocess(checkout, sets[name]))
+            seen[name, label] = np.load(cache)
+    table = []
     for run in args.runs:
         for name, items in sets.items():
-            result = evaluate(run, items, seen[name])
-            parts = [f"{g} {r / n:.2%} ({r}/{n})" for g, (r, n) in result.items()
-                     if g not in ("predicted_1",)]
-            ones = result["predicted_1"]
-            print(f"{run} {name}: " + ", ".join(parts) +
-                  f"; predicted '1': {ones[0] / ones[1]:.1%}", flush=True)
-            if args.record:
-                record(run, result, args.argv)
+            for label in checkouts:
+                result = evaluate(run, items, seen[name, label])
+                parts = [f"{g} {r / n:.2%} ({r}/{n})" for g, (r, n) in result.items()
+                         if g not in ("predicted_1",)]
+                ones = result["predicted_1"]
+                print(f"{run} {name} (steps: {label}): " + ", ".join(parts) +
+                      f"; predicted '1': {ones[0] / ones[1]:.1%}", flush=True)
+                table += [(name, g, n, run.name, label, r / n) for g, (r, n) in result.items()
+                          if g not in ("predicted_1", name)]
+                if args.record and label == "this":
+                    record(run, result, args.argv)
+    print_table(table, [run.name for run in args.runs], list(checkouts))
     return 0
+
+
+def print_table(rows: List[Tuple[str, str, int, str, str, float]], runs: List[str],
+                steps: List[str]) -> None:
+    """A Markdown table: one row per set (and subset), one column per run and steps."""
+    columns = [(run, label) for run in runs for label in steps]
+    cells: Dict[Tuple[str, str], Dict[Tuple[str, str], float]] = {}
+    sizes: Dict[Tuple[str, str], int] = {}
+    for name, group, n, run, label, accuracy in rows:
+        cells.setdefault((name, group), {})[run, label] = accuracy
+        sizes[name, group] = n
+    print("\n| set | images | " + " | ".join(f"{run}, steps: {label}" for run, label in columns)
+          + " |")
+    print("|---|---|" + "---|" * len(columns))
+    for (name, group), values in cells.items():
+        title = name if group in ("all", name) else f"{name}: {group}"
+        print(f"| {title} | {sizes[name, group]:,} | "
+              + " | ".join(f"{100 * values[c]:.1f} %" if c in values else "" for c in columns)
+              + " |")
 
 
 #: The sets' names in benchmarks/results.json.
 SET_LABELS = {"gradient": "synthetic photos, gradient only",
               "gradient+shadow": "synthetic photos, gradient and shadow",
               "fonts": "digits in the machine's fonts",
+              "scans": "scans of other writers' digits (UCI, dark on white, 64×64)",
               "uci": "UCI handwritten digits (43 other writers)"}
 
 

@@ -218,3 +218,25 @@ def test_the_benchmarked_training_step_stays_float32(monkeypatch):
     assert {"Linear", "ReLU", "CrossEntropy", "Linear.backward", "CrossEntropy.backward"} <= names
     assert {dtype for _, dtype in seen} == {np.dtype(np.float32)}, \
         sorted({s for s in seen if s[1] != np.float32})
+
+
+def test_generalisation_scans_and_table(tmp_path, monkeypatch, capsys):
+    """The scan set is made the hidden set's way (8x8 counts as dark ink on white,
+    64x64 bicubic); without scikit-learn or --uci the UCI sets are skipped, not
+    downloaded; the table has a row per set and a column per run and steps."""
+    import numpy as np
+    from PIL import Image
+    gen = load("generalisation")
+    counts = np.zeros((2, 8, 8))
+    counts[:, 1:7, 3:5] = 16
+    counts[1, 1:7, 2] = 8                       # a soft stroke beside the full one
+    items = gen.build_scans(tmp_path / "scans", counts, np.array([1, 7]))
+    assert [(label, group) for _, label, group in items] == [(1, "scans"), (7, "scans")]
+    scan = np.asarray(Image.open(items[1][0]))
+    assert scan.shape == (64, 64) and scan[0, 0] == 255 and scan[32, 32] == 0
+    assert 0 < scan[32, 17] < 255                   # the soft stroke stays grey
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    assert gen.uci_digits(None) is None
+    gen.print_table([("scans", "all", 2, "mlp", "this", 0.5),
+                     ("scans", "all", 2, "mlp", "old", 1.0)], ["mlp"], ["this", "old"])
+    assert "| scans | 2 | 50.0 % | 100.0 % |" in capsys.readouterr().out

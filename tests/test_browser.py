@@ -233,7 +233,7 @@ def image_strokes(image: np.ndarray, box: Tuple[float, float, float],
 
 def first_confident_seven(predict: Any) -> np.ndarray:
     """The first test-set seven that the tiny model reads as a seven with >= 90%."""
-    from tinygrad_mnist.app.serve.contract import drawing_to_mnist as mnist_style
+    from tinygrad_mnist.data import mnist_style
     images, labels = mnist_test_set()
     for i in np.flatnonzero(labels == 7)[:50]:
         if predict(mnist_style(images[i])[None])[0, 7] >= 0.9:

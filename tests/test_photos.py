@@ -12,8 +12,8 @@ from data_helpers import isolated_env  # noqa: F401 - autouse fixture
 from tinygrad_mnist.app import cli
 from tinygrad_mnist.models import build_model
 from tinygrad_mnist.app.config import TrainConfig
-from tinygrad_mnist.data import fashion_style, load_image, mnist_style
-from tinygrad_mnist.data.photos import components, otsu_threshold
+from tinygrad_mnist.data import fashion_style, fit_to_mnist_box, load_image, mnist_style
+from tinygrad_mnist.data.photos import components, float_planes, is_photo, otsu_threshold
 from tinygrad_mnist.app.predict import predict
 
 W, H = 320, 260
@@ -136,6 +136,43 @@ def test_a_big_phone_photo_is_quick(clean):
     out = mnist_style(big)
     assert time.perf_counter() - start < 2.0
     assert similarity(out, clean) > 0.93
+
+
+def soft_ring(width):
+    """A scanned '0' with thick soft strokes, as an 8x8 digit upscaled to 64x64 has them:
+    its ink coverage (0..1) and the scan (dark ink on white, uint8)."""
+    im = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(im).ellipse([12, 4, 52, 60], outline=255, width=width)
+    coverage = np.asarray(im.filter(ImageFilter.GaussianBlur(3)), np.float64) / 255
+    return coverage, as_uint8(255 - 255 * coverage)
+
+
+def test_clean_pages_and_photos_are_told_apart():
+    rng = np.random.default_rng(1)
+    drawing = np.full((112, 112), 255, np.uint8)
+    drawing[20:90, 50:62] = 0                                     # the page's canvas
+    clean = {"flat paper": as_uint8(paper(three())), "soft scan": soft_ring(12)[1],
+             "canvas": drawing, "light on black": 255 - drawing,
+             "faint noise": as_uint8(paper(three()) + rng.normal(0, 2, (H, W, 3)))}
+    photos = {"gradient": as_uint8(paper(three()) + gradient(25)),
+              "shadow": as_uint8(paper(three()) * shadow(0.3, 1)),
+              "noise": as_uint8(paper(three()) + rng.normal(0, 12, (H, W, 3))),
+              "colour only": as_uint8(paper(three(), (90, 160, 90), (200, 60, 60)))}
+    assert [name for name, im in clean.items() if is_photo(float_planes(im))] == []
+    assert [name for name, im in photos.items() if not is_photo(float_planes(im))] == []
+
+
+@pytest.mark.parametrize("width", [8, 12, 16])
+def test_a_soft_scan_keeps_its_strokes_and_grey_levels(width):
+    """Thick soft strokes on a clean page come back as they are: the photo steps'
+    background estimate and threshold took ink from such strokes."""
+    coverage, scan = soft_ring(width)
+    ideal = fit_to_mnist_box(coverage / coverage.max())
+    out = mnist_style(scan)
+    assert np.corrcoef(out.ravel(), ideal.ravel())[0, 1] > 0.97
+    assert 0.85 < out.sum() / ideal.sum() < 1.15
+    inked = out > 0.05
+    assert ((out < 0.95) & inked).sum() > 0.3 * inked.sum()     # grey levels, not a mask
 
 
 def test_connected_pieces_and_otsu():

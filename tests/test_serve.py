@@ -206,14 +206,14 @@ def test_predict_answers_digit_probabilities_and_preview(app: running) -> None:
 
 
 def test_the_predictor_gets_the_mnist_style_image() -> None:
-    """The drawing gets MNIST's steps (crop, fit into 20x20, centre): the server's
-    drawing_to_mnist, not the slower photo pipeline of data.mnist_style."""
+    """The drawing gets predict's steps, data.mnist_style (for a clean drawing: crop,
+    fit into 20x20, centre by centre of mass)."""
     seen = []
 
     def spy(images: np.ndarray) -> np.ndarray:
         seen.append(images.copy())
         return stub_proba(images)
-    from tinygrad_mnist.app.serve.contract import drawing_to_mnist as mnist_style
+    from tinygrad_mnist.data import mnist_style
     with running(spy) as a:
         payload = drawing(60, 30)
         status, data = post(a.port, payload)
@@ -223,6 +223,29 @@ def test_the_predictor_gets_the_mnist_style_image() -> None:
     expected = mnist_style(np.array(payload["pixels"], np.uint8).reshape(30, 60))
     np.testing.assert_array_equal(images[0], expected)
     np.testing.assert_array_equal(data["preview"], np.rint(expected * 255).ravel())
+
+
+def test_a_photo_sent_as_pixels_gets_the_photo_steps() -> None:
+    """A noisy photo under a light gradient gets predict's photo steps: its preview is
+    the stroke on black, not the gradient as a grey block."""
+    rng = np.random.default_rng(0)
+    xx = np.mgrid[0:120, 0:160][1]
+    photo = 190 + 50 * (xx / 160 - 0.5) + rng.normal(0, 6, (120, 160))
+    photo[20:100, 75:87] = 40                                       # a dark stroke
+    photo = np.clip(np.rint(photo), 0, 255).astype(np.uint8)
+    seen = []
+
+    def spy(images: np.ndarray) -> np.ndarray:
+        seen.append(images.copy())
+        return stub_proba(images)
+    from tinygrad_mnist.data import mnist_style
+    with running(spy) as a:
+        status, data = post(a.port, {"width": 160, "height": 120,
+                                     "pixels": photo.ravel().tolist()})
+    assert status == 200
+    np.testing.assert_array_equal(seen[0][0], mnist_style(photo))
+    preview = np.array(data["preview"]).reshape(28, 28)
+    assert (preview > 0).sum() < 150 and preview[:, :8].max() == 0   # a bar, no grey block
 
 
 def test_empty_drawing_is_422_with_a_message(app: running) -> None:
@@ -455,7 +478,7 @@ def test_real_digits_through_http_and_in_parallel() -> None:
         for t in threads:
             t.join(30)
     assert sorted(answers) == list(range(n))
-    from tinygrad_mnist.app.serve.contract import drawing_to_mnist as mnist_style
+    from tinygrad_mnist.data import mnist_style
     expected = predict_proba(np.stack([
         mnist_style(np.array(as_drawing(images[i])["pixels"], np.uint8).reshape(112, 112))
         for i in range(n)]))
@@ -525,3 +548,162 @@ def test_keep_alive_after_errors(app: running) -> None:
         assert response.status == 200 and response.read()
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------- image files
+BOUNDARY = "----tinygrad-mnist-test-7MA4YWxkTrZu0gW"
+
+
+def form(fields: Dict[str, bytes], boundary: str = BOUNDARY) -> Tuple[bytes, str]:
+    """A multipart/form-data body with one file per field, and its Content-Type."""
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                    f'filename="{name}.png"\r\nContent-Type: image/png\r\n\r\n'.encode()
+                    + data + b"\r\n" for name, data in fields.items())
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def picture_files(tmp_path: Any) -> Dict[str, Any]:
+    """A clean drawing of a '7' (PNG) and a photo of one: tinted paper, a light gradient,
+    noise, stored turned by 90 degrees with the EXIF tag that turns it back (JPEG)."""
+    from PIL import Image, ImageDraw
+    clean = Image.new("L", (120, 150), 255)
+    ImageDraw.Draw(clean).line([(25, 30), (95, 30), (50, 125)], fill=0, width=11)
+    clean.save(tmp_path / "seven.png")
+    rng = np.random.default_rng(3)
+    xx = np.mgrid[0:150, 0:120][1]
+    grey = np.asarray(clean, np.float64) * 0.8 + 30 + 40 * (xx / 120 - 0.5)
+    rgb = np.stack([grey, grey * 0.97, grey * 0.9], -1) + rng.normal(0, 5, (150, 120, 3))
+    photo = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6   # "rotate 90 clockwise to view": stored turned the other way
+    photo.transpose(Image.ROTATE_90).save(tmp_path / "photo.jpg", quality=88, exif=exif)
+    return {"png": tmp_path / "seven.png", "jpeg": tmp_path / "photo.jpg"}
+
+
+def small_model(tmp_path: Any) -> Any:
+    """A checkpoint of a small untrained MLP (its probabilities differ from image to
+    image in the third decimal: enough to tell two preprocessings apart)."""
+    import dataclasses
+    import tinygrad_mnist as tg
+    from tinygrad_mnist.app.config import TrainConfig
+    from tinygrad_mnist.models import build_model
+    config = TrainConfig.from_dict({"hidden": [16]})
+    tg.manual_seed(0)
+    tg.save({"format": "tinygrad_mnist.model", "model": build_model(config).state_dict(),
+             "config": dataclasses.asdict(config), "stats": [0.13, 0.31], "epoch": 1,
+             "val_acc": 0.5}, tmp_path / "model.npz")
+    return tmp_path / "model.npz"
+
+
+def test_an_image_file_gets_predicts_answer(tmp_path: Any) -> None:
+    """The same file, sent as the body or as a form's "image" field, gets the digit and
+    probabilities `tinygrad-mnist predict` gives it (EXIF applied, the same steps)."""
+    from tinygrad_mnist.app.predict import predict
+    from tinygrad_mnist.app.serve import load_predictor
+    from tinygrad_mnist.data import load_image, mnist_style
+    model = small_model(tmp_path)
+    files = picture_files(tmp_path)
+    with running(load_predictor(model)) as a:
+        for kind, path in files.items():
+            (expected,), _ = predict(model, [path], top=10)
+            proba = np.zeros(10)
+            for label, p in expected.top:
+                proba[label] = p
+            data = path.read_bytes()
+            answers = [post(a.port, data, f"image/{kind}"), post(a.port, *form({"image": data}))]
+            for status, answer in answers:
+                assert status == 200, answer
+                assert answer["digit"] == expected.top[0][0]
+                np.testing.assert_allclose(answer["probabilities"], proba, atol=6e-7)
+                seen = mnist_style(load_image(path, color=True))
+                np.testing.assert_array_equal(answer["preview"], np.rint(seen * 255).ravel())
+    turned = np.array(answers[0][1]["preview"]).reshape(28, 28)
+    assert turned[4:9].sum() > turned[:, 4:9].sum()   # the 7's bar on top: EXIF applied
+
+
+def bad_image_bodies() -> Dict[str, Tuple[bytes, str, int, str]]:
+    """name: (body, Content-Type, status, a fragment of the message)."""
+    import io
+    from PIL import Image
+    png, gif, blank = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 256, (60, 60), dtype=np.uint8)
+    Image.fromarray(noise).save(png, format="PNG")   # its pixels are most of its bytes
+    Image.new("L", (30, 30), 0).save(gif, format="GIF")
+    Image.new("L", (30, 30), 255).save(blank, format="PNG")
+    good = png.getvalue()
+    return {
+        "text as PNG": (b"this is not an image", "image/png", 400, "not a PNG or JPEG"),
+        "an empty body": (b"", "image/jpeg", 400, "empty"),
+        "a GIF as PNG": (gif.getvalue(), "image/png", 400, "not a PNG or JPEG"),
+        "a truncated PNG": (good[:len(good) // 2], "image/png", 400, "broken image"),
+        "a blank picture": (blank.getvalue(), "image/png", 422, "no digit found"),
+        "the wrong field": (*form({"file": good}), 400, 'named "image"'),
+        "no boundary": (form({"image": good})[0], "multipart/form-data", 400, "boundary"),
+        "another boundary": (form({"image": good})[0], form({}, "other")[1], 400,
+                             "malformed multipart"),
+        "no closing line": (form({"image": good})[0][:-30], form({})[1], 400,
+                            "malformed multipart"),
+        "text in the field": (*form({"image": b"GIF89a?"}), 400, 'the "image" field is not'),
+    }
+
+
+BAD_IMAGES = bad_image_bodies()
+
+
+@pytest.mark.parametrize("case", BAD_IMAGES.values(), ids=BAD_IMAGES.keys())
+def test_bad_image_bodies_get_a_4xx_and_one_line(app: running, case: Tuple) -> None:
+    body, content_type, status, fragment = case
+    answer = post(app.port, body, content_type)
+    assert answer[0] == status and fragment in answer[1]["error"], answer
+    assert "\n" not in answer[1]["error"] and len(answer[1]["error"]) < 200
+
+
+def test_too_many_pixels_is_413_before_decoding(app: running,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    from PIL import Image
+    monkeypatch.setattr("tinygrad_mnist.app.serve.contract.MAX_IMAGE_PIXELS", 899)
+    png = io.BytesIO()
+    Image.new("L", (30, 30), 0).save(png, format="PNG")
+    for body, content_type in ((png.getvalue(), "image/png"), form({"image": png.getvalue()})):
+        status, data = post(app.port, body, content_type)
+        assert status == 413 and "30x30 pixels, over the limit of 899" in data["error"]
+
+
+def test_a_huge_image_body_is_413_from_its_length(app: running) -> None:
+    head = (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            f"Content-Length: {MAX_BODY_BYTES + 1}\r\n\r\n").encode()
+    assert raw_exchange(app.port, head).startswith(b"HTTP/1.1 413")
+
+
+def test_the_form_parser_keeps_the_files_bytes() -> None:
+    """Line breaks, dashes and a boundary-like line inside the file are its own bytes;
+    the other fields are skipped."""
+    from tinygrad_mnist.app.serve.contract import parse_form
+    data = bytes(range(256)) + b"\r\n--" + BOUNDARY[:-1].encode() + b"\r\n\r\n\r" + b"\n" * 3
+    body, content_type = form({"note": b"hello", "image": data})
+    assert parse_form(body, content_type) == data
+    quoted = content_type.replace(f"boundary={BOUNDARY}", f'boundary="{BOUNDARY}"')
+    assert parse_form(body, quoted) == data
+
+
+def test_the_documented_curl_lines(tmp_path: Any) -> None:
+    """docs/serving.md's curl lines for seven.png, as written there, against a server."""
+    import shlex
+    import shutil
+    import subprocess
+    from pathlib import Path
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "serving.md").read_text()
+    lines = [shlex.split(line) for line in doc.splitlines()
+             if line.startswith("curl ") and "seven.png" in line]
+    assert len(lines) == 2 and any("-F" in line for line in lines)
+    files = picture_files(tmp_path)
+    with running(stub_proba) as a:
+        for line in lines:
+            line = [word.replace("seven.png", str(files["png"]))
+                    .replace("http://127.0.0.1:8000/", a.url) for word in line]
+            out = subprocess.run(line + ["-sS"], capture_output=True, timeout=30,
+                                 check=True).stdout
+            assert json.loads(out)["digit"] == 7

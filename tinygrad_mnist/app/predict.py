@@ -17,16 +17,14 @@ import numpy as np
 from PIL import Image
 
 from ..atomic import atomic_write, atomic_write_files
-from ..data import (DATASETS, DIGITS, fashion_style, load_image, mnist_style, read_idx,
-                   read_kaggle_csv, scale, side_by_side)
+from ..data import (DATASETS, DIGITS, MAX_IMAGE_PIXELS, fashion_style, load_image,
+                   mnist_style, read_idx, read_kaggle_csv, scale, side_by_side)
 from ..data import DataError
 from ..errors import BrokenModelError
 from .inference import load_models
 
 PathLike = Union[str, os.PathLike]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-#: The largest picture read, in pixels (a decompression bomb declares far more).
-MAX_IMAGE_PIXELS = 50_000_000
 
 
 @dataclass

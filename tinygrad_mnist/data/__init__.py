@@ -20,7 +20,7 @@ from .idx import encode_idx, parse_idx, read_idx, write_idx
 from .kaggle import KaggleDigits, read_kaggle_csv
 from .loader import DataLoader, shift_images
 from .objects import fashion_style
-from .photos import fit_to_mnist_box, side_by_side
+from .photos import MAX_IMAGE_PIXELS, fit_to_mnist_box, side_by_side
 from .preprocess import (Split, Stats, apply_standardization, class_counts,
                          fit_standardization, image_shape_of, load_image, mnist_style, one_hot,
                          prepare, scale, to_layout, train_val_split)
@@ -38,7 +38,7 @@ __all__ = [
     "scale", "fit_standardization", "apply_standardization", "Stats", "to_layout", "prepare",
     "image_shape_of", "one_hot", "train_val_split", "Split", "class_counts", "mnist_style",
     "fashion_style",
-    "fit_to_mnist_box",
+    "fit_to_mnist_box", "MAX_IMAGE_PIXELS",
     "load_image", "side_by_side", "DataLoader", "shift_images", "Distortion", "distort",
     "AUGMENTATIONS",
     "DISTORTIONS",

@@ -1,7 +1,18 @@
 """Turning a photo, scan or drawing of one handwritten digit into what MNIST looks like:
 light ink on black, fitted into 20x20 and centred by its centre of mass in 28x28.
 
-:func:`mnist_style` copes with what real photos bring:
+:func:`mnist_style` is the one preprocessing of ``predict``, ``serve`` and the library.
+On a working copy of at most ``WORK_SIDE`` pixels on its longer side, it first tells a
+clean scan or drawing from a photo (:func:`is_photo`: an uneven page, noise, or low
+contrast make a photo), then:
+
+* **A clean scan or drawing** (:func:`clean_ink`) keeps its grey levels: soft strokes
+  stay soft. The paper is the median of the border, the ink what differs from it,
+  scaled to a strongest ink of 1; only the faint halo around the strokes (under a fifth
+  of the strongest ink: what upscaling or a scanner's blur adds) counts as paper.
+* **A photo** (:func:`photo_ink`) gets the steps below, which flatten the background
+  and threshold the ink: right for uneven light, shadows and specks, wrong for soft
+  strokes on a clean page (they lose ink):
 
 1. **Size and colour.** The image is reduced to at most ``WORK_SIDE`` pixels on its longer
    side. Of its grey value and its red, green and blue channels, the one in which the ink
@@ -24,18 +35,22 @@ light ink on black, fitted into 20x20 and centred by its centre of mass in 28x28
 4. **Thick and thin strokes.** Ink intensity is normalised (a faint pencil line counts as
    much as a marker), and strokes thinner than MNIST's after scaling are thickened.
 
-:func:`load_image` reads a file with its EXIF orientation applied (a phone's portrait photo
-stands upright). Everything here is NumPy and Pillow.
+Strokes thinner than MNIST's once scaled are thickened on both paths. :func:`load_image`
+reads a file with its EXIF orientation applied (a phone's portrait photo stands upright).
+Everything here is NumPy and Pillow.
 """
 from __future__ import annotations
 
 import os
-from typing import Tuple, Union
+from typing import BinaryIO, Tuple, Union
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 IMAGE_SIZE = 28
+#: The largest picture read by ``predict`` and ``serve``, in pixels (a decompression
+#: bomb declares far more).
+MAX_IMAGE_PIXELS = 50_000_000
 WORK_SIDE = 256        # longer side of the working copy of a photo, in pixels
 _MIN_CONTRAST = 0.1    # ink must be this much darker/brighter than the paper (0..1)
 _INK_THRESHOLD = 0.2   # fraction of full ink that counts for the bounding box
@@ -44,6 +59,11 @@ _KEEP_FRACTION = 0.1   # pieces smaller than this fraction of the largest are sp
 _STROKE = 2.0          # thinnest stroke (pixels, in the 20x20 box) left as it is
 _POLARITY_SIDE = 64    # longer side of the copy on which the ink's channel is chosen
 _TIGHT_CROP = 64       # pictures with a shorter side below this are cropped to the digit
+_CLEAN_SPREAD = 0.01   # a clean page's border: median deviation from its median (0..1)
+_CLEAN_CORNERS = 0.03  # a clean page's three most paper-like corners: their range (0..1)
+_CLEAN_NOISE = 0.01    # a clean page's border: median |difference of neighbours| (0..1)
+_CLEAN_CONTRAST = 0.25  # a clean page's ink differs at least this much from the paper
+_HALO = 0.2            # on a clean page, ink fainter than this (of the strongest) is paper
 _LANCZOS = getattr(Image, "Resampling", Image).LANCZOS
 _BOX_FILTER = getattr(Image, "Resampling", Image).BOX
 
@@ -242,9 +262,98 @@ def _keep_digit(mask: np.ndarray) -> np.ndarray:
 
 
 def isolate_ink(image: np.ndarray) -> np.ndarray:
-    """Steps 1 to 4 of the module docstring: the digit's ink as ``float64 (h, w)`` in
-    [0, 1] on a black background, at working resolution. Raises ValueError without ink."""
-    a, inverted = _ink_channel(float_planes(image))
+    """The digit's ink as ``float64 (h, w)`` in [0, 1] on a black background, at
+    working resolution (at most ``WORK_SIDE`` pixels on the longer side), by the steps
+    :func:`is_photo` chooses: :func:`clean_ink` for a clean scan or drawing,
+    :func:`photo_ink` for a photo. Raises ValueError without ink."""
+    planes = float_planes(image)
+    return photo_ink(planes) if is_photo(planes) else clean_ink(planes)
+
+
+def is_photo(planes: np.ndarray) -> bool:
+    """Whether ``planes`` (from :func:`float_planes`) look like a photo rather than a
+    clean scan or drawing. On the grey image, a photo's page is
+
+    * uneven: the border's median absolute deviation from its median exceeds
+      ``_CLEAN_SPREAD`` (a gradient), or the medians of the three corners (an eighth of
+      the picture wide) most like paper differ by more than ``_CLEAN_CORNERS`` (a
+      shadow over part of the page; the fourth corner may hold ink);
+    * noisy: the median difference between neighbours along the border exceeds
+      ``_CLEAN_NOISE`` (sensor noise, JPEG artefacts on a textured page);
+    * or of low contrast: no pixel differs from the paper by ``_CLEAN_CONTRAST`` (faint
+      ink, or ink that only shows in one colour channel)."""
+    grey = _grey(planes)
+    ring = (np.concatenate([grey[0, :-1], grey[:-1, -1], grey[-1, :0:-1], grey[:0:-1, 0]])
+            if min(grey.shape) >= 3 else grey.ravel())    # the border, clockwise
+    paper = np.median(ring)
+    spread = np.median(np.abs(ring - paper))
+    noise = np.median(np.abs(np.diff(ring))) if len(ring) > 1 else 0.0
+    c = max(1, min(grey.shape) // 8)
+    corners = np.sort(np.median([grey[:c, :c], grey[:c, -c:], grey[-c:, :c], grey[-c:, -c:]],
+                                axis=(1, 2)))
+    shadow = corners[3] - corners[1] if paper > 0.5 else corners[2] - corners[0]
+    contrast = max(paper - grey.min(), grey.max() - paper)
+    return bool(spread > _CLEAN_SPREAD or shadow > _CLEAN_CORNERS or noise > _CLEAN_NOISE
+                or contrast < _CLEAN_CONTRAST)
+
+
+def clean_ink(planes: np.ndarray) -> np.ndarray:
+    """A clean scan's or drawing's ink, its grey levels kept: a small blur (pictures of 48
+    pixels or more), the paper is the median of the picture's border, the ink is what
+    differs from it on the side where it differs most (dark ink on light paper or light
+    on dark), scaled so that the strongest ink is 1; the faint halo around the strokes
+    (below ``_HALO`` of the strongest ink: what upscaling and a scanner's blur add, much
+    wider than MNIST's rim) is taken as paper. Strokes thinner than MNIST's once scaled
+    are thickened (grey dilation). Raises ValueError without ink."""
+    grey = _grey(planes)
+    if min(grey.shape) >= 48:
+        grey = box_blur(grey, 3)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    paper = float(np.median(border))
+    if paper - grey.min() > grey.max() - paper:   # dark ink on light paper
+        grey, paper = 1.0 - grey, 1.0 - paper
+    ink = np.clip(grey - paper, 0.0, None)
+    if ink.max() < _MIN_CONTRAST:
+        raise ValueError("no ink found: the image is empty (uniform background)")
+    ink /= ink.max()
+    core = ink > 0.5
+    return _thicken(np.clip((ink - _HALO) / (1.0 - _HALO), 0.0, 1.0), core)
+
+
+def _grey(planes: np.ndarray) -> np.ndarray:
+    """The grey image of ``planes``: the one plane, or the luma of red, green, blue."""
+    if len(planes) == 1:
+        return planes[0]
+    return 0.299 * planes[0] + 0.587 * planes[1] + 0.114 * planes[2]
+
+
+def _thicken(soft: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``soft`` ink dilated if the strokes of ``mask`` (the ink's core) are thinner than
+    ``_STROKE`` pixels once the digit is fitted into the 20x20 box."""
+    boundary = mask & ~_erode3(mask)
+    width = 2 * mask.sum() / max(boundary.sum(), 1)
+    ys, xs = np.nonzero(mask)
+    if not len(ys):
+        return soft
+    factor = _BOX / max(np.ptp(ys) + 1, np.ptp(xs) + 1)
+    if width * factor < _STROKE:
+        grow = int(round((_STROKE / factor - width)))
+        if grow >= 1:
+            soft = dilation(soft, grow + 1)
+    return soft
+
+
+def _erode3(mask: np.ndarray) -> np.ndarray:
+    """Binary erosion of ``mask`` with a 3x3 square (edges extended)."""
+    p = np.pad(mask, 1, mode="edge")
+    rows = p[:-2] & p[1:-1] & p[2:]
+    return rows[:, :-2] & rows[:, 1:-1] & rows[:, 2:]
+
+
+def photo_ink(planes: np.ndarray) -> np.ndarray:
+    """Steps 1 to 4 of the module docstring for a photo: the digit's ink as ``float64
+    (h, w)`` in [0, 1] on a black background. Raises ValueError without ink."""
+    a, inverted = _ink_channel(planes)
     h, w = a.shape
     if min(h, w) >= 48:
         a = box_blur(a, 3)
@@ -262,25 +371,18 @@ def isolate_ink(image: np.ndarray) -> np.ndarray:
     mask = _keep_digit(mask)
     full = np.percentile(ink[mask], 90)
     soft = np.clip(ink / full, 0.0, 1.0) * (dilation(mask.astype(np.float64), 5) > 0)
-    # strokes thinner than MNIST's once scaled into the box: thicken them
-    boundary = mask & ~(_filter2d(mask.astype(np.uint8), 3, np.minimum) > 0)
-    width = 2 * mask.sum() / max(boundary.sum(), 1)
-    ys, xs = np.nonzero(mask)
-    factor = _BOX / max(np.ptp(ys) + 1, np.ptp(xs) + 1)
-    if width * factor < _STROKE:
-        grow = int(round((_STROKE / factor - width)))
-        if grow >= 1:
-            soft = dilation(soft, grow + 1)
-    return soft
+    return _thicken(soft, mask)   # strokes thinner than MNIST's once scaled
 
 
 def mnist_style(image: np.ndarray) -> np.ndarray:
     """Make an image of one handwritten digit look like MNIST: light ink on black, cropped
     to the ink, fitted into 20x20 keeping the aspect ratio (antialiased), pasted into 28x28
     with its centre of mass at the centre. ``image`` is greyscale ``(H, W)`` or colour
-    ``(H, W, 3)`` (any size; uint8 0..255, or float in [0, 1]); photos with uneven light,
-    shadows, noise, coloured ink or paper and stray specks are handled (module docstring).
-    Returns ``float32 (28, 28)`` in [0, 1]; raises ValueError if there is no ink."""
+    ``(H, W, 3)`` (any size; uint8 0..255, or float in [0, 1]). A clean scan or drawing
+    keeps its grey levels (:func:`clean_ink`); a photo's uneven light, shadows, noise,
+    coloured ink or paper and stray specks are handled (:func:`photo_ink`; which one is
+    :func:`is_photo`'s call). Returns ``float32 (28, 28)`` in [0, 1]; raises ValueError
+    if there is no ink."""
     return fit_to_mnist_box(isolate_ink(image))
 
 
@@ -314,10 +416,11 @@ def fit_to_mnist_box(ink: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
-def load_image(path: Union[str, os.PathLike], color: bool = False) -> np.ndarray:
+def load_image(path: Union[str, os.PathLike, BinaryIO], color: bool = False) -> np.ndarray:
     """Read a PNG/JPEG (or any Pillow format) as ``uint8``: greyscale ``(H, W)``, or
-    ``(H, W, 3)`` with ``color``. The EXIF orientation is applied; transparent areas are
-    flattened onto white. Raises FileNotFoundError/ValueError naming the file."""
+    ``(H, W, 3)`` with ``color``. ``path`` is a file name or a binary file object. The
+    EXIF orientation is applied; transparent areas are flattened onto white. Raises
+    FileNotFoundError/ValueError naming the file."""
     try:
         with Image.open(path) as im:
             im.load()

@@ -5,6 +5,11 @@ to its users, and micro-batched predictions.
   /predict`` (see :mod:`.contract`). Every answer but the page's files is JSON; every
   error is ``{"error": message}``: 4xx for what the client must fix, 500 only if the
   predictor fails (its traceback goes to the server's log, nothing to the client).
+  The page's JSON drawing is prepared on the event loop; an image file is decoded and
+  prepared on one thread of its own, one file at a time (which bounds the memory that
+  large pictures take). A form post is a "simple" cross-site request that a browser
+  sends without asking: /predict changes nothing, and without CORS headers the other
+  site cannot read the answer.
 * Limits, enforced on every connection: the request line and headers within
   ``REQUEST_TIMEOUT`` seconds of connecting (or of the previous answer) and at most
   ``MAX_HEADER_BYTES``; the body within ``REQUEST_TIMEOUT`` more seconds and at most
@@ -40,9 +45,9 @@ from typing import Any, AsyncIterator, Dict, Optional, Tuple
 
 import numpy as np
 
-from .contract import (KEEP_ALIVE_TIMEOUT, MAX_BODY_BYTES, MAX_HEADER_BYTES, MODEL_FAILED,
-                       REQUEST_TIMEOUT, Predictor, RequestError, answer,
-                       check_probabilities, parse_request, prepare_drawing)
+from .contract import (JSON_TYPE, KEEP_ALIVE_TIMEOUT, MAX_BODY_BYTES, MAX_HEADER_BYTES,
+                       MODEL_FAILED, REQUEST_TIMEOUT, Predictor, RequestError, answer,
+                       body_kind, check_probabilities, parse_body, prepare_drawing)
 
 try:  # the optional "deploy" packages
     import httptools
@@ -92,8 +97,7 @@ def _require_deploy_packages() -> None:
 # ------------------------------------------------------------------ micro-batching
 class MicroBatcher:
     """Collects the 28x28 images of concurrent requests and runs each batch through one
-    ``predict_proba`` call on a single worker thread (the images are prepared on the
-    event loop: a tenth of a millisecond each, cheaper than handing them over).
+    ``predict_proba`` call on a single worker thread.
 
     A request waiting alone waits ``window`` seconds for company; requests arriving
     while a batch is being computed form the next one (up to ``max_batch``)."""
@@ -106,10 +110,8 @@ class MicroBatcher:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="tinygrad-mnist-model")
         self.task: Optional[asyncio.Task] = None
 
-    async def predict(self, drawing: np.ndarray) -> Dict[str, Any]:
-        """The answer for one drawing (RequestError 422 without ink, RuntimeError if the
-        predictor fails)."""
-        image = prepare_drawing(drawing)
+    async def predict(self, image: np.ndarray) -> Dict[str, Any]:
+        """The answer for one 28x28 image (RuntimeError if the predictor fails)."""
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._run())
         future = asyncio.get_running_loop().create_future()
@@ -165,7 +167,7 @@ def build_app(predict_proba: Predictor, log_requests: bool = False,
     `on_ready()` is called once it runs (Ctrl+C is handled from then on)."""
     _require_deploy_packages()
     static = {name: (STATIC_DIR / name).read_bytes() for name, _ in set(STATIC_FILES.values())}
-    state: Dict[str, MicroBatcher] = {}
+    state: Dict[str, Any] = {}
 
     async def page(request: "Request") -> "Response":
         name, content_type = STATIC_FILES[request.url.path]
@@ -179,8 +181,13 @@ def build_app(predict_proba: Predictor, log_requests: bool = False,
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            body = await _read_body(request)
-            result = await state["batcher"].predict(parse_request(body))
+            body, content_type = await _read_body(request)
+            if body_kind(content_type) == JSON_TYPE:   # the page's drawing: quick, done here
+                image = prepare_drawing(parse_body(body, content_type))
+            else:  # a file: decoded and prepared on a thread of its own, one at a time
+                image = await loop.run_in_executor(state["files"], _prepare_file, body,
+                                                   content_type)
+            result = await state["batcher"].predict(image)
         except RequestError as e:
             return _json(e.status, {"error": e.message},
                          {"Connection": "close"} if e.status in (411, 413) else None)
@@ -203,6 +210,7 @@ def build_app(predict_proba: Predictor, log_requests: bool = False,
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         state["batcher"] = MicroBatcher(predict_proba)
+        state["files"] = ThreadPoolExecutor(1, thread_name_prefix="tinygrad-mnist-files")
         gc.freeze()  # the model and the libraries: never again scanned by the collector
         if on_ready is not None:
             on_ready()
@@ -210,6 +218,7 @@ def build_app(predict_proba: Predictor, log_requests: bool = False,
             yield
         finally:
             state["batcher"].close()
+            state["files"].shutdown(wait=False, cancel_futures=True)
 
     routes = [Route(path, page, methods=["GET"]) for path in STATIC_FILES]
     routes += [Route("/healthz", healthz, methods=["GET"]),
@@ -241,8 +250,14 @@ class _PredictFirst:
             await self.app(scope, receive, send)
 
 
-async def _read_body(request: "Request") -> bytes:
-    """The request's body, checked against the contract's limits before it is read."""
+def _prepare_file(body: bytes, content_type: str) -> np.ndarray:
+    """An image file's body (or a form holding one) as the 28x28 image the model sees."""
+    return prepare_drawing(parse_body(body, content_type))
+
+
+async def _read_body(request: "Request") -> Tuple[bytes, str]:
+    """The request's body and Content-Type, checked against the contract's limits and
+    body types before the body is read."""
     headers = request.headers
     if "chunked" in headers.get("transfer-encoding", "").lower():
         raise RequestError(411, "send a Content-Length (chunked bodies are not accepted)")
@@ -258,11 +273,9 @@ async def _read_body(request: "Request") -> bytes:
     if length > MAX_BODY_BYTES:
         raise RequestError(413, f"the body is {length} bytes; at most {MAX_BODY_BYTES} are "
                                 "accepted")
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":  # also makes cross-site posts need CORS
-        raise RequestError(415, f"Content-Type must be application/json, got "
-                                f"{content_type or 'none'}")
-    return await request.body()
+    content_type = headers.get("content-type", "")
+    body_kind(content_type)  # 415 for another type, before the body is read
+    return await request.body(), content_type
 
 
 class _AccessLog:

@@ -1,25 +1,36 @@
 """The ``/predict`` contract of the digit app, apart from any HTTP server: the limits,
-validating a request body into a drawing, and the answer for a drawing.
+validating a request body into a picture, and the answer for a picture.
 
-A body is ``{"width": W, "height": H, "pixels": [W*H greys 0..255]}`` (row-major, any
-background); the answer is ``{"digit": d, "probabilities": [10 floats], "preview": [784
-greys 0..255]}``, the preview being the 28x28 image the model saw. A bad body raises
-:class:`RequestError` with the 4xx status to answer and a message naming the problem.
+A body is one of:
 
-A drawing from the page is clean strokes on a blank canvas, so it gets MNIST's own steps
-(:func:`drawing_to_mnist`: crop to the ink, fit into 20x20, centre by centre of mass in
-28x28), about a tenth of a millisecond, rather than the photo pipeline of
-``tinygrad_mnist.data.mnist_style`` (uneven light, shadows, specks: several milliseconds
-an image, which would cap the server at a few dozen answers a second).
+* ``application/json``: ``{"width": W, "height": H, "pixels": [W*H greys 0..255]}``
+  (row-major, any background), what the page sends (:func:`parse_request`);
+* ``image/png`` or ``image/jpeg``: the file itself (:func:`parse_image`);
+* ``multipart/form-data`` with the file in the field ``image``, as ``curl -F
+  image=@seven.png`` and HTML forms send it (:func:`parse_form`).
+
+Every picture then gets the steps ``tinygrad-mnist predict`` gives a file: a file is read
+as ``predict`` reads it (EXIF orientation applied, transparency onto white, at most
+``MAX_IMAGE_PIXELS``), and every picture goes through
+:func:`tinygrad_mnist.data.mnist_style` (:func:`prepare_drawing`). The answer is
+``{"digit": d, "probabilities": [10 floats], "preview": [784 greys 0..255]}``, the
+preview being the 28x28 image the model saw. A bad body raises :class:`RequestError` with
+the 4xx status to answer and a one-line message naming the problem.
 """
 from __future__ import annotations
 
+import io
 import json
-from typing import Any, Callable, Dict
+import warnings
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.utils import collapse_rfc2231_value
+from typing import Any, Callable, Dict, List
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
-from ...data import fit_to_mnist_box
+from ...data import MAX_IMAGE_PIXELS, load_image, mnist_style
 
 try:  # five times faster on the page's 60 kB bodies; json is the fallback
     from orjson import loads as _loads
@@ -35,6 +46,13 @@ MAX_HEADER_BYTES = 16 * 1024               #: request line and headers together
 REQUEST_TIMEOUT = 10.0  #: seconds a client has for a request's headers, and again for its body
 KEEP_ALIVE_TIMEOUT = 5.0                   #: seconds an idle connection is kept open
 EMPTY_DRAWING = "Draw a digit first."
+EMPTY_IMAGE = "no digit found: the image is empty (one uniform background)"
+JSON_TYPE = "application/json"
+FORM_TYPE = "multipart/form-data"
+IMAGE_TYPES = ("image/png", "image/jpeg")  #: the Content-Types of a file sent as the body
+IMAGE_FORMATS = ("PNG", "JPEG")            #: what Pillow may decode here
+IMAGE_FIELD = "image"                      #: the form field that holds the file
+BODY_TYPES = (JSON_TYPE, *IMAGE_TYPES, FORM_TYPE)
 MODEL_FAILED = "the model failed to make a prediction"
 NUM_CLASSES = 10
 
@@ -126,37 +144,111 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
 
 
-_MIN_CONTRAST = 0.1   # ink must be this much darker/brighter than the background (0..1)
+def parse_image(data: bytes, what: str = "the body") -> np.ndarray:
+    """A PNG or JPEG file's bytes as ``predict`` reads the file: ``uint8 (H, W, 3)``, its
+    EXIF orientation applied, transparent areas onto white.
+
+    Raises :class:`RequestError`: 400 when `data` (called `what` in the message) is empty,
+    not a PNG or JPEG, or broken; 413 when the image declares more than
+    ``MAX_IMAGE_PIXELS`` (checked from its header, before its pixels are decoded)."""
+    if not data:
+        raise RequestError(400, f"{what} is empty: send a PNG or JPEG image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as im:
+                width, height = im.size
+    except Image.DecompressionBombError:
+        width = height = MAX_IMAGE_PIXELS  # more than Pillow's own limit
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise RequestError(400, f"{what} is not a PNG or JPEG image") from None
+    if width * height > MAX_IMAGE_PIXELS:
+        size = f"{width}x{height} pixels" if width < MAX_IMAGE_PIXELS else "too many pixels"
+        raise RequestError(413, f"the image has {size}, over the limit of "
+                                f"{MAX_IMAGE_PIXELS:,}; scale it down")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return load_image(io.BytesIO(data), color=True)
+    except (ValueError, OSError, MemoryError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError):
+        raise RequestError(400, f"{what} is a broken image (truncated or corrupt); "
+                                "send a whole PNG or JPEG file") from None
 
 
-def drawing_to_mnist(drawing: np.ndarray) -> np.ndarray:
-    """A drawing (greyscale 2-D, uint8 0..255 or float in [0, 1], any background) as
-    MNIST draws its digits: light ink on black, cropped to the ink, fitted into 20x20
-    keeping the aspect ratio (antialiased), pasted into 28x28 with its centre of mass at
-    the centre. Returns ``float32 (28, 28)`` in [0, 1]; ValueError if there is no ink."""
-    raw = np.asarray(drawing)
-    if raw.ndim != 2 or raw.size == 0:
-        raise ValueError(f"expected a non-empty 2-D greyscale image, got shape {raw.shape}")
-    a = raw.astype(np.float64)
-    if raw.dtype.kind in "iub" or a.max() > 1:
-        a = a / 255.0
-    background = float(np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])))
-    if background > 0.5:  # dark ink on light paper -> light ink on black
-        a, background = 1.0 - a, 1.0 - background
-    ink = np.clip(a - background, 0.0, None)
-    if ink.max() < _MIN_CONTRAST:
-        raise ValueError("no ink found: the image is empty (uniform background)")
-    ink /= ink.max()
-    return fit_to_mnist_box(ink)
+def parse_form(body: bytes, content_type: str) -> bytes:
+    """The bytes of the file in the ``image`` field of a ``multipart/form-data`` body
+    (RFC 7578); `content_type` is the request's whole Content-Type header, with its
+    boundary. The body is split at its boundary lines by hand (it is at most
+    ``MAX_BODY_BYTES``); each part's headers are read with the standard library's email
+    parser. Raises :class:`RequestError` (400) for a missing boundary, a malformed body,
+    or no ``image`` field (naming the fields there are)."""
+    header = Message()
+    header["content-type"] = content_type
+    boundary = header.get_param("boundary")
+    if not isinstance(boundary, str) or not 1 <= len(boundary) <= 70:
+        raise RequestError(400, "multipart/form-data needs a boundary parameter of 1 to 70 "
+                                "characters in its Content-Type")
+    delimiter = b"\r\n--" + boundary.encode("latin-1", "replace")
+    pieces = (b"\r\n" + body).split(delimiter)   # the preamble, the parts, the epilogue
+    closing = next((i for i, piece in enumerate(pieces) if i and piece.startswith(b"--")), 0)
+    if closing < 2:
+        raise RequestError(400, "malformed multipart/form-data body: no part between "
+                                "boundary lines, or no closing boundary line")
+    fields: List[str] = []
+    for piece in pieces[1:closing]:
+        padding, newline, part = piece.partition(b"\r\n")
+        if padding.strip(b" \t") or not newline:
+            raise RequestError(400, "malformed multipart/form-data body: a boundary line "
+                                    "is not followed by a line break")
+        if part.startswith(b"\r\n"):
+            head, content = b"", part[2:]
+        else:
+            head, separator, content = part.partition(b"\r\n\r\n")
+            if not separator:
+                raise RequestError(400, "malformed multipart/form-data body: a part's headers "
+                                        "do not end with an empty line")
+        headers = BytesHeaderParser().parsebytes(head + b"\r\n\r\n")
+        name = headers.get_param("name", header="content-disposition")
+        name = collapse_rfc2231_value(name) if name is not None else ""
+        if name == IMAGE_FIELD:
+            return content
+        fields.append(json.dumps(name)[:40])
+    raise RequestError(400, f'expected the picture in a form field named "{IMAGE_FIELD}" '
+                            f"(curl -F {IMAGE_FIELD}=@digit.png); the fields sent: "
+                            f"{', '.join(fields) or 'none'}")
+
+
+def body_kind(content_type: str) -> str:
+    """The media type of a Content-Type header (lower case, without parameters), if it is
+    one of ``BODY_TYPES``; else :class:`RequestError` (415) listing them."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind not in BODY_TYPES:
+        raise RequestError(415, f"Content-Type must be {', '.join(BODY_TYPES[:-1])} or "
+                                f"{BODY_TYPES[-1]}, got {kind[:60] or 'none'}")
+    return kind
+
+
+def parse_body(body: bytes, content_type: str) -> np.ndarray:
+    """The picture of a ``/predict`` body of any accepted type (`content_type` is the
+    request's whole Content-Type header): ``uint8 (H, W)`` for JSON, ``(H, W, 3)`` for a
+    file. Raises :class:`RequestError` (4xx) naming what is wrong."""
+    kind = body_kind(content_type)
+    if kind == JSON_TYPE:
+        return parse_request(body)
+    if kind == FORM_TYPE:
+        return parse_image(parse_form(body, content_type), f'the "{IMAGE_FIELD}" field')
+    return parse_image(body)
 
 
 def prepare_drawing(drawing: np.ndarray) -> np.ndarray:
-    """The 28x28 image the model sees (:func:`drawing_to_mnist`); RequestError (422)
-    without ink."""
+    """The 28x28 image the model sees: ``data.mnist_style``, as ``predict`` gives a file;
+    RequestError (422) without ink (the page's message for a 2-D drawing, a plainer one
+    for a file's picture)."""
     try:
-        return drawing_to_mnist(drawing)
+        return mnist_style(drawing)
     except ValueError:
-        raise RequestError(422, EMPTY_DRAWING) from None
+        raise RequestError(422, EMPTY_DRAWING if drawing.ndim == 2 else EMPTY_IMAGE) from None
 
 
 def check_probabilities(proba: Any, count: int) -> np.ndarray:

@@ -8,8 +8,9 @@ there::
 
 Routes: ``GET /`` (the page and its two static files), ``GET /healthz`` and
 ``POST /predict``, which takes ``{"width": W, "height": H, "pixels": [W*H greys 0..255]}``
-(row-major, any background: dark ink on white is what the page sends), runs
-MNIST's steps (:func:`.contract.drawing_to_mnist`) and then the predictor, and answers
+(row-major, any background: dark ink on white is what the page sends), or a PNG or JPEG
+file (as the body, or as the form field ``image``), gives the picture ``predict``'s steps
+(:func:`tinygrad_mnist.data.mnist_style`) and then the predictor, and answers
 ``{"digit": d, "probabilities": [10 floats], "preview": [784 greys 0..255],
 "milliseconds": t}``; the preview is the 28x28 image the model saw (row-major). Every
 error is a JSON ``{"error": message}`` with a 4xx status (500 only if the predictor
