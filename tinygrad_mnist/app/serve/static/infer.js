@@ -27,12 +27,12 @@ const Infer = (() => {
   const LAYERS = {
     // y = x Wᵀ + b over the last dimension; weight (out, in)
     linear(layer, x) {
-      const [out, n] = layer.weight.shape, w = layer.weight.data, b = layer.bias;
-      const rows = x.data.length / n, y = value([...x.shape.slice(0, -1), out]);
+      const [out, n] = layer.weight.shape, w = layer.weight.data, b = layer.bias, xd = x.data;
+      const rows = xd.length / n, y = value([...x.shape.slice(0, -1), out]);
       for (let r = 0; r < rows; r++) {
         for (let o = 0; o < out; o++) {
           let s = b ? b.data[o] : 0;
-          for (let i = 0, wi = o * n, xi = r * n; i < n; i++) s += w[wi + i] * x.data[xi + i];
+          for (let i = 0, wi = o * n, xi = r * n; i < n; i++) s += w[wi + i] * xd[xi + i];
           y.data[r * out + o] = s;
         }
       }
@@ -44,22 +44,22 @@ const Infer = (() => {
       const [out, c, kh, kw] = layer.weight.shape, [, h, w] = x.shape;
       const [sh, sw] = layer.stride, [ph, pw] = layer.padding;
       const oh = Math.floor((h + 2 * ph - kh) / sh) + 1, ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
-      const y = value([out, oh, ow]), acc = new Float64Array(oh * ow), wd = layer.weight.data;
+      const y = value([out, oh, ow]), acc = new Float64Array(oh * ow);
+      const wd = layer.weight.data, xd = x.data;
       for (let o = 0; o < out; o++) {
         acc.fill(layer.bias ? layer.bias.data[o] : 0);
         for (let ci = 0; ci < c; ci++) {
-          const plane = ci * h * w;
           for (let ky = 0; ky < kh; ky++) {
+            // the output rows and columns whose input pixel lies inside the image
+            const oy0 = Math.max(0, Math.ceil((ph - ky) / sh));
+            const oy1 = Math.min(oh, Math.floor((h - 1 + ph - ky) / sh) + 1);
             for (let kx = 0; kx < kw; kx++) {
               const wv = wd[((o * c + ci) * kh + ky) * kw + kx];
-              // the output columns whose input column ox*sw + kx - pw lies inside
               const ox0 = Math.max(0, Math.ceil((pw - kx) / sw));
               const ox1 = Math.min(ow, Math.floor((w - 1 + pw - kx) / sw) + 1);
-              for (let oy = 0; oy < oh; oy++) {
-                const iy = oy * sh + ky - ph;
-                if (iy < 0 || iy >= h) continue;
-                const row = plane + iy * w + kx - pw;
-                for (let ox = ox0; ox < ox1; ox++) acc[oy * ow + ox] += wv * x.data[row + ox * sw];
+              for (let oy = oy0; oy < oy1; oy++) {
+                const row = ci * h * w + (oy * sh + ky - ph) * w + kx - pw, line = oy * ow;
+                for (let ox = ox0; ox < ox1; ox++) acc[line + ox] += wv * xd[row + ox * sw];
               }
             }
           }

@@ -458,19 +458,21 @@ const Preprocess = (() => {
   // ---------------------------------------------------------------- entry points
   // A drawing's greys (0..255, any background) -> 28x28 (contract.drawing_to_mnist).
   function drawingToMnist(width, height, greys) {
-    let a = Float64Array.from(greys, (v) => v / 255);
-    const border = [];
+    const a = new Float64Array(width * height), border = [];
+    for (let i = 0; i < a.length; i++) a[i] = greys[i] / 255;
     for (let x = 0; x < width; x++) border.push(a[x], a[(height - 1) * width + x]);
     for (let y = 0; y < height; y++) border.push(a[y * width], a[y * width + width - 1]);
     let background = median(border);
-    if (background > 0.5) {  // dark ink on light paper -> light ink on black
-      a = a.map((v) => 1.0 - v);
-      background = 1.0 - background;
+    const dark = background > 0.5;  // dark ink on light paper -> light ink on black
+    if (dark) background = 1.0 - background;
+    let strongest = 0;
+    for (let i = 0; i < a.length; i++) {
+      a[i] = Math.max((dark ? 1.0 - a[i] : a[i]) - background, 0);
+      if (a[i] > strongest) strongest = a[i];
     }
-    const ink = a.map((v) => Math.max(v - background, 0));
-    const strongest = max(ink);
     if (strongest < MIN_CONTRAST) throw noInk();
-    return fitToMnistBox(plane(height, width, ink.map((v) => v / strongest)));
+    for (let i = 0; i < a.length; i++) a[i] /= strongest;
+    return fitToMnistBox(plane(height, width, a));
   }
 
   // Which steps a picture file gets. Today `predict` gives every picture the photo steps
