@@ -14,6 +14,7 @@ import io
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -240,6 +241,39 @@ def test_drawn_strokes_are_prepared_as_the_server_does_and_recognised(
         expected = drawing_to_mnist(np.array(drawing, np.uint8).reshape(112, 112))
         np.testing.assert_allclose(np.array(prepared).reshape(28, 28), expected, rtol=0,
                                    atol=1e-5)
+
+
+@browser_only
+def test_on_a_phone_touch_strokes_predict_live(browser: Browser, served: Tuple[str, Path],
+                                               runs: Dict[str, Path]) -> None:
+    """On a 390x844 touch screen the app fits, shows its photo button, and a finger
+    drawing a test digit gets it recognised without pressing anything.
+
+    Set TINYGRAD_MNIST_PHONE_SCREENSHOT=docs/phone.png to save the screen after it."""
+    url, _ = served
+    images, labels = mnist_test_set()
+    proba = load_trained(runs["cnn"]).predict_proba(
+        np.stack([drawing_to_mnist(im) for im in images[:60]]))
+    i = next(i for i in range(60) if labels[i] == 3 and proba[i, 3] > 0.9)
+    browser.phone()
+    try:
+        open_site(browser, url + "cnn/")
+        assert browser.js("document.documentElement.scrollWidth") <= 390
+        photo = browser.js("(() => { const r = document.querySelector('label.photo')"
+                           ".getBoundingClientRect(); return [r.left, r.right, r.height]; })()")
+        assert photo[0] >= 0 and photo[1] <= 390 and photo[2] >= 44, photo
+        for stroke in image_strokes(images[i], browser.canvas_box()):
+            browser.touch_stroke(stroke)
+        digit = browser.wait_for("document.body.dataset.state === 'done' && "
+                                 "document.getElementById('digit').textContent")
+        assert digit == "3", browser.state()
+        if os.environ.get("TINYGRAD_MNIST_PHONE_SCREENSHOT"):
+            time.sleep(0.3)  # the bars' transition
+            shot = browser.send("Page.captureScreenshot", format="png")  # the screen
+            Path(os.environ["TINYGRAD_MNIST_PHONE_SCREENSHOT"]).write_bytes(
+                base64.b64decode(shot["data"]))
+    finally:
+        browser.desktop()
 
 
 def synthetic_photo(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
