@@ -13,6 +13,7 @@ import http.server
 import io
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from tinygrad_mnist import nn
 from tinygrad_mnist.app import cli
 from tinygrad_mnist.app.config import TrainConfig
 from tinygrad_mnist.app.export import HANDLERS, ExportError
-from tinygrad_mnist.app.export_web import LAYERS, export_web, site_files
+from tinygrad_mnist.app.export_web import LAYERS, export_web
 from tinygrad_mnist.app.inference import load_trained
 from tinygrad_mnist.app.serve.contract import drawing_to_mnist
 from tinygrad_mnist.data import mnist_style
@@ -274,6 +275,20 @@ def test_on_a_phone_touch_strokes_predict_live(browser: Browser, served: Tuple[s
                 base64.b64decode(shot["data"]))
     finally:
         browser.desktop()
+
+
+@browser_only
+def test_a_damaged_site_says_so(browser: Browser, served: Tuple[str, Path]) -> None:
+    url, root = served
+    shutil.copytree(root / "mlp", root / "damaged")
+    weights = root / "damaged" / "weights.bin"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    browser.open(url + "damaged/")
+    browser.wait_for("document.body.dataset.state === 'error'")
+    assert browser.state()["message"] == ("The model cannot be loaded (weights.bin: 1000 "
+                                          "bytes, expected "
+                                          f"{(root / 'mlp' / 'weights.bin').stat().st_size})"
+                                          "; reload the page.")
 
 
 def synthetic_photo(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:

@@ -35,7 +35,8 @@
     document.head.appendChild(script);
   });
 
-  // The model here when the page comes with one (model.json beside it), else null.
+  // The model here when the page comes with one (model.json beside it), else null; a
+  // rejected promise (the reason shown) if it comes with one that cannot be loaded.
   async function startHere() {
     let response;
     try {
@@ -44,9 +45,15 @@
       return null;
     }
     if (!response.ok) return null;
-    const description = await response.json();
-    await Promise.all(["infer.js", "preprocess.js"].map(loadScript));
-    const model = await Infer.load("model.json", description);
+    let model;
+    try {
+      const description = await response.json();
+      await Promise.all(["infer.js", "preprocess.js"].map(loadScript));
+      model = await Infer.load("model.json", description);
+    } catch (err) {
+      showError(`The model cannot be loaded (${err.message}); reload the page.`);
+      throw err;
+    }
     for (const [rel, href] of [["manifest", "manifest.webmanifest"], ["apple-touch-icon", "icon-192.png"]]) {
       const link = document.createElement("link");
       link.rel = rel;
@@ -61,6 +68,7 @@
     return model;
   }
   const here = startHere();
+  here.catch(() => {});  // said on the page; predictions say it again
 
   // ---------------------------------------------------------------- drawing
   function resetPad() {
@@ -145,7 +153,13 @@
     const mine = ++seq;
     controller = new AbortController();
     setState("busy");
-    const model = await here.catch(() => null);
+    let model;
+    try {
+      model = await here;
+    } catch (err) {
+      showError(`The model cannot be loaded (${err.message}); reload the page.`);
+      return;
+    }
     if (mine !== seq) return;
     if (model) {
       controller = null;
@@ -201,16 +215,17 @@
     if (!file || !model) return;
     clearTimeout(timer);
     timer = 0;
-    seq++;
+    const mine = ++seq;
     resetPad();
     setState("busy");
     let picture;
     try {
       picture = await Preprocess.readPicture(file);
     } catch (err) {
-      showError("Cannot read this picture; take a photo or choose a JPEG or PNG.");
+      if (mine === seq) showError("Cannot read this picture; take a photo or choose a JPEG or PNG.");
       return;
     }
+    if (mine !== seq) return;  // cleared, or another photo, meanwhile
     answerHere(model, () => Preprocess.pictureToMnist(picture),
                "No digit found in the photo: one dark digit on light paper, filling most of it.");
   });
