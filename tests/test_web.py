@@ -28,7 +28,7 @@ from tinygrad_mnist import nn
 from tinygrad_mnist.app import cli
 from tinygrad_mnist.app.config import TrainConfig
 from tinygrad_mnist.app.export import HANDLERS, ExportError
-from tinygrad_mnist.app.export_web import LAYERS, export_web
+from tinygrad_mnist.app.export_web import LAYERS, Weights, describe_model, export_web
 from tinygrad_mnist.app.inference import load_trained
 from tinygrad_mnist.app.serve.contract import drawing_to_mnist
 from tinygrad_mnist.data import mnist_style
@@ -210,6 +210,63 @@ def test_browser_probabilities_equal_the_frameworks(browser: Browser, served: Tu
     assert got.shape == (200, 10)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
     assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def every_layer(seed: int = 0) -> List[nn.Sequential]:
+    """Two small models between them using every layer the web export takes, batch norms
+    with running statistics that are not the identity."""
+    rng = np.random.default_rng(seed)
+
+    def norm(bn: nn.Module) -> nn.Module:
+        c = bn.num_features
+        bn.running_mean[...] = rng.normal(0, 0.5, c)
+        bn.running_var[...] = rng.uniform(0.5, 2.0, c)
+        bn.weight.data[...] = rng.uniform(0.5, 1.5, c)
+        bn.bias.data[...] = rng.normal(0, 0.2, c)
+        return bn
+    layer_norm = nn.LayerNorm([6, 3, 3])
+    layer_norm.weight.data[...] = rng.uniform(0.5, 1.5, layer_norm.weight.shape)
+    layer_norm.bias.data[...] = rng.normal(0, 0.2, layer_norm.bias.shape)
+    images = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), norm(nn.BatchNorm2d(4)), nn.GELU(),
+        nn.MaxPool2d(2),                                                        # 14x14
+        nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.LeakyReLU(0.05)),  # 7x7
+        nn.AvgPool2d(3, stride=2, padding=1), nn.AdaptiveAvgPool2d(3),          # 4x4, 3x3
+        layer_norm, nn.SiLU(), nn.Dropout(0.3), nn.Flatten(),
+        nn.Linear(54, 16, generator=rng), nn.ELU(0.5), norm(nn.BatchNorm1d(16)), nn.Tanh(),
+        nn.Linear(16, 16, generator=rng), nn.Sigmoid(),
+        nn.Linear(16, 16, generator=rng), nn.Softplus(2.0, 1.0),
+        nn.LayerNorm(16, bias=False), nn.GELU("tanh"), nn.ReLU(),
+        nn.Linear(16, 10, generator=rng))
+    rows = nn.Sequential(nn.Flatten(start_dim=2), nn.Linear(784, 5, generator=rng), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(5, 10, generator=rng))
+    return [images, rows]
+
+
+@browser_only
+def test_every_layer_gives_the_frameworks_logits(browser: Browser,
+                                                 served: Tuple[str, Path]) -> None:
+    url, root = served
+    open_site(browser, url + "mlp/")
+    x = np.random.default_rng(1).random((4, 1, 28, 28), dtype=np.float32)
+    for n, model in enumerate(every_layer()):
+        weights = Weights()
+        member = {"mean": 0.0, "std": 1.0, "input": [1, 28, 28],
+                  "layers": describe_model(model, (1, 28, 28), weights)}
+        folder = root / f"layers{n}"
+        folder.mkdir()
+        (folder / "weights.bin").write_bytes(b"".join(weights.chunks))
+        (folder / "model.json").write_text(json.dumps({
+            "classes": list("0123456789"), "members": [member],
+            "weights": {"file": "weights.bin", "bytes": weights.size}}))
+        got = np.array(browser.js(
+            f"(async () => {{ const m = await Infer.load('../layers{n}/model.json'); "
+            f"const x = {js_array(x)}; return [0, 1, 2, 3].map(i => Infer.logits("
+            f"m.members[0], x.subarray(784 * i, 784 * (i + 1)))); }})()"))
+        model.eval()
+        with tg.no_grad():
+            expected = model(tg.Tensor(x)).data
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
 @browser_only

@@ -168,19 +168,24 @@ const Infer = (() => {
     return e.map((v) => v / total);
   }
 
-  // Class probabilities of 28x28 pixels in [0, 1] (light ink on black): each member
-  // standardises them with its training statistics and runs its layers; the members'
-  // probabilities are averaged.
+  // One member's logits for 28x28 pixels in [0, 1]: standardised with its training
+  // statistics, then through its layers.
+  function logits(member, pixels) {
+    let x = value(member.input, Float32Array.from(pixels, (v) => (v - member.mean) / member.std));
+    for (const layer of member.layers) {
+      const run = LAYERS[layer.type];
+      if (!run) throw new Error(`layer ${layer.name}: unknown type ${layer.type}`);
+      x = run(layer, x);
+    }
+    return Array.from(x.data);
+  }
+
+  // Class probabilities of 28x28 pixels in [0, 1] (light ink on black): the mean of the
+  // members' softmaxes (one member unless the model is an ensemble).
   function predict(model, pixels) {
     const mean = new Float64Array(model.classes.length);
     for (const member of model.members) {
-      let x = value(member.input, Float32Array.from(pixels, (v) => (v - member.mean) / member.std));
-      for (const layer of member.layers) {
-        const run = LAYERS[layer.type];
-        if (!run) throw new Error(`layer ${layer.name}: unknown type ${layer.type}`);
-        x = run(layer, x);
-      }
-      softmax(Array.from(x.data)).forEach((p, k) => { mean[k] += p / model.members.length; });
+      softmax(logits(member, pixels)).forEach((p, k) => { mean[k] += p / model.members.length; });
     }
     return Array.from(mean);
   }
@@ -207,5 +212,5 @@ const Infer = (() => {
     return model;
   }
 
-  return { load, predict, LAYERS };
+  return { load, predict, logits, LAYERS };
 })();
