@@ -9,7 +9,8 @@ profile: a first visit, nothing cached), then times in the page (performance.now
 * ready: from navigation to the model's weights having arrived (the page is usable);
 * first prediction: the first drawing after load through the page's steps (the 112x112
   greys it takes from the pad -> preprocess.js -> infer.js), code not yet warm;
-* prediction: the median over `--predictions` more drawings; and the forward pass alone.
+* prediction: the median over `--predictions` more drawings; and the forward pass alone;
+* photo: the median of three runs of the photo steps (`predict`'s) on a 400x400 picture.
 
 Drawings are MNIST test digits drawn dark on white at 112x112 when the MNIST files are at
 hand (TINYGRAD_MNIST_DATA or the user cache), else a stroke. Targets: site <= 2.5 MB (MLP),
@@ -85,16 +86,22 @@ MEASURE = """(async () => {
     const t2 = performance.now();
     full.push(t2 - t); forward.push(t2 - t1);
   }
+  const photo = [];
+  for (let i = 0; i < 3; i++) {
+    t = performance.now();
+    Preprocess.pictureToMnist(window.PHOTO);
+    photo.push(performance.now() - t);
+  }
   const median = (a) => a.slice().sort((p, q) => p - q)[Math.floor(a.length / 2)];
   return {ready: weights.responseEnd - nav.startTime, loaded: nav.loadEventEnd - nav.startTime,
-          first, predict: median(full), forward: median(forward)};
+          first, predict: median(full), forward: median(forward), photo: median(photo)};
 })()"""
 
 
 def measure(model: str, run: Path, rounds: int, predictions: int) -> Dict[str, object]:
     sys.path.insert(0, str(TESTS))
     from test_browser import CHROMIUM, DESKTOP, Browser
-    from test_web import StaticServer
+    from test_web import StaticServer, js_bytes, synthetic_photo
     from tinygrad_mnist.app.export_web import export_web
 
     if CHROMIUM is None:
@@ -103,6 +110,8 @@ def measure(model: str, run: Path, rounds: int, predictions: int) -> Dict[str, o
         files = export_web(run, Path(tmp) / "site")
         size = sum(f.stat().st_size for f in files)
         greys = drawings(predictions + 1).ravel().tolist()
+        photo = np.asarray(synthetic_photo(255 - drawings(1)[0, ::4, ::4],
+                                           np.random.default_rng(0)).resize((400, 400)))
         server = StaticServer(Path(tmp) / "site")
         results: List[Dict[str, float]] = []
         try:
@@ -112,6 +121,8 @@ def measure(model: str, run: Path, rounds: int, predictions: int) -> Dict[str, o
                     browser.open(server.url)
                     browser.wait_for("document.body.dataset.mode === 'here'")
                     browser.js(f"window.DRAWINGS = Uint8Array.from({json.dumps(greys)})")
+                    browser.js(f"window.PHOTO = {{width: 400, height: 400, rgb: "
+                               f"{js_bytes(photo)}}}")
                     results.append(browser.js(MEASURE.replace("DRAWINGS",
                                                               "window.DRAWINGS")))
                 finally:
@@ -129,13 +140,13 @@ def spread(rounds: Sequence[Dict[str, float]], key: str) -> str:
 def report(results: List[Dict[str, object]]) -> bool:
     ok = True
     print("| model | site MB | page ready ms | first prediction ms | prediction ms, median | "
-          "forward pass ms, median |")
-    print("|---|---|---|---|---|---|")
+          "forward pass ms, median | photo steps ms, median |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         rounds = r["rounds"]
         print(f"| {r['model']} | {r['site_mb']:.2f} | {spread(rounds, 'ready')} | "
               f"{spread(rounds, 'first')} | {spread(rounds, 'predict')} | "
-              f"{spread(rounds, 'forward')} |")
+              f"{spread(rounds, 'forward')} | {spread(rounds, 'photo')} |")
     print("\nmedians over rounds (range over rounds in brackets)\n")
     print("| target | aim | this run | met |\n|---|---|---|---|")
     for r in results:
@@ -170,6 +181,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, object]]:
                         "untrained default MLP)")
     parser.add_argument("--cnn", type=Path, help="run directory of a CNN (default: an "
                         "untrained default CNN)")
+    parser.add_argument("--models", nargs="+", choices=("mlp", "cnn"), default=["mlp", "cnn"],
+                        help="which models to measure (default: both)")
     parser.add_argument("--rounds", type=int, default=5, help="fresh browsers per model")
     parser.add_argument("--predictions", type=int, default=50,
                         help="timed predictions per round after the first")
@@ -180,7 +193,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, object]]:
     print(machine(), "\n")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for model in ("mlp", "cnn"):
+        for model in args.models:
             run = getattr(args, model) or default_run(Path(tmp) / model, model)
             results.append(measure(model, run, args.rounds, args.predictions))
     ok = report(results)

@@ -199,3 +199,13 @@ def test_the_benchmarked_training_step_stays_float32(monkeypatch):
     assert {"Linear", "ReLU", "CrossEntropy", "Linear.backward", "CrossEntropy.backward"} <= names
     assert {dtype for _, dtype in seen} == {np.dtype(np.float32)}, \
         sorted({s for s in seen if s[1] != np.float32})
+
+
+def test_bench_web_runs(capsys):
+    from test_browser import CHROMIUM
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    results = load("bench_web").main(["--models", "mlp", "--rounds", "1", "--predictions", "2"])
+    assert [r["model"] for r in results] == ["mlp"]
+    assert results[0]["rounds"][0]["forward"] > 0 and results[0]["site_mb"] < 2.5
+    assert "| mlp site | ≤ 2.5 MB |" in capsys.readouterr().out
