@@ -2,7 +2,7 @@
 a real headless Chromium, served from 127.0.0.1 by a static file server: the service worker
 and the manifest, working offline, the browser's forward pass against the framework's,
 pen strokes, and the JavaScript preprocessing of drawings and photos against the Python
-(`drawing_to_mnist`, `mnist_style` and `tinygrad-mnist predict`)."""
+(serve's `prepare_drawing`, predict's `picture_steps` and `tinygrad-mnist predict`)."""
 from __future__ import annotations
 
 import base64
@@ -30,8 +30,8 @@ from tinygrad_mnist.app.config import TrainConfig
 from tinygrad_mnist.app.export import HANDLERS, ExportError
 from tinygrad_mnist.app.export_web import LAYERS, Weights, describe_model, export_web
 from tinygrad_mnist.app.inference import load_trained
-from tinygrad_mnist.app.serve.contract import drawing_to_mnist
-from tinygrad_mnist.data import mnist_style
+from tinygrad_mnist.app.serve.contract import drawing_to_mnist, prepare_drawing
+from tinygrad_mnist.app.predict import picture_steps
 from tinygrad_mnist.errors import UsageError
 from tinygrad_mnist.models import build_model
 
@@ -296,7 +296,7 @@ def test_drawn_strokes_are_prepared_as_the_server_does_and_recognised(
             "0, 0, 112, 112); const d = x.getImageData(0, 0, 112, 112).data; "
             "const g = []; for (let i = 0; i < d.length; i += 4) g.push(d[i]); "
             "return [g, Array.from(Preprocess.drawingToMnist(112, 112, g))]; })()")
-        expected = drawing_to_mnist(np.array(drawing, np.uint8).reshape(112, 112))
+        expected = prepare_drawing(np.array(drawing, np.uint8).reshape(112, 112))
         np.testing.assert_allclose(np.array(prepared).reshape(28, 28), expected, rtol=0,
                                    atol=1e-5)
 
@@ -394,11 +394,14 @@ def photo_files(directory: Path, count: int) -> Tuple[List[Path], List[np.ndarra
 
 
 @browser_only
-def test_js_photo_steps_equal_the_python_ones(browser: Browser, served: Tuple[str, Path]) -> None:
-    """The same RGB pixels through Preprocess.pictureToMnist and mnist_style: photos of
-    several sizes (one large enough to be reduced first, one small enough to count as
-    cropped to its digit), colour ink, light ink on a dark board."""
+def test_js_photo_steps_equal_the_python_ones(browser: Browser, served: Tuple[str, Path],
+                                              runs: Dict[str, Path]) -> None:
+    """The same RGB pixels through Preprocess.pictureToMnist and the steps `predict`
+    gives a picture file (`picture_steps`: today `mnist_style`): photos of several sizes
+    (one large enough to be reduced first, one small enough to count as cropped to its
+    digit), colour ink, light ink on a dark board."""
     url, _ = served
+    steps = picture_steps(load_trained(runs["mlp"]))
     open_site(browser, url + "mlp/")
     rng = np.random.default_rng(30)
     digits = mnist_test_set()[0]
@@ -412,7 +415,7 @@ def test_js_photo_steps_equal_the_python_ones(browser: Browser, served: Tuple[st
         got = np.array(browser.js(
             f"Array.from(Preprocess.pictureToMnist({{width: {w}, height: {h}, rgb: "
             f"{js_bytes(picture)}}}))")).reshape(28, 28)
-        np.testing.assert_allclose(got, mnist_style(picture), rtol=0, atol=1e-5,
+        np.testing.assert_allclose(got, steps(picture), rtol=0, atol=1e-5,
                                    err_msg=f"picture {picture.shape}")
 
 
