@@ -455,6 +455,26 @@ def test_photos_give_the_digit_that_predict_gives(browser: Browser, served: Tupl
 
 
 @browser_only
+def test_a_big_picture_is_read_whole(browser: Browser, served: Tuple[str, Path]) -> None:
+    """A picture larger than a phone's canvas is read in bands of rows: the same pixels
+    as Pillow reads, transparency on white."""
+    url, root = served
+    rng = np.random.default_rng(5)
+    rgba = rng.integers(0, 256, (1800, 2600, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(rng.random((1800, 2600)) < 0.1, 0, 255)
+    Image.fromarray(rgba, "RGBA").save(root / "big.png")
+    from tinygrad_mnist.data import load_image
+    expected = load_image(root / "big.png", color=True).astype(np.int64).ravel()
+    open_site(browser, url + "mlp/")
+    got = browser.js(
+        "(async () => { const p = await Preprocess.readPicture(await (await fetch("
+        "'../big.png')).blob()); let s = 0, t = 0; for (let i = 0; i < p.rgb.length; i++) "
+        "{ s += p.rgb[i]; t += (i % 251) * p.rgb[i]; } return [p.width, p.height, s, t]; })()")
+    index = np.arange(expected.size) % 251
+    assert got == [2600, 1800, int(expected.sum()), int((index * expected).sum())]
+
+
+@browser_only
 def test_the_app_installs_and_works_offline(browser: Browser, runs: Dict[str, Path],
                                             tmp_path: Path) -> None:
     """Served from 127.0.0.1: the service worker is active, Chromium finds no

@@ -493,23 +493,29 @@ const Preprocess = (() => {
   }
 
   // A picture file as RGB bytes, upright (its EXIF orientation applied by the browser's
-  // decoder) and with transparent areas on white, as photos.load_image reads it.
+  // decoder) and with transparent areas on white, as photos.load_image reads it. Read in
+  // bands of rows: phones limit a canvas's area below what their cameras take.
   async function readPicture(file) {
     const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    const { width, height } = bitmap;
+    const band = Math.max(1, Math.min(height, Math.floor(4000000 / width)));
     const canvas = document.createElement("canvas");
-    canvas.width = bitmap.width;
-    canvas.height = bitmap.height;
+    canvas.width = width;
+    canvas.height = band;
     const ctx = canvas.getContext("2d", { willReadFrequently: true });
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, canvas.width, canvas.height);
-    ctx.drawImage(bitmap, 0, 0);
-    bitmap.close();
-    const rgba = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    const rgb = new Uint8Array((rgba.length / 4) * 3);
-    for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
-      rgb[j] = rgba[i]; rgb[j + 1] = rgba[i + 1]; rgb[j + 2] = rgba[i + 2];
+    const rgb = new Uint8Array(width * height * 3);
+    for (let top = 0; top < height; top += band) {
+      const rows = Math.min(band, height - top);
+      ctx.fillStyle = "#fff";
+      ctx.fillRect(0, 0, width, band);
+      ctx.drawImage(bitmap, 0, top, width, rows, 0, 0, width, rows);
+      const rgba = ctx.getImageData(0, 0, width, rows).data;
+      for (let i = 0, j = top * width * 3; i < rgba.length; i += 4, j += 3) {
+        rgb[j] = rgba[i]; rgb[j + 1] = rgba[i + 1]; rgb[j + 2] = rgba[i + 2];
+      }
     }
-    return { width: canvas.width, height: canvas.height, rgb };
+    bitmap.close();
+    return { width, height, rgb };
   }
 
   return { NoInk, drawingToMnist, pictureToMnist, isPhoto, readPicture, fitToMnistBox };
