@@ -481,7 +481,9 @@ const Preprocess = (() => {
     return true;
   }
 
-  // A picture ({ width, height, rgb: RGB bytes }) -> 28x28, as `predict` prepares it.
+  // A picture ({ width, height, rgb: RGB bytes }) -> 28x28, as `predict` prepares it: a
+  // photo through the photo steps; anything else (no such picture today) through the
+  // drawing steps, which keep soft grey strokes, on its grey values.
   function pictureToMnist(picture) {
     if (isPhoto(picture)) return fitToMnistBox(isolateInk(picture));
     const greys = new Uint8Array(picture.width * picture.height);
@@ -518,5 +520,5 @@ const Preprocess = (() => {
     return { width, height, rgb };
   }
 
-  return { NoInk, drawingToMnist, pictureToMnist, isPhoto, readPicture, fitToMnistBox };
+  return { NoInk, drawingToMnist, pictureToMnist, isPhoto, readPicture };
 })();
