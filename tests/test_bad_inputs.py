@@ -164,6 +164,8 @@ BAD_OPTIONS = {
     "serve port out of range": (["serve", "x", "--port", "70000"], "--port"),
     "serve port a word": (["serve", "x", "--port", "http"], "--port"),
     "export without --onnx": (["export", "x"], "--onnx"),
+    "export to both --onnx and --web": (["export", "x", "--onnx", "m.onnx", "--web", "site"],
+                                        "--web: not allowed with argument --onnx"),
     "resume a missing run": (["train", "--resume", "/nonexistent/run"], "cannot resume"),
     "conv channels for the MLP": (["train", "--conv-channels", "8"],
                                   "--conv-channels is for --model cnn"),
@@ -554,6 +556,14 @@ def test_onnx_export_into_a_missing_directory_is_refused(capsys, tmp_path, check
     expect(["export", str(checkpoint), "--onnx", str(tmp_path / "no" / "m.onnx")], capsys,
            IO, "directory does not exist")
     assert not (tmp_path / "no").exists()
+
+
+def test_web_export_into_an_existing_folder_is_refused(capsys, tmp_path, checkpoint):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "mine.txt").write_text("keep")
+    expect(["export", str(checkpoint), "--web", str(tmp_path / "site")], capsys, USAGE,
+           "--web", "already exists")
+    assert [p.name for p in (tmp_path / "site").iterdir()] == ["mine.txt"]
 
 
 def test_all_or_nothing_multi_file_write(tmp_path):

@@ -240,3 +240,13 @@ def test_generalisation_scans_and_table(tmp_path, monkeypatch, capsys):
     gen.print_table([("scans", "all", 2, "mlp", "this", 0.5),
                      ("scans", "all", 2, "mlp", "old", 1.0)], ["mlp"], ["this", "old"])
     assert "| scans | 2 | 50.0 % | 100.0 % |" in capsys.readouterr().out
+
+
+def test_bench_web_runs(capsys):
+    from test_browser import CHROMIUM
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    results = load("bench_web").main(["--models", "mlp", "--rounds", "1", "--predictions", "2"])
+    assert [r["model"] for r in results] == ["mlp"]
+    assert results[0]["rounds"][0]["forward"] > 0 and results[0]["site_mb"] < 2.5
+    assert "| mlp site | ≤ 2.5 MB |" in capsys.readouterr().out

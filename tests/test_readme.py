@@ -94,10 +94,6 @@ def test_the_predict_body_in_the_serving_guide_is_accepted():
 
 
 # --------------------------------------------------------------------------- links
-#: Pages another change of issue 30 adds (the offline web app's guide); linked already.
-PENDING = {"docs/phone.md"}
-
-
 def _slug(heading: str) -> str:
     """GitHub's anchor for a heading."""
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
@@ -117,8 +113,6 @@ def test_links_lead_to_files_and_headings_that_exist(page):
         file, _, anchor = target.partition("#")
         path = (base / file).resolve() if file else ROOT / page
         name = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
-        if name in PENDING:
-            continue
         if not path.exists():
             broken.append(target)
         elif anchor and path.suffix == ".md" and anchor not in _anchors(path):

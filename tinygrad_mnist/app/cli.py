@@ -168,11 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "the 28x28 image the model saw")
     _add_threads_option(p)
 
-    p = sub.add_parser("export", help="export a trained model (or an ensemble) to ONNX")
+    p = sub.add_parser("export", help="export a trained model (or an ensemble) to ONNX, "
+                                      "or as a web app that runs offline on a phone")
     p.add_argument("path", type=Path, nargs="+",
                    help="run directory or .npz checkpoint; several, or a sweep directory, "
                         "for an ensemble (one graph)")
-    p.add_argument("--onnx", type=Path, required=True, help="output .onnx file")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--onnx", type=Path, help="output .onnx file")
+    target.add_argument("--web", type=Path, metavar="DIR",
+                        help="write an installable offline web app into the new folder DIR "
+                             "(host it anywhere static; see docs/phone.md)")
     _add_ensemble_options(p)
 
     p = sub.add_parser("serve", help="serve a draw-a-digit web page for a trained model")
@@ -331,6 +336,14 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.web is not None:
+        from .export_web import export_web
+
+        files = export_web(args.path, args.web, top_k=args.top_k)
+        size = sum(f.stat().st_size for f in files)
+        print(f"wrote {args.web}/ ({len(files)} files, {size / 1e6:.2f} MB); serve it with "
+              f"python -m http.server --directory {args.web}")
+        return 0
     from .export import export_run
 
     export_run(args.path, args.onnx, top_k=args.top_k)

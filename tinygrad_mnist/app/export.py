@@ -29,7 +29,7 @@ import numbers
 import os
 from pathlib import Path
 from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Type,
-                    Union)
+                    TypeVar, Union)
 
 import numpy as np
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 OPSET = 17
 IR_VERSION = 8  # the IR version of opset 17: files that older ONNX Runtimes can read
 ArrayLike = Union[float, Sequence[float], np.ndarray]
+T = TypeVar("T")
 
 
 class ExportError(ValueError):
@@ -106,7 +107,7 @@ def _pair(module: Module, attr: str, default: Any = None) -> Tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def _require_defaults(module: Module, **defaults: Any) -> None:
+def require_defaults(module: Module, **defaults: Any) -> None:
     """Options the ONNX mapping does not cover must have their default value."""
     for attr, default in defaults.items():
         value = getattr(module, attr, default)
@@ -133,22 +134,29 @@ def _linear(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
                                            "linear_bias")
 
 
-def _conv(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
-    _require_defaults(m, groups=1, dilation=1, padding_mode="zeros")
-    weight = _array(m.weight)
+def conv_attrs(m: Module) -> Dict[str, Any]:
+    """A Conv2d's kernel_shape, strides and pads (ONNX's names and layout); ExportError
+    for options the exports do not cover."""
+    require_defaults(m, groups=1, dilation=1, padding_mode="zeros")
     if isinstance(getattr(m, "padding", 0), str):
         raise ExportError(f"Conv2d: cannot export padding={m.padding!r}; use integers")
-    kernel = weight.shape[2:]
     ph, pw = _pair(m, "padding", 0)
-    inputs = [x, g.const("weight", weight)]
+    return dict(kernel_shape=list(_array(m.weight).shape[2:]),
+                strides=list(_pair(m, "stride", 1)), pads=[ph, pw, ph, pw])
+
+
+def _conv(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    attrs = conv_attrs(m)
+    inputs = [x, g.const("weight", _array(m.weight))]
     if getattr(m, "bias", None) is not None:
         inputs.append(g.const("bias", _array(m.bias)))
-    return g.node("Conv", inputs, "conv", kernel_shape=list(kernel),
-                  strides=list(_pair(m, "stride", 1)), pads=[ph, pw, ph, pw])
+    return g.node("Conv", inputs, "conv", **attrs)
 
 
-def _pool_attrs(m: Module) -> Dict[str, Any]:
-    _require_defaults(m, dilation=1, ceil_mode=False, return_indices=False,
+def pool_attrs(m: Module) -> Dict[str, Any]:
+    """A pooling layer's kernel_shape, strides and pads (ONNX's names and layout);
+    ExportError for options the exports do not cover."""
+    require_defaults(m, dilation=1, ceil_mode=False, return_indices=False,
                       divisor_override=None)
     kernel = _pair(m, "kernel_size")
     ph, pw = _pair(m, "padding", 0)
@@ -157,15 +165,17 @@ def _pool_attrs(m: Module) -> Dict[str, Any]:
 
 
 def _max_pool(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
-    return g.node("MaxPool", [x], "max_pool", **_pool_attrs(m))
+    return g.node("MaxPool", [x], "max_pool", **pool_attrs(m))
 
 
 def _avg_pool(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
-    _require_defaults(m, count_include_pad=True)
-    return g.node("AveragePool", [x], "avg_pool", count_include_pad=1, **_pool_attrs(m))
+    require_defaults(m, count_include_pad=True)
+    return g.node("AveragePool", [x], "avg_pool", count_include_pad=1, **pool_attrs(m))
 
 
-def _batch_norm(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+def batch_norm_arrays(m: Module) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A batch norm's scale, bias, running mean and running variance (eval form);
+    ExportError without running statistics."""
     mean, var = getattr(m, "running_mean", None), getattr(m, "running_var", None)
     if mean is None or var is None or not getattr(m, "track_running_stats", True):
         raise ExportError(f"{type(m).__name__}: cannot export without running statistics "
@@ -173,9 +183,13 @@ def _batch_norm(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
     c = int(m.num_features)
     weight = getattr(m, "weight", None)
     bias = getattr(m, "bias", None)
-    inputs = [x, g.const("bn_scale", np.ones(c) if weight is None else _array(weight)),
-              g.const("bn_bias", np.zeros(c) if bias is None else _array(bias)),
-              g.const("bn_mean", _array(mean)), g.const("bn_var", _array(var))]
+    return (np.ones(c) if weight is None else _array(weight),
+            np.zeros(c) if bias is None else _array(bias), _array(mean), _array(var))
+
+
+def _batch_norm(g: _Graph, m: Module, x: str, shape: Tuple[int, ...]) -> str:
+    inputs = [x, *(g.const(hint, a) for hint, a in
+                   zip(("bn_scale", "bn_bias", "bn_mean", "bn_var"), batch_norm_arrays(m)))]
     return g.node("BatchNormalization", inputs, "batch_norm", epsilon=float(m.eps))
 
 
@@ -274,29 +288,60 @@ HANDLERS: Dict[Type[Module], Handler] = {
 }
 
 
-def _handler(module: Module, where: str) -> Handler:
-    """The handler of the nearest class in `module`'s MRO that has one (a subclass is
-    fine only if it keeps that class's forward)."""
+def handler_of(module: Module, where: str, handlers: Dict[Type[Module], T]) -> T:
+    """The entry of `handlers` for the nearest class in `module`'s MRO that has one (a
+    subclass is fine only if it keeps that class's forward); ExportError naming the
+    layer otherwise."""
     for cls in type(module).__mro__:
-        if cls in HANDLERS:
+        if cls in handlers:
             if type(module).forward is not cls.forward:
                 break
-            return HANDLERS[cls]
-    supported = ", ".join(sorted(cls.__name__ for cls in HANDLERS))
+            return handlers[cls]
+    supported = ", ".join(sorted(cls.__name__ for cls in handlers))
     raise ExportError(f"cannot export layer {where} ({type(module).__name__}): supported "
                       f"layers are {supported} inside Sequential containers")
 
 
-def _layers(module: Module, where: str = "") -> List[Tuple[str, Module]]:
-    """The leaf layers of a (nested) Sequential, in order, with their dotted names."""
+def _handler(module: Module, where: str) -> Handler:
+    return handler_of(module, where, HANDLERS)
+
+
+def leaf_layers(module: Module, where: str = "") -> List[Tuple[str, Module]]:
+    """The leaf layers of a (nested) Sequential, in order, with their dotted names;
+    ExportError for a layer without a handler or a Sequential with its own forward."""
     if isinstance(module, Sequential):
         if type(module).forward is not Sequential.forward:
             raise ExportError(f"cannot export {where or 'the model'} "
                               f"({type(module).__name__}): it overrides Sequential.forward")
         return [layer for name, child in module.named_children()
-                for layer in _layers(child, f"{where}.{name}" if where else name)]
+                for layer in leaf_layers(child, f"{where}.{name}" if where else name)]
     _handler(module, where or "the model")
     return [(where or type(module).__name__, module)]
+
+
+def walk(model: Module, shape: Tuple[int, ...],
+         visit: Callable[[str, Module, Tuple[int, ...]], None]) -> Tuple[int, ...]:
+    """Run `model`'s leaf layers (`leaf_layers`) one by one on zeros of `shape`, in eval
+    form without a graph, calling `visit(name, layer, input_shape)` before each; returns
+    the output shape. The model's train/eval modes are kept."""
+    layers = leaf_layers(model)
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with no_grad():
+            value = Tensor(np.zeros(shape, np.float32))
+            for where, layer in layers:
+                in_shape = tuple(value.shape)
+                visit(where, layer, in_shape)
+                try:
+                    value = layer(value)
+                except Exception as e:
+                    raise ExportError(f"layer {where} ({type(layer).__name__}) fails on an "
+                                      f"input of shape {in_shape}: {e}") from e
+    finally:
+        for m, mode in modes:  # parents first, so each module ends with its own mode
+            m.train(mode)
+    return tuple(value.shape)
 
 
 # ------------------------------------------------------------------------ export
@@ -357,10 +402,8 @@ def to_onnx(model: Module, path: Union[str, os.PathLike], input_shape: Sequence[
     from onnx import TensorProto, helper
     shape = _check_shape(input_shape)
     norm = _normalisation(shape, mean, std)
-    layers = _layers(model)
-
     g = _Graph(onnx)
-    x, out_shape = _emit(g, model, layers, "input", shape, norm)
+    x, out_shape = _emit(g, model, "input", shape, norm)
     g.nodes.append(helper.make_node("Identity", [x], ["logits"], name="logits"))
     batch: Union[str, int] = "N" if dynamic_batch else shape[0]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
@@ -377,31 +420,19 @@ def to_onnx(model: Module, path: Union[str, os.PathLike], input_shape: Sequence[
     return _write(onnx, g, path, shape, batch, outputs, contract, metadata)
 
 
-def _emit(g: _Graph, model: Module, layers: List[Tuple[str, Module]], x: str,
-          shape: Tuple[int, ...],
+def _emit(g: _Graph, model: Module, x: str, shape: Tuple[int, ...],
           norm: Optional[Tuple[np.ndarray, np.ndarray]]) -> Tuple[str, Tuple[int, ...]]:
     """Add `model`'s nodes (after the optional standardisation) reading `x` of `shape`;
     returns the output's name and shape. The model's train/eval modes are kept."""
     if norm is not None:
         x = g.node("Sub", [x, g.const("mean", norm[0])], "centred")
         x = g.node("Div", [x, g.const("std", norm[1])], "standardised")
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with no_grad():
-            value = Tensor(np.zeros(shape, np.float32))
-            for where, layer in layers:
-                in_shape = tuple(value.shape)
-                x = _handler(layer, where)(g, layer, x, in_shape)
-                try:
-                    value = layer(value)
-                except Exception as e:
-                    raise ExportError(f"layer {where} ({type(layer).__name__}) fails on an "
-                                      f"input of shape {in_shape}: {e}") from e
-    finally:
-        for m, mode in modes:  # parents first, so each module ends with its own mode
-            m.train(mode)
-    return x, tuple(value.shape)
+    names = [x]
+
+    def visit(where: str, layer: Module, in_shape: Tuple[int, ...]) -> None:
+        names.append(_handler(layer, where)(g, layer, names[-1], in_shape))
+    out_shape = walk(model, shape, visit)
+    return names[-1], out_shape
 
 
 def _write(onnx: Any, g: _Graph, path: Union[str, os.PathLike], shape: Tuple[int, ...],
@@ -465,7 +496,7 @@ def ensemble_to_onnx(ensemble: Ensemble, path: Union[str, os.PathLike], *,
             x = g.node("Reshape", [x, g.const("shape", [0, *own[1:]], np.int64)],
                        f"member{i}_input")
         norm = _normalisation(own, member.stats.mean, member.stats.std)
-        logits, _ = _emit(g, member.model, _layers(member.model), x, own, norm)
+        logits, _ = _emit(g, member.model, x, own, norm)
         member_probabilities.append(g.node("Softmax", [logits], f"member{i}_probabilities",
                                            axis=-1))
     mean = g.node("Mean", member_probabilities, "mean_probabilities")

@@ -1,4 +1,7 @@
-// The digit pad: pointer strokes on a canvas, POST /predict, and the model's answer.
+// The digit pad: pointer strokes on a canvas, the model's answer, and a photo button.
+// Two ways to run: under `tinygrad-mnist serve` each drawing is POSTed to /predict; in the
+// web app that `tinygrad-mnist export --web` writes, model.json lies beside the page and
+// the model runs here (infer.js, preprocess.js), offline once the service worker is in.
 "use strict";
 (() => {
   const SEND_SIZE = 112;      // the drawing is sent as SEND_SIZE x SEND_SIZE greys
@@ -8,7 +11,7 @@
   const $ = (id) => document.getElementById(id);
   const pad = $("pad"), predictButton = $("predict"), clearButton = $("clear"), live = $("live");
   const message = $("message"), digit = $("digit"), confidence = $("confidence");
-  const preview = $("preview"), bars = $("bars");
+  const preview = $("preview"), bars = $("bars"), photo = $("photo");
   const ctx = pad.getContext("2d");
   const previewCtx = preview.getContext("2d");
   const small = document.createElement("canvas");
@@ -22,6 +25,50 @@
   let seq = 0;                 // only the newest request may update the page
 
   const setState = (state) => { document.body.dataset.state = state; };
+
+  // ---------------------------------------------------------------- where the model runs
+  const loadScript = (src) => new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = src;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`cannot load ${src}`));
+    document.head.appendChild(script);
+  });
+
+  // The model here when the page comes with one (model.json beside it), else null; a
+  // rejected promise (the reason shown) if it comes with one that cannot be loaded.
+  async function startHere() {
+    let response;
+    try {
+      response = await fetch("model.json");
+    } catch (err) {
+      return null;
+    }
+    if (!response.ok) return null;
+    let model;
+    try {
+      const description = await response.json();
+      await Promise.all(["infer.js", "preprocess.js"].map(loadScript));
+      model = await Infer.load("model.json", description);
+    } catch (err) {
+      showError(`The model cannot be loaded (${err.message}); reload the page.`);
+      throw err;
+    }
+    for (const [rel, href] of [["manifest", "manifest.webmanifest"], ["apple-touch-icon", "icon-192.png"]]) {
+      const link = document.createElement("link");
+      link.rel = rel;
+      link.href = href;
+      document.head.appendChild(link);
+    }
+    if ("serviceWorker" in navigator) {  // only over https or on localhost
+      navigator.serviceWorker.register("sw.js").catch(() => {});
+    }
+    photo.parentElement.hidden = false;
+    document.body.dataset.mode = "here";
+    return model;
+  }
+  const here = startHere();
+  here.catch(() => {});  // said on the page; predictions say it again
 
   // ---------------------------------------------------------------- drawing
   function resetPad() {
@@ -106,6 +153,21 @@
     const mine = ++seq;
     controller = new AbortController();
     setState("busy");
+    let model;
+    try {
+      model = await here;
+    } catch (err) {
+      showError(`The model cannot be loaded (${err.message}); reload the page.`);
+      return;
+    }
+    if (mine !== seq) return;
+    if (model) {
+      controller = null;
+      const drawing = snapshot();
+      answerHere(model, () => Preprocess.drawingToMnist(drawing.width, drawing.height,
+                                                        drawing.pixels), EMPTY_DRAWING);
+      return;
+    }
     let response, data;
     try {
       response = await fetch("predict", {
@@ -129,6 +191,44 @@
       showError(data.error || `The server answered ${response.status}.`);
     }
   }
+
+  const EMPTY_DRAWING = "Draw a digit first.";
+
+  // Preprocess (`toImage`: the 28x28 image, or Preprocess.NoInk) and predict here.
+  function answerHere(model, toImage, noInk) {
+    let image;
+    try {
+      image = toImage();
+    } catch (err) {
+      showError(err instanceof Preprocess.NoInk ? noInk : `Cannot read this: ${err.message}`);
+      return;
+    }
+    const probabilities = Infer.predict(model, image);
+    showResult({ digit: probabilities.indexOf(Math.max(...probabilities)), probabilities,
+                 preview: Array.from(image, (v) => Math.round(255 * v)) });
+  }
+
+  photo.addEventListener("change", async () => {
+    const file = photo.files[0];
+    photo.value = "";
+    const model = await here.catch(() => null);
+    if (!file || !model) return;
+    clearTimeout(timer);
+    timer = 0;
+    const mine = ++seq;
+    resetPad();
+    setState("busy");
+    let picture;
+    try {
+      picture = await Preprocess.readPicture(file);
+    } catch (err) {
+      if (mine === seq) showError("Cannot read this picture; take a photo or choose a JPEG or PNG.");
+      return;
+    }
+    if (mine !== seq) return;  // cleared, or another photo, meanwhile
+    answerHere(model, () => Preprocess.pictureToMnist(picture),
+               "No digit found in the photo: one dark digit on light paper, filling most of it.");
+  });
 
   // ---------------------------------------------------------------- showing
   const barItems = [];
