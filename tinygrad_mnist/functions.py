@@ -22,7 +22,7 @@ from .tensor import ArrayLike, Tensor, as_tensor, einsum  # noqa: F401  (tg.eins
 METHODS = (
     # elementwise
     "abs", "neg", "exp", "exp2", "log", "log1p", "sqrt", "rsqrt", "square", "reciprocal",
-    "sin", "cos", "erf", "tanh", "sigmoid", "relu", "floor", "ceil", "round", "sign",
+    "sin", "cos", "erf", "erfc", "tanh", "sigmoid", "relu", "floor", "ceil", "round", "sign",
     "clamp", "clip", "pow", "add", "sub", "mul", "div", "remainder", "maximum", "minimum",
     "masked_fill", "eq", "ne", "lt", "le", "gt", "ge", "equal", "allclose", "isclose",
     "logical_not",
