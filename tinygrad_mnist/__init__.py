@@ -33,6 +33,14 @@ __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "g
            "initial_seed", "get_rng_state", "set_rng_state", "Size"] + list(_functions)
 
 from . import nn, optim, utils  # noqa: E402  (they build on the names above)
-from . import jit  # noqa: E402  (tg.jit.compile_step: the compiled training step)
 from .nn.functional import (avg_pool2d, conv2d, cross_entropy,  # noqa: E402  (as F's)
                             max_pool2d)
+
+
+def __getattr__(name: str):
+    """`tg.jit` (the compiled training step) is imported when first used, so that
+    `import tinygrad_mnist` loads the framework only."""
+    if name == "jit":
+        import importlib
+        return importlib.import_module(".jit", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
