@@ -97,13 +97,12 @@ def refuse_bool(op: str, x: Any) -> None:
                         f"first, e.g. x.long() or x.float()")
 
 
-def require_floating(op: str, *tensors: Any) -> None:
-    """A TypeError naming `op` unless every tensor is floating-point (PyTorch refuses
+def require_floating(op: str, x: Any) -> None:
+    """A TypeError naming `op` unless the tensor x is floating-point (PyTorch refuses
     integer and bool inputs to `op` too)."""
-    for x in tensors:
-        if x is not None and x.data.dtype.kind != "f":
-            raise TypeError(f"{op}: expected a floating-point tensor, got {x.data.dtype} (as "
-                            f"in PyTorch); convert first, e.g. x.float()")
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got {x.data.dtype} (as in "
+                        f"PyTorch); convert first, e.g. x.float()")
 
 
 class TensorBase:

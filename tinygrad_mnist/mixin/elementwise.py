@@ -149,7 +149,8 @@ class ElementwiseMixin(DTypeMixin):
         return ops.Sigmoid.apply(self._floating())
 
     def relu(self) -> Tensor:
-        refuse_bool("relu", self)
+        if self.data.dtype.kind == "b":                    # (checked here: a hot path)
+            refuse_bool("relu", self)
         return ops.ReLU.apply(self)
 
     def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:

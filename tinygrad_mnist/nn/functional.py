@@ -49,14 +49,17 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def linear(input: ArrayLike, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     """y = input·weightᵀ + bias, with weight (out_features, in_features) (fused op).
     The input, weight and bias must have one floating-point dtype, as in PyTorch."""
-    x = _tensor(input)
-    _same_floating_dtype("linear", x, weight, bias)
+    x = input if isinstance(input, Tensor) else as_tensor(input)
+    dtype = x.data.dtype                                   # (checked inline: a hot path)
+    if dtype != weight.data.dtype or dtype.kind != "f" or (
+            bias is not None and bias.data.dtype != dtype):
+        _mixed_dtypes("linear", x, weight, bias)
     if bias is None:
         return ops.Linear.apply(x, weight)
     return ops.Linear.apply(x, weight, bias)
 
 
-def _same_floating_dtype(op: str, x: Tensor, *params: Optional[Tensor]) -> None:
+def _mixed_dtypes(op: str, x: Tensor, *params: Optional[Tensor]) -> None:
     """A TypeError unless x and the parameters share one floating-point dtype (NumPy
     would silently compute an int64 input with float32 weights in float64)."""
     dtypes = [t.dtype for t in (x, *params) if t is not None]
@@ -69,7 +72,7 @@ def _same_floating_dtype(op: str, x: Tensor, *params: Optional[Tensor]) -> None:
 
 def relu(input: ArrayLike, inplace: bool = False) -> Tensor:
     """max(x, 0) (`input.relu()`)."""
-    return _tensor(input).relu()
+    return (input if isinstance(input, Tensor) else as_tensor(input)).relu()
 
 
 def leaky_relu(input: ArrayLike, negative_slope: float = 0.01, inplace: bool = False
@@ -296,7 +299,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     "valid" or "same" (`conv_padding`); `dilation` and `groups` only 1."""
     only_defaults("conv2d", dilation=(dilation, 1), groups=(groups, 1))
     x, w = _tensor(input), _tensor(weight)
-    _same_floating_dtype("conv2d", x, w, None if bias is None else _tensor(bias))
+    _mixed_dtypes("conv2d", x, w, None if bias is None else _tensor(bias))
     stride_pair = as_pair(stride, "stride", "conv2d", 1)
     options = dict(stride=stride_pair,
                    padding=conv_padding(padding, tuple(w.shape[2:]), stride_pair, "conv2d"))
