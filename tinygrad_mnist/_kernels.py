@@ -13,12 +13,15 @@ math; the plain expression is in the table.
 | `label_positions(n, c, labels)` | `a[np.arange(n), labels]` | `bench_kernels.py label_positions` |
 | `matmul(a, b)` | `a @ b` when the summed axis has length 1 | `bench_kernels.py outer` |
 | `scalar(v, dtype)` | a Python float `v` in `array * v` | `bench_kernels.py scalar` |
-| `flat_pieces(*arrays)` | whole arrays in an optimizer update | `bench_kernels.py pieces`; in a training step, `bench_train.py` |
+| `flat_pieces(*arrays)` | whole arrays in an update [1] | `bench_kernels.py pieces` |
 | `new_array`, `stored`, `layout` | `np.empty`/`np.full`; mixed layouts | `bench_conv_ops.py` |
 
 Each command is `python benchmarks/<script> [NAME]` with one BLAS thread
 (`OPENBLAS_NUM_THREADS=1`); the measured gains, on which machine, and their history are
 in `benchmarks/README.md` ("Speed helpers"). A helper that stops paying goes.
+
+[1] No longer used by `optim` (it showed no gain on the current machine); kept only for
+`jit/updates.py`, which the compiler's record-and-replay rewrite removes: it goes then.
 """
 from __future__ import annotations
 
