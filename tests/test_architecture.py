@@ -159,6 +159,16 @@ def test_importing_the_package_works_in_a_fresh_interpreter():
                    check=True, cwd=ROOT)
 
 
+def test_importing_the_package_loads_neither_the_compiler_nor_the_app():
+    code = ("import sys, tinygrad_mnist as tg; loaded = sorted(m for m in sys.modules if "
+            "m.startswith(('tinygrad_mnist.jit', 'tinygrad_mnist.train', 'tinygrad_mnist.cli')));"
+            " print(loaded); print(tg.jit.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
+                         capture_output=True, text=True).stdout.split("\n")
+    assert out[0] == "[]", f"import tinygrad_mnist loaded {out[0]}"
+    assert out[1] == "tinygrad_mnist.jit"        # and tg.jit loads it when asked
+
+
 def private_uses(name: str, path: Path):
     """Private names that `path` takes from the package's other modules: imported by
     name, or read as an attribute of a name it imported."""

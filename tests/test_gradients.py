@@ -334,6 +334,7 @@ OP_CASES = {
     "Cumsum": along_a_dim_case("cumsum"),
     "Prod": along_a_dim_case("prod"),
     "Erf": unary(Tensor.erf),
+    "Erfc": unary(Tensor.erfc),
     "Log1p": unary(Tensor.log1p, low=-0.5, high=3.0),
     "Rounding": unary(Tensor.floor, values=away_from, kinks=list(range(-3, 4))),
     "Einsum": einsum_case(),

@@ -63,7 +63,7 @@ def fit_accuracy(model, opt, x, y, steps=300, penalty=None, scheduler=None, clip
             scheduler.step()
     model.eval()
     with tg.no_grad():
-        return (model(inputs).argmax(1) == y).mean()
+        return (model(inputs).argmax(1) == y).float().mean()
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))

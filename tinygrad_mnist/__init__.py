@@ -38,7 +38,8 @@ from .nn.functional import (avg_pool2d, conv2d, cross_entropy,  # noqa: E402  (a
 
 
 def __getattr__(name: str):
-    """`tg.jit` (the compiled training step) loads on first use, not with the package."""
+    """`tg.jit` (the compiled training step) is imported when first used, so that
+    `import tinygrad_mnist` loads the framework only."""
     if name == "jit":
         import importlib
         return importlib.import_module(".jit", __name__)

@@ -3,27 +3,25 @@ expression it replaces. Each helper returns what that expression returns (the te
 `tests/test_kernels.py` compare them), so the code that calls one still reads as the
 math; the plain expression is in the table.
 
-| helper | replaces | gain [1] | measured by [2] |
-|---|---|---|---|
-| `column_sums(a)` | `a.sum(axis=0)` of a 2-D array | 1.7x | `column_sums` |
-| `column_sums(a)` of one row | `a.sum(axis=0)` of a (1, n) array | 2.3-2.6x | `column_sums_1` |
-| `row_sums(a)` | `a.sum(axis=1)` of a 2-D array | 2.4x | `row_sums` |
-| `channel_sums(x)` | `x.sum(axis=(0, 2, 3))` of (N, C, H, W) | 2.6-2.9x | `channel_sums` |
-| `row_max(x)` | `x.max(axis=1, keepdims=True)` of short rows | 3.0x | `row_max` |
-| `label_positions(n, c, labels)` | `a[np.arange(n), labels]` | 1.8-2.0x | `label_positions` |
-| `matmul(a, b)` | `a @ b` when the summed axis has length 1 | 8.1-8.7x | `outer` |
-| `scalar(v, dtype)` | a Python float `v` in `array * v` | 1.25x | `scalar` |
-| `flat_pieces(*arrays)` | whole arrays in an optimizer update | none here [3] | `pieces` |
-| `new_array`, `stored`, `layout` | `np.empty`/`np.full`; mixed layouts | [4] | `bench_conv_ops.py` |
+| helper | replaces | measured by |
+|---|---|---|
+| `column_sums(a)` | `a.sum(axis=0)` of a 2-D array | `bench_kernels.py column_sums` |
+| `column_sums(a)` of one row | `a.sum(axis=0)` of a (1, n) array | `bench_kernels.py column_sums_1` |
+| `row_sums(a)` | `a.sum(axis=1)` of a 2-D array | `bench_kernels.py row_sums` |
+| `channel_sums(x)` | `x.sum(axis=(0, 2, 3))` of (N, C, H, W) | `bench_kernels.py channel_sums` |
+| `row_max(x)` | `x.max(axis=1, keepdims=True)` of short rows | `bench_kernels.py row_max` |
+| `label_positions(n, c, labels)` | `a[np.arange(n), labels]` | `bench_kernels.py label_positions` |
+| `matmul(a, b)` | `a @ b` when the summed axis has length 1 | `bench_kernels.py outer` |
+| `scalar(v, dtype)` | a Python float `v` in `array * v` | `bench_kernels.py scalar` |
+| `flat_pieces(*arrays)` | whole arrays in an update [1] | `bench_kernels.py pieces` |
+| `new_array`, `stored`, `layout` | `np.empty`/`np.full`; mixed layouts | `bench_conv_ops.py` |
 
-[1] Time of the plain expression / time of the helper, at the shapes the default
-models meet, one BLAS thread, on a 2-core AMD EPYC; history and other machines in
-`benchmarks/README.md` ("Speed helpers").
-[2] `python benchmarks/bench_kernels.py NAME` reproduces a row.
-[3] 1.2-1.25x on an Intel Xeon with 2 MB of L2 per core, where the pieces of an update
-stay in cache; with 1 MB per core it is 0.94-0.97x in isolation. Bitwise neutral.
-[4] Keeping conv outputs batch-last through ReLU and batch norm made a CNN epoch
-1.5x -> 1.2x PyTorch's (NumPy runs ops between differently stored arrays strided).
+Each command is `python benchmarks/<script> [NAME]` with one BLAS thread
+(`OPENBLAS_NUM_THREADS=1`); the measured gains, on which machine, and their history are
+in `benchmarks/README.md` ("Speed helpers"). A helper that stops paying goes.
+
+[1] No longer used by `optim` (it showed no gain on the current machine); kept only for
+`jit/updates.py`, which the compiler's record-and-replay rewrite removes: it goes then.
 """
 from __future__ import annotations
 

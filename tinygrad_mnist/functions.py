@@ -1,357 +1,74 @@
 """Tensor methods as functions, as PyTorch spells them: `tg.exp(t)` is `t.exp()`,
-`tg.sum(t, dim=1)` is `t.sum(dim=1)`, `tg.max(t, 1)` is `t.max(1)`. Each takes a Tensor,
-a NumPy array or a number, and has the method's gradient. Also grad-mode helpers
-(`set_grad_enabled`, `inference_mode`) and `is_tensor`.
+`tg.sum(t, dim=1)` is `t.sum(dim=1)`, `tg.max(t, 1)` is `t.max(1)`.
+
+Each function in `METHODS` is made from the Tensor method of the same name (its
+signature, with `input` for `self`, and its docstring), so the method is the one
+definition: the function only turns its first argument (a Tensor, a NumPy array, a
+number or a list) into a Tensor and calls the method. A few functions have no method
+to come from: `where` (the condition comes first), `einsum`, `cat` and `stack`
+(tensor.py), `is_tensor`, and the grad-mode helpers `set_grad_enabled` and
+`inference_mode`.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
-
-import numpy as np
+import inspect
+from typing import Any, Callable
 
 from .autograd import enable_grad, no_grad
+from .mixin.base import bool_condition
 from .tensor import ArrayLike, Tensor, as_tensor, einsum  # noqa: F401  (tg.einsum)
 
+# The Tensor methods PyTorch also offers as `torch.<name>(input, ...)`, by concern.
+METHODS = (
+    # elementwise
+    "abs", "neg", "exp", "exp2", "log", "log1p", "sqrt", "rsqrt", "square", "reciprocal",
+    "sin", "cos", "erf", "erfc", "tanh", "sigmoid", "relu", "floor", "ceil", "round", "sign",
+    "clamp", "clip", "pow", "add", "sub", "mul", "div", "remainder", "maximum", "minimum",
+    "masked_fill", "eq", "ne", "lt", "le", "gt", "ge", "equal", "allclose", "isclose",
+    "logical_not",
+    # reductions
+    "sum", "mean", "std", "var", "max", "min", "amax", "amin", "argmax", "argmin", "all",
+    "any", "norm", "cumsum", "prod", "logsumexp", "softmax", "log_softmax", "sort", "topk",
+    # movement
+    "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute", "t", "gather",
+    "index_select", "narrow", "split", "chunk", "numel",
+    # products and triangles
+    "matmul", "mm", "bmm", "dot", "outer", "tril", "triu",
+)
 
-def _t(x: ArrayLike) -> Tensor:
-    return as_tensor(x)
+
+def function_of(name: str) -> Callable[..., Any]:
+    """`tg.<name>`: `input` as a Tensor, then the Tensor method `name` on it."""
+    method = getattr(Tensor, name)
+
+    def function(input: ArrayLike, *args: Any, **kwargs: Any) -> Any:
+        return method(as_tensor(input), *args, **kwargs)
+
+    signature = inspect.signature(method)
+    self, *rest = signature.parameters.values()
+    function.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[self.replace(name="input", annotation="ArrayLike")] + rest)
+    function.__name__ = function.__qualname__ = name
+    function.__module__ = __name__
+    function.__doc__ = f"`{name}(input, ...)` is `input.{name}(...)`." + (
+        f"\n\n{inspect.getdoc(method)}" if method.__doc__ else "")
+    return function
+
+
+globals().update({name: function_of(name) for name in METHODS})
+
+
+def where(condition: Any, input: Any, other: Any) -> Tensor:
+    """`input` where `condition` holds, else `other` (either may be a number); the
+    operands are promoted as for `input.where(condition, other)`."""
+    if not isinstance(input, Tensor) and isinstance(other, Tensor):
+        chosen = bool_condition(condition, "where")   # the same choice, in other's order:
+        return other.where(~chosen, input)
+    return as_tensor(input).where(condition, other)
 
 
 def is_tensor(obj: Any) -> bool:
     return isinstance(obj, Tensor)
-
-
-def numel(input: Tensor) -> int:
-    return _t(input).numel()
-
-
-# --------------------------------------------------------------------- elementwise
-def abs(input: ArrayLike) -> Tensor:
-    return _t(input).abs()
-
-
-def exp(input: ArrayLike) -> Tensor:
-    return _t(input).exp()
-
-
-def log(input: ArrayLike) -> Tensor:
-    return _t(input).log()
-
-
-def sqrt(input: ArrayLike) -> Tensor:
-    return _t(input).sqrt()
-
-
-def sin(input: ArrayLike) -> Tensor:
-    return _t(input).sin()
-
-
-def cos(input: ArrayLike) -> Tensor:
-    return _t(input).cos()
-
-
-def tanh(input: ArrayLike) -> Tensor:
-    return _t(input).tanh()
-
-
-def sigmoid(input: ArrayLike) -> Tensor:
-    return _t(input).sigmoid()
-
-
-def relu(input: ArrayLike) -> Tensor:
-    return _t(input).relu()
-
-
-def square(input: ArrayLike) -> Tensor:
-    return _t(input).square()
-
-
-def neg(input: ArrayLike) -> Tensor:
-    return -_t(input)
-
-
-def pow(input: ArrayLike, exponent: Any) -> Tensor:
-    return _t(input) ** exponent
-
-
-def clamp(input: ArrayLike, min: Any = None, max: Any = None) -> Tensor:
-    return _t(input).clamp(min, max)
-
-
-clip = clamp
-
-
-def round(input: ArrayLike) -> Tensor:
-    return _t(input).round()
-
-
-def floor(input: ArrayLike) -> Tensor:
-    return _t(input).floor()
-
-
-def ceil(input: ArrayLike) -> Tensor:
-    return _t(input).ceil()
-
-
-def rsqrt(input: ArrayLike) -> Tensor:
-    return _t(input).rsqrt()
-
-
-def exp2(input: ArrayLike) -> Tensor:
-    return _t(input).exp2()
-
-
-def erf(input: ArrayLike) -> Tensor:
-    return _t(input).erf()
-
-
-def log1p(input: ArrayLike) -> Tensor:
-    return _t(input).log1p()
-
-
-def sign(input: ArrayLike) -> Tensor:
-    return _t(input).sign()
-
-
-def softmax(input: ArrayLike, dim: int) -> Tensor:
-    return _t(input).softmax(dim)
-
-
-def log_softmax(input: ArrayLike, dim: int) -> Tensor:
-    return _t(input).log_softmax(dim)
-
-
-# ---------------------------------------------------------------------- two inputs
-def add(input: ArrayLike, other: Any, *, alpha: float = 1) -> Tensor:
-    return _t(input).add(other, alpha=alpha)
-
-
-def sub(input: ArrayLike, other: Any, *, alpha: float = 1) -> Tensor:
-    return _t(input).sub(other, alpha=alpha)
-
-
-def mul(input: ArrayLike, other: Any) -> Tensor:
-    return _t(input) * other
-
-
-def div(input: ArrayLike, other: Any, *, rounding_mode: Any = None) -> Tensor:
-    return _t(input).div(other, rounding_mode=rounding_mode)
-
-
-def matmul(input: ArrayLike, other: Any) -> Tensor:
-    return _t(input) @ other
-
-
-mm = matmul
-
-
-def maximum(input: ArrayLike, other: Any) -> Tensor:
-    return _t(input).maximum(other)
-
-
-def minimum(input: ArrayLike, other: Any) -> Tensor:
-    return _t(input).minimum(other)
-
-
-def where(condition: Any, input: Any, other: Any) -> Tensor:
-    """`input` where `condition` holds, else `other` (either may be a number)."""
-    if not isinstance(input, Tensor) and isinstance(other, Tensor):
-        return other.masked_fill(condition, input)     # other's dtype, as for x.where(...)
-    return _t(input).where(condition, other)
-
-
-def eq(input: ArrayLike, other: Any) -> Tensor:
-    return _t(input) == other
-
-
-def ne(input: ArrayLike, other: Any) -> Tensor:
-    return _t(input) != other
-
-
-def lt(input: ArrayLike, other: Any) -> Tensor:
-    return _t(input) < other
-
-
-def le(input: ArrayLike, other: Any) -> Tensor:
-    return _t(input) <= other
-
-
-def gt(input: ArrayLike, other: Any) -> Tensor:
-    return _t(input) > other
-
-
-def ge(input: ArrayLike, other: Any) -> Tensor:
-    return _t(input) >= other
-
-
-def equal(input: ArrayLike, other: Any) -> bool:
-    return _t(input).equal(other)
-
-
-def allclose(input: ArrayLike, other: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
-    return _t(input).allclose(other, rtol, atol)
-
-
-def isclose(input: ArrayLike, other: Any, rtol: float = 1e-5, atol: float = 1e-8) -> Tensor:
-    return _t(input).isclose(other, rtol, atol)
-
-
-# ---------------------------------------------------------------------- reductions
-def sum(input: ArrayLike, dim: Any = None, keepdim: bool = False) -> Tensor:
-    return _t(input).sum(dim, keepdim)
-
-
-def mean(input: ArrayLike, dim: Any = None, keepdim: bool = False) -> Tensor:
-    return _t(input).mean(dim, keepdim)
-
-
-def std(input: ArrayLike, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
-        correction: Any = None) -> Tensor:
-    return _t(input).std(dim, unbiased, keepdim, correction=correction)
-
-
-def var(input: ArrayLike, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
-        correction: Any = None) -> Tensor:
-    return _t(input).var(dim, unbiased, keepdim, correction=correction)
-
-
-def max(input: ArrayLike, dim: Any = None, keepdim: bool = False) -> Any:
-    return _t(input).max(dim, keepdim)
-
-
-def min(input: ArrayLike, dim: Any = None, keepdim: bool = False) -> Any:
-    return _t(input).min(dim, keepdim)
-
-
-def amax(input: ArrayLike, dim: Any = (), keepdim: bool = False) -> Tensor:
-    return _t(input).amax(dim, keepdim)
-
-
-def amin(input: ArrayLike, dim: Any = (), keepdim: bool = False) -> Tensor:
-    return _t(input).amin(dim, keepdim)
-
-
-def argmax(input: ArrayLike, dim: Any = None, keepdim: bool = False) -> Tensor:
-    return _t(input).argmax(dim, keepdim)
-
-
-def argmin(input: ArrayLike, dim: Any = None, keepdim: bool = False) -> Tensor:
-    return _t(input).argmin(dim, keepdim)
-
-
-def all(input: ArrayLike, dim: Any = None, keepdim: bool = False) -> Tensor:
-    return _t(input).all(dim, keepdim)
-
-
-def any(input: ArrayLike, dim: Any = None, keepdim: bool = False) -> Tensor:
-    return _t(input).any(dim, keepdim)
-
-
-def norm(input: ArrayLike, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
-    return _t(input).norm(p, dim, keepdim)
-
-
-def cumsum(input: ArrayLike, dim: int) -> Tensor:
-    return _t(input).cumsum(dim)
-
-
-def prod(input: ArrayLike, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
-    return _t(input).prod(dim, keepdim)
-
-
-def remainder(input: ArrayLike, other: Any) -> Tensor:
-    return _t(input) % other
-
-
-def logsumexp(input: ArrayLike, dim: Any, keepdim: bool = False) -> Tensor:
-    return _t(input).logsumexp(dim, keepdim)
-
-
-def sort(input: ArrayLike, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
-    return _t(input).sort(dim, descending, stable)
-
-
-def topk(input: ArrayLike, k: int, dim: int = -1, largest: bool = True,
-         sorted: bool = True) -> Any:
-    return _t(input).topk(k, dim, largest, sorted)
-
-
-# --------------------------------------------------------------------------- shape
-def reshape(input: ArrayLike, shape: Any) -> Tensor:
-    return _t(input).reshape(shape)
-
-
-def flatten(input: ArrayLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    return _t(input).flatten(start_dim, end_dim)
-
-
-def squeeze(input: ArrayLike, dim: Any = None) -> Tensor:
-    return _t(input).squeeze(dim)
-
-
-def unsqueeze(input: ArrayLike, dim: int) -> Tensor:
-    return _t(input).unsqueeze(dim)
-
-
-def transpose(input: ArrayLike, dim0: int, dim1: int) -> Tensor:
-    return _t(input).transpose(dim0, dim1)
-
-
-def permute(input: ArrayLike, dims: Any) -> Tensor:
-    return _t(input).permute(dims)
-
-
-def t(input: ArrayLike) -> Tensor:
-    return _t(input).t()
-
-
-def gather(input: ArrayLike, dim: int, index: Any) -> Tensor:
-    return _t(input).gather(dim, index)
-
-
-def index_select(input: ArrayLike, dim: int, index: Any) -> Tensor:
-    return _t(input).index_select(dim, index)
-
-
-def narrow(input: ArrayLike, dim: int, start: int, length: int) -> Tensor:
-    return _t(input).narrow(dim, start, length)
-
-
-def split(tensor: ArrayLike, split_size_or_sections: Any, dim: int = 0) -> Any:
-    return _t(tensor).split(split_size_or_sections, dim)
-
-
-def chunk(input: ArrayLike, chunks: int, dim: int = 0) -> Any:
-    return _t(input).chunk(chunks, dim)
-
-
-def bmm(input: ArrayLike, mat2: ArrayLike) -> Tensor:
-    """Batched matrix products of (B, N, M) and (B, M, P) tensors."""
-    a, b = _t(input), _t(mat2)
-    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
-        raise ValueError(f"bmm: expected (B, N, M) and (B, M, P), got {a.shape} and "
-                         f"{b.shape}")
-    return a @ b
-
-
-def outer(input: ArrayLike, vec2: ArrayLike) -> Tensor:
-    """out[i, j] = input[i]·vec2[j] of two 1-D tensors."""
-    a, b = _t(input), _t(vec2)
-    if a.ndim != 1 or b.ndim != 1:
-        raise ValueError(f"outer: expected two 1-D tensors, got {a.shape} and {b.shape}")
-    return a.reshape(-1, 1) * b.reshape(1, -1)
-
-
-def tril(input: ArrayLike, diagonal: int = 0) -> Tensor:
-    """The lower triangle (j <= i + diagonal) of the last two dimensions, zeros above."""
-    x = _t(input)
-    return x.masked_fill(~np.tril(np.ones(x.shape[-2:], bool), diagonal), 0)
-
-
-def triu(input: ArrayLike, diagonal: int = 0) -> Tensor:
-    """The upper triangle (j >= i + diagonal) of the last two dimensions, zeros below."""
-    x = _t(input)
-    return x.masked_fill(~np.triu(np.ones(x.shape[-2:], bool), diagonal), 0)
 
 
 # ------------------------------------------------------------------------ grad mode
@@ -375,6 +92,5 @@ def inference_mode(mode: bool = True) -> Any:
     return no_grad() if mode else enable_grad()
 
 
-__all__ = [name for name in list(globals()) if not name.startswith("_") and name not in (
-    "annotations", "Any", "Optional", "np", "ArrayLike", "Tensor", "as_tensor", "enable_grad",
-    "no_grad")]
+__all__ = list(METHODS) + ["where", "einsum", "is_tensor", "set_grad_enabled",
+                           "inference_mode"]

@@ -8,7 +8,7 @@ import numpy as np
 from . import autograd, ops
 from .autograd import Function
 from .dtypes import as_dtype
-from .mixin.base import ArrayLike, TensorBase, as_shape, normalize_axis
+from .mixin.base import ArrayLike, TensorBase, as_shape, normalize_axis, refuse_bool
 from .mixin.inplace import InPlaceMixin
 from .mixin.interop import InteropMixin
 from .mixin.linalg import LinalgMixin
@@ -126,7 +126,7 @@ class Tensor(ReduceMixin, LinalgMixin, InteropMixin, InPlaceMixin):
 
     # ------------------------------------------------------------------ gradient
     @property
-    def grad(self) -> Tensor:
+    def grad(self) -> Optional[Tensor]:
         """d(loss)/d(self) as a Tensor after `backward()` (None before): a leaf's
         gradients accumulate into it in place, so `p.grad.zero_()` clears it."""
         return self._grad
@@ -276,6 +276,8 @@ def einsum(equation: str, *operands: Any) -> Tensor:
                     problem = f"{c!r} is {sizes[c]} in one operand and {n} in another"
     if problem:
         raise ValueError(f"einsum {equation!r}: {problem}")
+    for t in tensors:
+        refuse_bool("einsum", t)
     dtype = np.result_type(*[t.dtype for t in tensors])
     tensors = [t if t.dtype == dtype else t.to(dtype) for t in tensors]
     return ops.Einsum.apply(*tensors, inputs=inputs, output=output)

@@ -60,8 +60,8 @@ class Size(tuple):
 
 class ValuesIndices(NamedTuple):
     """What `max(dim)`, `min(dim)`, `sort` and `topk` return, as PyTorch's named tuple."""
-    values: Any
-    indices: Any
+    values: Tensor
+    indices: Tensor
 
 
 def data_of(x: Any) -> Any:
@@ -88,6 +88,21 @@ def bool_condition(condition: Any, name: str) -> np.ndarray:
         raise TypeError(f"{name}: the condition must be a bool tensor, got {data.dtype} "
                         f"(compare first, e.g. x > 0)")
     return data
+
+
+def refuse_bool(op: str, x: Any) -> None:
+    """A TypeError naming `op` for a bool tensor, which PyTorch refuses for `op` too."""
+    if x.data.dtype.kind == "b":
+        raise TypeError(f"{op}: bool tensors are not supported (as in PyTorch); convert "
+                        f"first, e.g. x.long() or x.float()")
+
+
+def require_floating(op: str, x: Any) -> None:
+    """A TypeError naming `op` unless the tensor x is floating-point (PyTorch refuses
+    integer and bool inputs to `op` too)."""
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got {x.data.dtype} (as in "
+                        f"PyTorch); convert first, e.g. x.float()")
 
 
 class TensorBase:

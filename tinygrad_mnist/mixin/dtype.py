@@ -4,7 +4,7 @@ integer tensor float, gets its dtype rule here and only here.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -106,13 +106,13 @@ class DTypeMixin(TensorBase):
     def cpu(self) -> Tensor:
         return self
 
-    def cuda(self, device: Any = None, non_blocking: bool = False) -> Tensor:
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> NoReturn:
         check_device(device if isinstance(device, (str, Device)) else "cuda", "cuda")
 
     def type_as(self, other: Any) -> Tensor:
         return self.to(other.data.dtype)
 
-    def type(self, dtype: Any = None) -> Tensor:
+    def type(self, dtype: Any = None) -> Union[str, Tensor]:
         """The dtype's name without an argument; else `to(dtype)`."""
         return self.data.dtype.name if dtype is None else self.to(dtype)
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
 
 import numpy as np
 
 from .. import ops
 from ..autograd import is_grad_enabled
-from .base import ArrayLike, TensorBase, bool_condition, data_of
+from ..dtypes import int64
+from .base import ArrayLike, TensorBase, bool_condition, data_of, refuse_bool, require_floating
 from .dtype import DTypeMixin
 
 if TYPE_CHECKING:  # for the return types only: tensor.py imports this module
@@ -50,6 +51,7 @@ class ElementwiseMixin(DTypeMixin):
         return ops.Div.apply(*self._pair(other, reverse=True, true_divide=True))
 
     def __neg__(self) -> Tensor:
+        refuse_bool("neg", self)
         return ops.Neg.apply(self)
 
     def __pow__(self, exponent: Union[float, Tensor]) -> Tensor:
@@ -64,7 +66,10 @@ class ElementwiseMixin(DTypeMixin):
         if isinstance(exponent, bool) or not isinstance(exponent, numbers.Real):
             raise TypeError(f"pow: the exponent must be a number or a tensor, got "
                             f"{type(exponent).__name__}")
-        base = self._floating() if isinstance(exponent, float) else self
+        if isinstance(exponent, float):
+            base = self._floating()
+        else:                                      # bool ** int counts in int64, as PyTorch
+            base = self.to(int64) if self.data.dtype.kind == "b" else self
         return ops.Pow.apply(base, exponent=exponent)
 
     def __rpow__(self, base: Any) -> Tensor:
@@ -81,7 +86,7 @@ class ElementwiseMixin(DTypeMixin):
         return self ** exponent
 
     def square(self) -> Tensor:
-        return self * self
+        return self ** 2
 
     def reciprocal(self) -> Tensor:
         return 1 / self
@@ -133,6 +138,10 @@ class ElementwiseMixin(DTypeMixin):
     def erf(self) -> Tensor:
         return ops.Erf.apply(self._floating())
 
+    def erfc(self) -> Tensor:
+        """1 - erf(x), without the cancellation where erf(x) is near 1."""
+        return ops.Erfc.apply(self._floating())
+
     def tanh(self) -> Tensor:
         return ops.Tanh.apply(self._floating())
 
@@ -140,13 +149,17 @@ class ElementwiseMixin(DTypeMixin):
         return ops.Sigmoid.apply(self._floating())
 
     def relu(self) -> Tensor:
+        if self.data.dtype.kind == "b":                    # (checked here: a hot path)
+            refuse_bool("relu", self)
         return ops.ReLU.apply(self)
 
     def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        require_floating("leaky_relu", self)
         return ops.LeakyReLU.apply(self, negative_slope=negative_slope)
 
     def abs(self) -> Tensor:
         """|x|, with gradient sign(x) (0 at 0)."""
+        refuse_bool("abs", self)
         return ops.Mul.apply(self, self.from_op(np.sign(self.data), None))
 
     __abs__ = abs
@@ -158,21 +171,23 @@ class ElementwiseMixin(DTypeMixin):
 
     clamp = clip
 
-    def _rounded(self, fn: Any) -> Tensor:
+    def _rounded(self, op: str, fn: Any) -> Tensor:
         """fn(x), piecewise constant: its gradient is zero."""
+        refuse_bool(op, self)
         return ops.Rounding.apply(self, fn=fn)
 
     def floor(self) -> Tensor:
-        return self._rounded(np.floor)
+        return self._rounded("floor", np.floor)
 
     def ceil(self) -> Tensor:
-        return self._rounded(np.ceil)
+        return self._rounded("ceil", np.ceil)
 
     def round(self) -> Tensor:
-        return self._rounded(np.round)
+        return self._rounded("round", np.round)
 
     def sign(self) -> Tensor:
-        return self._rounded(np.sign)
+        """-1, 0 or 1 (a bool tensor is its own sign, as in PyTorch)."""
+        return self.clone() if self.data.dtype.kind == "b" else self._rounded("sign", np.sign)
 
     def maximum(self, other: Any) -> Tensor:
         """The elementwise maximum (NaN if either is NaN); at a tie each input gets half
@@ -189,13 +204,28 @@ class ElementwiseMixin(DTypeMixin):
         return ops.Where.apply(a, b, condition=bool_condition(condition, "where"))
 
     def masked_fill(self, mask: Any, value: Any) -> Tensor:
-        """`value` where `mask` holds, else `self`."""
-        a, b = self._pair(value)
-        return ops.Where.apply(b, a, condition=bool_condition(mask, "masked_fill"))
+        """`value` where `mask` holds, else `self`; the result has self's dtype (`value`
+        is converted to it, as PyTorch does)."""
+        dtype = self.data.dtype
+        value = value.to(dtype) if isinstance(value, TensorBase) else \
+            self.from_op(np.asarray(value, dtype=dtype), None)
+        return ops.Where.apply(value, self, condition=bool_condition(mask, "masked_fill"))
 
     def __floordiv__(self, other: Any) -> Tensor:
         self._not_differentiable("floor_divide", other)
-        return self._compare("floor_divide", np.floor_divide, other)
+        a, b = self._divisible("floor_divide", other, False)
+        return a._compare("floor_divide", np.floor_divide, b)
+
+    def _divisible(self, op: str, other: Any, reverse: bool) -> Tuple[Any, Any]:
+        """The operands of `op` (floor division, remainder), paired; two bool operands and
+        an integer division by zero are refused, as PyTorch refuses them (NumPy would give
+        int8 for booleans and 0 for x // 0)."""
+        a, b = self._pair(other, reverse=reverse)
+        if a.data.dtype.kind == b.data.dtype.kind == "b":
+            refuse_bool(op, a)
+        if b.data.dtype.kind in "iu" and not b.data.all():
+            raise ZeroDivisionError(f"{op}: integer division by zero")
+        return a, b
 
     def __mod__(self, other: Any) -> Tensor:
         """The remainder with the divisor's sign, x - floor(x / y)·y (Python's %,
@@ -203,10 +233,10 @@ class ElementwiseMixin(DTypeMixin):
         if not isinstance(other, (TensorBase, np.ndarray, np.generic, numbers.Number,
                                   list, tuple)):
             return NotImplemented
-        return ops.Remainder.apply(*self._pair(other))
+        return ops.Remainder.apply(*self._divisible("remainder", other, False))
 
     def __rmod__(self, other: Any) -> Tensor:
-        return ops.Remainder.apply(*self._pair(other, reverse=True))
+        return ops.Remainder.apply(*self._divisible("remainder", other, True))
 
     remainder = __mod__
 

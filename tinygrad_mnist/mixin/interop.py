@@ -79,13 +79,13 @@ class InteropMixin(MovementMixin):
     def __contains__(self, element: Any) -> bool:
         return bool(np.any(self.data == data_of(element)))
 
-    def item(self) -> Tensor:
+    def item(self) -> Any:
         if self.data.size != 1:
             raise ValueError(f"item: only a one-element tensor converts to a Python "
                              f"number, this one has shape {self.data.shape}")
         return self.data.item()
 
-    def tolist(self) -> Tensor:
+    def tolist(self) -> Any:
         return self.data.tolist()
 
     def numpy(self) -> np.ndarray:
@@ -97,11 +97,11 @@ class InteropMixin(MovementMixin):
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
 
-    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Tensor:
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         """NumPy functions see a Tensor as its array: `np.mean(t)` is `np.mean(t.numpy())`."""
         return func(*arrays_of(args), **arrays_of(kwargs))
 
-    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Tensor:
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """`array + tensor` (and - * / @ and comparisons) gives what the tensor's operator
         gives: a Tensor, in the graph. Every other ufunc call, and every one with `out=`
         (so `array -= tensor` updates the array in place), computes on the arrays."""

@@ -137,7 +137,7 @@ class MovementMixin(TensorBase):
                              f"dimension {dim} of size {n}")
         return self[(slice(None),) * d + (slice(start, start + length),)]
 
-    def split(self, split_size_or_sections: Any, dim: int = 0) -> Tuple[Any, ...]:
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> Tuple[Tensor, ...]:
         """Pieces along `dim`: of `split_size` each (the last may be smaller), or of the
         listed sizes (which must add up to the dimension's size)."""
         d = normalize_axis(dim, self.data.ndim, "split")[0]
@@ -155,7 +155,7 @@ class MovementMixin(TensorBase):
         starts = np.cumsum([0] + sections[:-1])
         return tuple(self.narrow(d, int(a), k) for a, k in zip(starts, sections))
 
-    def chunk(self, chunks: int, dim: int = 0) -> Tuple[Any, ...]:
+    def chunk(self, chunks: int, dim: int = 0) -> Tuple[Tensor, ...]:
         """At most `chunks` pieces of ceil(n / chunks) along `dim` (PyTorch's rule)."""
         if chunks <= 0:
             raise ValueError(f"chunk: chunks must be positive, got {chunks}")

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
 
 import numpy as np
 
 from .. import ops
 from ..dtypes import int64
-from .base import Axis, TensorBase, ValuesIndices, normalize_axis
+from .base import (Axis, TensorBase, ValuesIndices, normalize_axis, refuse_bool,
+                   require_floating)
 from .elementwise import ElementwiseMixin
 from .movement import MovementMixin
 
@@ -38,6 +39,7 @@ class ReduceMixin(ElementwiseMixin, MovementMixin):
     def mean(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None,
              keepdim: Optional[bool] = None) -> Tensor:
         axis, keepdims = _pick(axis, dim, keepdims, keepdim)
+        require_floating("mean", self)
         axes = normalize_axis(axis, self.ndim, "mean")
         count = self.data.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
         return self.sum(axes, keepdims) * (1.0 / count if count else float("nan"))  # as PyTorch
@@ -54,7 +56,17 @@ class ReduceMixin(ElementwiseMixin, MovementMixin):
         return self._largest("amax", dim, keepdim)
 
     def amin(self, dim: Axis = (), keepdim: bool = False) -> Tensor:
-        return -((-self)._largest("amin", dim, keepdim))
+        return self._smallest("amin", dim, keepdim)
+
+    def _smallest(self, op: str, dim: Axis, keepdim: bool) -> Tensor:
+        """As `_largest`, for the minimum: -max(-x) for floats (exact, and differentiable
+        by `Max`); integers and booleans, which have no gradient (and whose negation
+        wraps around), take NumPy's minimum."""
+        if self.data.dtype.kind == "f":
+            return -((-self)._largest(op, dim, keepdim))
+        axes = None if dim in ((), None) else normalize_axis(dim, self.data.ndim, op)
+        self._check_reducible(op, axes)
+        return self.from_op(np.asarray(np.min(self.data, axis=axes, keepdims=keepdim)), None)
 
     def _largest(self, op: str, dim: Axis, keepdim: bool) -> Tensor:
         """The maximum over `dim` (all dimensions for () or None), for `op` (amax, amin,
@@ -74,7 +86,7 @@ class ReduceMixin(ElementwiseMixin, MovementMixin):
                          f"to pick")
 
     def max(self, dim: Any = None, keepdim: bool = False, *, axis: Axis = None,
-            keepdims: Optional[bool] = None) -> Tensor:
+            keepdims: Optional[bool] = None) -> Union[Tensor, ValuesIndices]:
         """`max()`: the largest value. `max(dim)`: `(values, indices)` along `dim`, the
         gradient going to the first maximum (PyTorch's). `max(other)`: the elementwise
         maximum. `axis=` (an int or a tuple, NumPy's spelling): the values only."""
@@ -88,7 +100,7 @@ class ReduceMixin(ElementwiseMixin, MovementMixin):
         return self._extremum("max", np.argmax, dim, keepdim)
 
     def min(self, dim: Any = None, keepdim: bool = False, *, axis: Axis = None,
-            keepdims: Optional[bool] = None) -> Tensor:
+            keepdims: Optional[bool] = None) -> Union[Tensor, ValuesIndices]:
         """As `max`, for the smallest values."""
         if isinstance(dim, TensorBase):
             return self.minimum(dim)
@@ -96,7 +108,7 @@ class ReduceMixin(ElementwiseMixin, MovementMixin):
             return self.amin(dim if axis is None else axis,
                              keepdim if keepdims is None else keepdims)
         if dim is None:
-            return -((-self)._largest("min", (), False))
+            return self._smallest("min", (), False)
         return self._extremum("min", np.argmin, dim, keepdim)
 
     def _extremum(self, op: str, arg: Any, dim: int, keepdim: bool) -> ValuesIndices:
@@ -118,6 +130,7 @@ class ReduceMixin(ElementwiseMixin, MovementMixin):
         return self._arg(np.argmin, "argmin", axis if dim is None else dim, keepdim)
 
     def _arg(self, fn: Any, op: str, dim: Optional[int], keepdim: bool) -> Tensor:
+        refuse_bool(op, self)
         d = None if dim is None else normalize_axis(dim, self.data.ndim, op)[0]
         self._check_reducible(op, None if d is None else (d,))
         if d is None:
@@ -150,6 +163,7 @@ class ReduceMixin(ElementwiseMixin, MovementMixin):
             *, correction: Optional[float] = None) -> Tensor:
         """Σ(x - mean)² / (N - correction) over `dim`; correction 1 (Bessel's) by
         default, 0 with `unbiased=False`."""
+        require_floating("var", self)
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
         axes = normalize_axis(dim, self.data.ndim, "var")
@@ -161,11 +175,13 @@ class ReduceMixin(ElementwiseMixin, MovementMixin):
     def std(self, dim: Axis = None, unbiased: Optional[bool] = None, keepdim: bool = False,
             *, correction: Optional[float] = None) -> Tensor:
         """√var (see `var`)."""
+        require_floating("std", self)
         return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
     def norm(self, p: Any = "fro", dim: Axis = None, keepdim: bool = False) -> Tensor:
         """The p-norm over `dim` (all elements by default): (Σ |x|^p)^(1/p) for a number
         p > 0 (2 or "fro" the default), or the largest |x| for p = inf."""
+        require_floating("norm", self)
         if p == 1:
             return self.abs().sum(dim, keepdim)
         if p == math.inf:
@@ -188,6 +204,8 @@ class ReduceMixin(ElementwiseMixin, MovementMixin):
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
         """log Σ exp(x) over `dim`, stable: the maximum m is taken out first,
         log Σ exp(x - m) + m (a constant m: the gradient, softmax, does not depend on it)."""
+        if self.data.dtype.kind != "f":                    # integers: in float32
+            return self._floating().logsumexp(dim, keepdim)
         axes = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
         m = np.max(self.data, axis=axes, keepdims=True) if self.data.size else \
             np.zeros([1 if a in axes else n for a, n in enumerate(self.shape)], self.dtype)
@@ -198,6 +216,7 @@ class ReduceMixin(ElementwiseMixin, MovementMixin):
 
     def log_softmax(self, axis: int = -1, *, dim: Optional[int] = None) -> Tensor:
         axis = axis if dim is None else dim
+        require_floating("log_softmax", self)
         return ops.LogSoftmax.apply(self, axis=normalize_axis(axis, self.ndim,
                                                                "log_softmax")[0])
 
@@ -205,12 +224,13 @@ class ReduceMixin(ElementwiseMixin, MovementMixin):
         """exp(log_softmax): composed, and stable for any logits."""
         return self.log_softmax(axis, dim=dim).exp()
 
-    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False
+             ) -> ValuesIndices:
         """`(values, indices)` sorted along `dim`; ties keep their order (as PyTorch's
         stable=True). The values are gathered, so their gradient flows back."""
         d = normalize_axis(dim, self.data.ndim, "sort")[0] if self.data.ndim else 0
         if self.data.ndim == 0:
-            return ValuesIndices(self * 1, self.from_op(np.zeros((), np.int64), None))
+            return ValuesIndices(self.clone(), self.from_op(np.zeros((), np.int64), None))
         if descending:
             # The ascending order of the values reversed, reversed: ties keep their order,
             # NaN comes first (as in PyTorch), and no value is negated (the smallest int
@@ -221,9 +241,11 @@ class ReduceMixin(ElementwiseMixin, MovementMixin):
             order = np.argsort(self.data, axis=d, kind="stable")
         return ValuesIndices(self.gather(d, order), self.from_op(order.astype(np.int64), None))
 
-    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Tensor:
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
+             ) -> ValuesIndices:
         """The `k` largest (smallest with largest=False) values along `dim` and their
         indices, largest first; ties keep their order."""
+        refuse_bool("topk", self)
         d = normalize_axis(dim, max(self.data.ndim, 1), "topk")[0]
         n = self.data.shape[d] if self.data.ndim else 1
         if not 0 <= k <= n:

@@ -14,6 +14,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from .. import ops
+from ..mixin.base import data_of, refuse_bool, require_floating
 from ..ops.convolution import IntOrPair, as_pair
 from ..tensor import ArrayLike, Tensor, as_tensor, stack
 from . import init
@@ -28,7 +29,8 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def _tensor(x: ArrayLike) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
+    """`x` as a Tensor, as `tg.fn` takes it (`as_tensor`)."""
+    return x if isinstance(x, Tensor) else as_tensor(x)
 
 
 def check_reduction(name: str, reduction: str) -> str:
@@ -45,35 +47,58 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 def linear(input: ArrayLike, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
-    """y = input·weightᵀ + bias, with weight (out_features, in_features) (fused op)."""
+    """y = input·weightᵀ + bias, with weight (out_features, in_features) (fused op).
+    The input, weight and bias must have one floating-point dtype, as in PyTorch."""
+    x = input if isinstance(input, Tensor) else as_tensor(input)
+    dtype = x.data.dtype                                   # (checked inline: a hot path)
+    if dtype != weight.data.dtype or dtype.kind != "f" or (
+            bias is not None and bias.data.dtype != dtype):
+        _mixed_dtypes("linear", x, weight, bias)
     if bias is None:
-        return ops.Linear.apply(_tensor(input), weight)
-    return ops.Linear.apply(_tensor(input), weight, bias)
+        return ops.Linear.apply(x, weight)
+    return ops.Linear.apply(x, weight, bias)
+
+
+def _mixed_dtypes(op: str, x: Tensor, *params: Optional[Tensor]) -> None:
+    """A TypeError unless x and the parameters share one floating-point dtype (NumPy
+    would silently compute an int64 input with float32 weights in float64)."""
+    dtypes = [t.dtype for t in (x, *params) if t is not None]
+    if x.dtype.kind != "f" or len(set(dtypes)) > 1:
+        raise TypeError(f"{op}: the input ({x.dtype}) and the parameters "
+                        f"({', '.join(str(d) for d in dtypes[1:])}) must share one "
+                        f"floating-point dtype, as in PyTorch; convert the input, e.g. "
+                        f"x.float()")
 
 
 def relu(input: ArrayLike, inplace: bool = False) -> Tensor:
-    return ops.ReLU.apply(_tensor(input))
+    """max(x, 0) (`input.relu()`)."""
+    return (input if isinstance(input, Tensor) else as_tensor(input)).relu()
 
 
 def leaky_relu(input: ArrayLike, negative_slope: float = 0.01, inplace: bool = False
                ) -> Tensor:
-    return ops.LeakyReLU.apply(_tensor(input), negative_slope=negative_slope)
+    """x if x > 0 else negative_slope·x (`input.leaky_relu(negative_slope)`)."""
+    return _tensor(input).leaky_relu(negative_slope)
 
 
 def tanh(input: ArrayLike) -> Tensor:
-    return ops.Tanh.apply(_tensor(input))
+    """`input.tanh()`: integers and booleans give float32, as in PyTorch."""
+    return _tensor(input).tanh()
 
 
 def sigmoid(input: ArrayLike) -> Tensor:
-    return ops.Sigmoid.apply(_tensor(input))
+    """`input.sigmoid()`: integers and booleans give float32, as in PyTorch."""
+    return _tensor(input).sigmoid()
 
 
 def gelu(input: ArrayLike, approximate: str = "none") -> Tensor:
-    """x·Φ(x), Φ the standard normal CDF: ½x(1 + erf(x/√2)); with approximate="tanh",
+    """x·Φ(x), Φ the standard normal CDF: ½x·erfc(-x/√2) (= ½x(1 + erf(x/√2)), without its
+    cancellation for negative x); with approximate="tanh",
     ½x(1 + tanh(√(2/π)(x + 0.044715x³)))."""
     x = _tensor(input)
+    require_floating("gelu", x)
     if approximate == "none":
-        return x * 0.5 * (1.0 + (x * (1.0 / math.sqrt(2.0))).erf())
+        return x * 0.5 * (x * (-1.0 / math.sqrt(2.0))).erfc()
     if approximate == "tanh":
         return x * 0.5 * (1.0 + ((x + 0.044715 * x ** 3) * math.sqrt(2.0 / math.pi)).tanh())
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
@@ -82,12 +107,14 @@ def gelu(input: ArrayLike, approximate: str = "none") -> Tensor:
 def silu(input: ArrayLike, inplace: bool = False) -> Tensor:
     """x·sigmoid(x) (also called swish)."""
     x = _tensor(input)
+    require_floating("silu", x)
     return x * x.sigmoid()
 
 
 def elu(input: ArrayLike, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, else alpha·(exp(x) - 1)."""
     x = _tensor(input)
+    require_floating("elu", x)
     negative = alpha * (x.clamp(max=0.0).exp() - 1.0)  # exp of x <= 0 only: no overflow
     return x.where(x.data > 0, negative)
 
@@ -95,6 +122,7 @@ def elu(input: ArrayLike, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 def softplus(input: ArrayLike, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta·x)) / beta, smooth ReLU; x itself where beta·x > threshold."""
     x = _tensor(input)
+    require_floating("softplus", x)
     bx = x * beta
     linear = bx.data > threshold
     return x.where(linear, bx.clamp(max=threshold).exp().log1p() * (1.0 / beta))
@@ -147,6 +175,8 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
     statistics normalise (composed from engine ops). Then `* weight + bias` if given.
     Differentiable in x, weight and bias."""
     input = _tensor(input)
+    require_floating("batch_norm", input)
+    running_mean, running_var = data_of(running_mean), data_of(running_var)
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected input (N, C, *spatial), got {input.shape}")
     channels = input.shape[1]
@@ -178,6 +208,7 @@ def layer_norm(input: ArrayLike, normalized_shape: Any, weight: Optional[Tensor]
     """(x - mean)/√(var + eps) over the last dimensions, of `normalized_shape`, of each
     sample (the biased variance), then `* weight + bias` (of that shape) if given."""
     x = _tensor(input)
+    require_floating("layer_norm", x)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else \
         tuple(normalized_shape)
     if not shape or x.shape[x.ndim - len(shape):] != shape:
@@ -211,6 +242,7 @@ def adaptive_avg_pool2d(input: ArrayLike, output_size: Any) -> Tensor:
     (h, w) pair where None keeps that side): output cell i of a side of length L out of
     n averages the input rows floor(i·L/n) to ceil((i+1)·L/n) - 1, as PyTorch's."""
     x = _tensor(input)
+    require_floating("adaptive_avg_pool2d", x)
     if x.ndim not in (3, 4) or 0 in x.shape[-2:]:
         raise ValueError(f"adaptive_avg_pool2d: expected input (N, C, H, W) or (C, H, W) "
                          f"with H, W >= 1, got {x.shape}")
@@ -267,6 +299,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     "valid" or "same" (`conv_padding`); `dilation` and `groups` only 1."""
     only_defaults("conv2d", dilation=(dilation, 1), groups=(groups, 1))
     x, w = _tensor(input), _tensor(weight)
+    _mixed_dtypes("conv2d", x, w, None if bias is None else _tensor(bias))
     stride_pair = as_pair(stride, "stride", "conv2d", 1)
     options = dict(stride=stride_pair,
                    padding=conv_padding(padding, tuple(w.shape[2:]), stride_pair, "conv2d"))
@@ -301,12 +334,14 @@ def avg_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair
                divisor_override: Optional[int] = None) -> Tensor:
     """Average pooling like `torch.nn.functional.avg_pool2d` over input (N, C, H, W);
     `stride` defaults to `kernel_size`; zero padding counts in the mean.
-    ceil_mode, count_include_pad and divisor_override only at their defaults."""
+    ceil_mode, count_include_pad and divisor_override only at their defaults. The
+    average of integers is float32 (PyTorch truncates it to int64)."""
     only_defaults("avg_pool2d", ceil_mode=(ceil_mode, False),
                   count_include_pad=(count_include_pad, True),
                   divisor_override=(divisor_override, None))
-    return ops.AvgPool2d.apply(_tensor(input), **_pool_options("avg_pool2d", kernel_size,
-                                                              stride, padding))
+    x = _tensor(input)
+    refuse_bool("avg_pool2d", x)
+    return ops.AvgPool2d.apply(x, **_pool_options("avg_pool2d", kernel_size, stride, padding))
 
 
 # ---------------------------------------------------------------------------- losses
@@ -422,6 +457,7 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLik
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], "
                          f"got {label_smoothing}")
     input = _tensor(input)
+    require_floating("cross_entropy", input)
     if input.ndim == 1:
         return _one_sample(cross_entropy, input, target, reduction, weight=weight,
                            ignore_index=ignore_index, label_smoothing=label_smoothing)
@@ -460,6 +496,7 @@ def nll_loss(input: ArrayLike, target: ArrayLike, weight: Optional[ArrayLike] = 
     check_legacy("nll_loss", size_average, reduce)
     check_reduction("nll_loss", reduction)
     input = _tensor(input)
+    require_floating("nll_loss", input)
     if input.ndim == 1:
         if _array(target).shape != ():
             raise ValueError(f"nll_loss: a single sample (C,) needs a scalar label, "
@@ -513,6 +550,7 @@ def binary_cross_entropy(input: ArrayLike, target: ArrayLike,
     check_legacy("binary_cross_entropy", size_average, reduce)
     check_reduction("binary_cross_entropy", reduction)
     input = _tensor(input)
+    require_floating("binary_cross_entropy", input)
     target = _same_shape_target("binary_cross_entropy", input, target)
     x = input.data
     if x.size and not (x.min() >= 0 and x.max() <= 1):   # NaN fails too
@@ -536,6 +574,7 @@ def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
     check_legacy(name, size_average, reduce)
     check_reduction(name, reduction)
     input = _tensor(input)
+    require_floating("binary_cross_entropy_with_logits", input)
     target = _same_shape_target(name, input, target)
     if pos_weight is not None:
         pos_weight = _broadcast_constant(name, "pos_weight", pos_weight, input)
@@ -547,6 +586,7 @@ def l1_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Ten
     """Mean (or summed, or elementwise) absolute error; shapes must match."""
     check_reduction("l1_loss", reduction)
     input = _tensor(input)
+    require_floating("l1_loss", input)
     return _reduce((input - _same_shape_target("l1_loss", input, target)).abs(), reduction)
 
 
@@ -554,6 +594,7 @@ def mse_loss(input: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Te
     """Mean (or summed, or elementwise) squared error; shapes must match."""
     check_reduction("mse_loss", reduction)
     input = _tensor(input)
+    require_floating("mse_loss", input)
     diff = input - _same_shape_target("mse_loss", input, target)
     return _reduce(diff * diff, reduction)
 
@@ -588,9 +629,10 @@ def _dropout(name: str, input: ArrayLike, p: float, training: bool,
     if not training or p == 0.0:
         return input
     shape = mask_shape(input.shape)
-    if p == 1.0:
+    if p == 1.0:                                           # input·0, of any dtype
         scale = np.zeros(shape, dtype=input.dtype)
-    else:
+    else:                                                  # 1/(1-p) needs a float input
+        require_floating(name, input)
         rng = init.default_generator() if generator is None else generator
         keep = rng.random(shape, dtype=np.float32) >= p
         scale = keep.astype(input.dtype)

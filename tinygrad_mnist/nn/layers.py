@@ -11,7 +11,6 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .. import ops
 from ..device import check_device
 from ..tensor import Tensor
 from . import functional as F
@@ -49,9 +48,7 @@ class Linear(Module):
         init.default_(self.weight, self.bias, generator)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.bias is None:
-            return ops.Linear.apply(x, self.weight)
-        return ops.Linear.apply(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -74,7 +71,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return ops.ReLU.apply(x)
+        return F.relu(x)
 
 
 class LeakyReLU(Module):
@@ -83,7 +80,7 @@ class LeakyReLU(Module):
         self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return ops.LeakyReLU.apply(x, negative_slope=self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -91,12 +88,12 @@ class LeakyReLU(Module):
 
 class Tanh(Module):
     def forward(self, x: Tensor) -> Tensor:
-        return ops.Tanh.apply(x)
+        return F.tanh(x)
 
 
 class Sigmoid(Module):
     def forward(self, x: Tensor) -> Tensor:
-        return ops.Sigmoid.apply(x)
+        return F.sigmoid(x)
 
 
 class GELU(Module):

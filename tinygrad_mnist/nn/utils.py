@@ -6,8 +6,7 @@ from typing import Iterable, List, Union
 
 import numpy as np
 
-from .. import ops
-from ..tensor import Tensor, as_tensor
+from ..tensor import Tensor
 
 Parameters = Union[Tensor, Iterable[Tensor]]
 
@@ -56,6 +55,6 @@ def l1_penalty(parameters: Parameters) -> Tensor:
     (0 at 0)."""
     total = None
     for p in _params(parameters):
-        term = ops.Mul.apply(p, as_tensor(np.sign(p.data))).sum()
+        term = p.abs().sum()                               # |p| = p·sign(p)
         total = term if total is None else total + term
     return total if total is not None else Tensor(0.0)

@@ -4,7 +4,7 @@ all; the Tensor methods (`mixin/`) and `nn.functional` apply them.
 
 - `elementwise`: `Add` `Sub` `Mul` `Div` `Neg` `Pow` `Exp` `Log` `Sqrt` `Tanh` `Sigmoid`
   `ReLU` `LeakyReLU` `Clip` `Cast` `Sin` `Cos` `Where` `Extremum` `Remainder` `Erf`
-  `Log1p` `Rounding`
+  `Erfc` `Log1p` `Rounding`
 - `reduce`: `Sum` `Max` `Cumsum` `Prod` `LogSoftmax`
 - `movement`: `Reshape` `Permute` `GetItem` `Concatenate` `Expand`
 - `linalg`: `MatMul` `Linear` `Einsum`
@@ -13,7 +13,7 @@ all; the Tensor methods (`mixin/`) and `nn.functional` apply them.
 - `losses`: `CrossEntropy` `BinaryCrossEntropy` `BinaryCrossEntropyWithLogits`
 """
 from .convolution import Conv2d
-from .elementwise import (Add, Cast, Clip, Cos, Div, Erf, Exp, Extremum, LeakyReLU, Log, Log1p,
+from .elementwise import (Add, Cast, Clip, Cos, Div, Erf, Erfc, Exp, Extremum, LeakyReLU, Log, Log1p,
                           Mul, Neg, Pow, ReLU, Remainder, Rounding, Sigmoid, Sin, Sqrt, Sub,
                           Tanh, Where)
 from .linalg import Einsum, Linear, MatMul
@@ -25,7 +25,7 @@ from .reduce import Cumsum, LogSoftmax, Max, Prod, Sum
 
 __all__ = ["Add", "Sub", "Mul", "Div", "Neg", "Pow", "Exp", "Log", "Sqrt", "Tanh", "Sigmoid",
            "ReLU", "LeakyReLU", "Clip", "Cast", "Sin", "Cos", "Where", "Extremum",
-           "Remainder", "Erf", "Log1p", "Rounding", "Sum", "Max", "Cumsum", "Prod",
+           "Remainder", "Erf", "Erfc", "Log1p", "Rounding", "Sum", "Max", "Cumsum", "Prod",
            "LogSoftmax", "Reshape", "Permute", "GetItem", "Concatenate", "Expand", "MatMul",
            "Linear", "Einsum", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm",
            "CrossEntropy", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits"]

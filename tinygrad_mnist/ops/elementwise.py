@@ -254,6 +254,19 @@ class Erf(Function):
 _erf = np.vectorize(math.erf, otypes=[np.float64])         # NumPy has no erf; math's is exact
 
 
+class Erfc(Function):
+    def forward(self, x):
+        self.save_for_backward(x)                          # erfc(x) = 1 - erf(x), exact also
+        return _erfc(x).astype(x.dtype, copy=False)       # where erf(x) is near ±1;
+                                                           # d/dx = -2/√π · exp(-x²)
+    def backward(self, g):
+        x = self.saved[0]
+        return g * (-2 / math.sqrt(math.pi) * np.exp(-x * x)).astype(g.dtype, copy=False)
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
 class Log1p(Function):
     def forward(self, x):
         self.save_for_backward(x)

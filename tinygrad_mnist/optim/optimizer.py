@@ -3,12 +3,11 @@ save/restore.
 
 A subclass sets its hyperparameter defaults, checks them in `_check_group`, names its
 state arrays in `state_arrays` and writes its algorithm as `update`: the update of one
-piece of one parameter, in place. The base does the rest. For each parameter with a
-gradient it checks the gradient's shape, calls `_prepare` (the subclass's per-parameter
-scalar work: step counter, bias corrections), creates missing state arrays, and calls
-`update` on each piece (`_kernels.flat_pieces`: a large parameter is updated in flat
-pieces that stay in the CPU's cache, with bitwise the numbers of a whole update).
-`param.grad` is never modified. Temporaries go to two scratch arrays shared by all
+parameter, in place. The base does the rest. For each parameter with a gradient it
+checks the gradient's shape, calls `_prepare` (the subclass's per-parameter scalar work:
+step counter, bias corrections), creates missing state arrays, and calls `update` on
+the parameter, its gradient and its state arrays (the "piece"). `param.grad` is never
+modified. Temporaries go to two scratch arrays shared by all
 parameters (not part of the state), so a step allocates nothing parameter-sized.
 """
 from __future__ import annotations
@@ -18,7 +17,6 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
-from .. import _kernels
 from ..autograd import enable_grad
 from ..tensor import Tensor
 
@@ -143,14 +141,14 @@ class Optimizer:
 
     def update(self, hp: Hyperparameters, piece: Piece, g_buf: np.ndarray,
                tmp: np.ndarray) -> None:
-        """Update one piece of a parameter in place. `piece` holds matching pieces of θ,
-        of its gradient (read only) and of the state arrays named in `state_arrays`;
+        """Update one parameter in place. `piece` holds θ, its gradient (read only) and
+        the state arrays named in `state_arrays`;
         `g_buf` and `tmp` are scratch arrays shaped alike: `g_buf` for g + weight_decay·θ,
         `tmp` for the formula's other temporaries."""
         raise NotImplementedError
 
     def _prepare(self, hp: Hyperparameters, state: State, theta: np.ndarray) -> None:
-        """Per-parameter scalar work before `update` sees the parameter's pieces (e.g.
+        """Per-parameter scalar work before `update` sees the parameter (e.g.
         the step counter), stored in `state` or on `hp`. Runs before missing state
         arrays are created."""
 
@@ -194,15 +192,8 @@ class Optimizer:
                     if array is None:
                         array = state[name] = self._new_state_array(name, p, group)
                 arrays.append(array)
-            pieces = _kernels.flat_pieces(theta, grad, *arrays)
-            if len(pieces) == 1:
-                tmp, g_buf = self._scratch(p)
-                update(hp, pieces[0], g_buf, tmp)
-            else:
-                tmp, g_buf = self._pool(theta.dtype, _kernels.BLOCK)
-                for piece in pieces:
-                    size = piece[0].size
-                    update(hp, piece, g_buf[:size], tmp[:size])
+            tmp, g_buf = self._scratch(p)
+            update(hp, (theta, grad, *arrays), g_buf, tmp)
 
     def _scratch(self, p: Tensor) -> Tuple[np.ndarray, np.ndarray]:
         """Two temporaries shaped like `p`: views into flat buffers shared by every
@@ -218,13 +209,10 @@ class Optimizer:
 
     def _pool(self, dtype: np.dtype, size: int) -> List[np.ndarray]:
         """The two flat scratch buffers of `dtype` (for `tmp` and `g_buf`), with room for
-        `size` elements: sized for the largest parameter of that dtype in any group that
-        is updated whole."""
+        `size` elements: sized for the largest parameter of that dtype in any group."""
         pool = self._pools.get(dtype)
         if pool is None or len(pool[0]) < size:
-            largest = max([p.data.size if p.data.size <= _kernels.BLOCKED_ABOVE
-                           else _kernels.BLOCK
-                           for g in self.param_groups for p in g["params"]
+            largest = max([p.data.size for g in self.param_groups for p in g["params"]
                            if p.data.dtype == dtype] + [size])
             pool = self._pools[dtype] = [np.empty(largest, dtype), np.empty(largest, dtype)]
             self._scratches.clear()  # views into the old buffers must not be reused
