@@ -13,7 +13,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from .. import fused, ops
+from .. import autograd, fused, ops
 from ..conv import avg_pool2d, conv2d, max_pool2d
 from ..tensor import ArrayLike, Tensor, as_tensor, stack
 from . import init
@@ -137,7 +137,8 @@ def one_hot(tensor: ArrayLike, num_classes: int = -1) -> Tensor:
 def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
                running_var: Optional[np.ndarray], weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+               momentum: Optional[float] = 0.1, eps: float = 1e-5, *,
+               num_batches_tracked: Optional[np.ndarray] = None) -> Tensor:
     """Batch normalisation of (N, C, *spatial), e.g. (N, C), (N, C, L) or (N, C, H, W),
     per channel C, with statistics over every axis but C.
 
@@ -145,7 +146,9 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
     (if given) running = (1 - momentum)·running + momentum·batch statistic, in place,
     with the unbiased variance (one fused op, `fused.BatchNorm`). Otherwise: the running
     statistics normalise (composed from engine ops). Then `* weight + bias` if given.
-    Differentiable in x, weight and bias."""
+    Differentiable in x, weight and bias. `num_batches_tracked` (a module's counter, a
+    0-d integer array), when training with running statistics, is incremented in place;
+    momentum=None then makes them the cumulative average (momentum 1/count)."""
     input = _tensor(input)
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected input (N, C, *spatial), got {input.shape}")
@@ -158,7 +161,7 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
         params = [t for t in (weight, bias) if t is not None]
         running = None
         if running_mean is not None or running_var is not None:
-            running = (running_mean, running_var, momentum)
+            running = (running_mean, running_var, momentum, num_batches_tracked)
         return fused.BatchNorm.apply(input, *params, eps=eps, running=running,
                                      affine=(weight is not None, bias is not None))
     if running_mean is None or running_var is None:
@@ -508,7 +511,14 @@ def _dropout(name: str, input: ArrayLike, p: float, training: bool,
         scale = np.zeros(shape, dtype=input.dtype)
     else:
         rng = init.default_generator() if generator is None else generator
-        keep = rng.random(shape, dtype=np.float32) >= p
-        scale = keep.astype(input.dtype)
-        scale *= 1.0 / (1.0 - p)
+        scale = autograd.recorded(dropout_mask, rng, shape, p, input.dtype)
     return ops.Mul.apply(input, as_tensor(scale))
+
+
+def dropout_mask(rng: np.random.Generator, shape: Tuple[int, ...], p: float,
+                 dtype: np.dtype) -> np.ndarray:
+    """Inverted dropout's mask, drawn from `rng`: 0 with probability p, else 1/(1-p)."""
+    keep = rng.random(shape, dtype=np.float32) >= p
+    scale = keep.astype(dtype)
+    scale *= 1.0 / (1.0 - p)
+    return scale

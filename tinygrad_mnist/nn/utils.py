@@ -6,7 +6,7 @@ from typing import Iterable, List, Union
 
 import numpy as np
 
-from .. import ops
+from .. import autograd, ops
 from ..tensor import Tensor, as_tensor
 
 Parameters = Union[Tensor, Iterable[Tensor]]
@@ -56,6 +56,6 @@ def l1_penalty(parameters: Parameters) -> Tensor:
     (0 at 0)."""
     total = None
     for p in _params(parameters):
-        term = ops.Mul.apply(p, as_tensor(np.sign(p.data))).sum()
+        term = ops.Mul.apply(p, as_tensor(autograd.recorded(np.sign, p.data))).sum()
         total = term if total is None else total + term
     return total if total is not None else Tensor(0.0)
