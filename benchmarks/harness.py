@@ -156,10 +156,11 @@ class CompiledTrainer(FrameworkTrainer):
         self.step = jit.compile_step(self.model, self.optimizer)
 
     def restart(self) -> None:
-        """Back to the initial weights, then one step (eager, and compiling the plan),
-        so that the steps timed after a restart are compiled steps."""
+        """Back to the initial weights, then two steps (eager and recorded; the replay
+        is compiled after the second), so that the steps timed after a restart are
+        compiled steps."""
         super().restart()
-        self.steps(1)
+        self.steps(2)
 
     def steps(self, n: int) -> float:
         step, batches = self.step, self._batches
