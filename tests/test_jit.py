@@ -600,3 +600,17 @@ def test_a_model_that_changes_at_every_step_stays_eager():
         compiled = run(Counting, OPTIMIZERS["sgd"], data, True)
     assert compiled["step"].builds == 0
     assert_same(run(Counting, OPTIMIZERS["sgd"], data, False), compiled)
+
+
+def test_a_running_profiler_is_paused_while_recording_and_then_resumed():
+    import cProfile
+    import sys
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        compiled = run(mlp, OPTIMIZERS["sgd"], batches(FLAT), True)
+        assert sys.getprofile() is profiler
+    finally:
+        profiler.disable()
+    assert compiled["step"].builds == 2
+    assert_same(run(mlp, OPTIMIZERS["sgd"], batches(FLAT), False), compiled)

@@ -71,12 +71,16 @@ def watching_reads(reads: List[str]) -> Iterator[None]:
         if event == "call" and frame.f_code in codes:
             reads.append(codes[frame.f_code])
 
-    previous = sys.getprofile()
+    previous = sys.getprofile()               # a profiler running: paused meanwhile
     sys.setprofile(profile)
     try:
         yield
     finally:
-        sys.setprofile(previous)
+        sys.setprofile(None)
+        if callable(previous):
+            sys.setprofile(previous)
+        elif previous is not None:            # cProfile's C profiler
+            previous.enable()
 
 
 class Recording:
@@ -105,7 +109,7 @@ class Recording:
             else:
                 self._call(*entry[1:])
         self._entries = entries                               # keeps the ids valid
-        self.watched: List[Tuple[Any, tuple]] = []            # set by the TrainStep
+        self.watched: List[tuple] = []                        # set by the TrainStep
 
     def _op(self, ctx: Any, inputs: tuple, options: dict, out: Tensor, data: Any) -> None:
         if ctx.retains_grad:
@@ -217,9 +221,9 @@ def accumulate(held: Optional[np.ndarray], g: np.ndarray, upstream: np.ndarray,
     return held
 
 
-def unchanged(watched: Sequence[Tuple[Any, tuple]]) -> bool:
-    """Whether each (container, values) still holds exactly those objects."""
-    for container, values in watched:
+def unchanged(watched: Sequence[tuple]) -> bool:
+    """Whether each (container, values, ...) still holds exactly those objects."""
+    for container, values, *_ in watched:
         if len(container) != len(values) or not all(
                 map(operator.is_, container.values() if isinstance(container, dict)
                     else container, values)):
@@ -276,7 +280,6 @@ class Compiler:
             self.bind(f"P{k}", p)
         for m, c in enumerate(rec.constants):
             self.bind(f"C{m}", c)
-        emit("zero_grad()")
         for kind, i in rec.steps:
             if kind == "call":
                 fn, args = rec.calls[i]
@@ -296,6 +299,7 @@ class Compiler:
             raise Unsupported("nothing to train: the loss does not depend on a parameter")
         emit(f"loss_value = float(v{loss.index})")
         emit("if not isfinite(loss_value):")
+        emit("    zero_grad()")                       # as the eager step did first
         emit("    raise NonFiniteLoss(loss_value)")
         kept = set(refs_in(output))                # the rest only the Functions keep
         dropped = [f"v{i}" for i in range(len(rec.ops)) if Ref("op", i) not in kept]
@@ -323,6 +327,11 @@ class Compiler:
         seed = np.ones(shape, dtype)            # d(loss)/d(loss), read-only as the engine's
         seed.flags.writeable = False
         emit(f"g{root} = {self.bind('SEED', seed)}")
+        uses = [0] * len(rec.params)               # how many gradients each parameter gets
+        for i in nodes:
+            for ref, need in zip(rec.ops[i][1], rec.ops[i][4]):
+                if need and ref.kind == "param":
+                    uses[ref.index] += 1
         for i in reversed(nodes):
             cls, refs, normal, options, needs, as_array = rec.ops[i]
             pad = "" if i == root else "    "
@@ -340,12 +349,19 @@ class Compiler:
                 shape = (rec.params[ref.index].shape if ref.kind == "param"
                          else rec.shapes[ref.index][0])
                 emit(f"{pad}    if a.shape != {shape!r}: a = unbroadcast(a, {shape!r})")
-                if ref.kind == "param":
+                if ref.kind == "param" and uses[ref.index] == 1:
+                    k = ref.index                  # accumulate's test, written out
+                    dtype = self.bind(f"D{k}", rec.params[k].dtype)
+                    alone = "".join(f" and a is not r[{n}]" for n in range(len(refs)) if n != j)
+                    emit(f"{pad}    H{k} = a if a.base is None and a is not g{i} and a.dtype "
+                         f"is {dtype}{alone} else accumulate(None, a, g{i}, r, {dtype})")
+                elif ref.kind == "param":
                     k = ref.index
                     emit(f"{pad}    H{k} = accumulate(H{k}, a, g{i}, r, P{k}.data.dtype)")
                 else:
                     p = ref.index
                     emit(f"{pad}    g{p} = a if g{p} is None else g{p} + a")
             emit(pad + released)
-        for k in range(len(rec.params)):
-            emit(f"if H{k} is not None: P{k}.grad = H{k}")
+        for k, p in enumerate(rec.params):        # None where the eager zero_grad left None
+            if p.requires_grad:
+                emit(f"P{k}.grad = H{k}")

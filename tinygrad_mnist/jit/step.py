@@ -273,10 +273,12 @@ class TrainStep:
         # The same objects in each watched container: a tuple's == compares by identity
         # first, so it is quick while nothing changed (a changed object's == may even
         # raise: the replay then counts as out of date).
-        for n, (container, values) in enumerate(c.rec.watched):
+        for n, (container, values, mirrored) in enumerate(c.rec.watched):
             name = c.bind(f"W{n}", container)
             if not values:
                 guard.append(f"not {name}")
+            elif mirrored:                     # its objects are the attributes': their count
+                guard.append(f"len({name}) == {len(values)}")
             else:
                 items = f"{name}.values()" if isinstance(container, dict) else name
                 guard.append(f"tuple({items}) == {c.bind(f'V{n}', values)}")
@@ -284,19 +286,24 @@ class TrainStep:
                   for k, p in enumerate(c.rec.params)]
         return guard
 
-    def _watched(self) -> List[Tuple[Any, tuple]]:
-        """What a replay assumes unchanged, as (container, the objects it holds): each
-        module's attributes (parameters, buffers, submodules, mode, hooks, settings such
-        as dropout's p) and the optimizer's param groups and their parameter lists."""
-        watched: List[Tuple[Any, tuple]] = []
+    def _watched(self) -> List[Tuple[Any, tuple, bool]]:
+        """What a replay assumes unchanged, as (container, the objects it holds, whether
+        they are all attributes of its module too): each module's attributes
+        (parameters, buffers, submodules, mode, hooks, settings such as dropout's p) and
+        the optimizer's param groups and their parameter lists."""
+        watched: List[Tuple[Any, tuple, bool]] = []
         for m in self.model.modules():
             state = vars(m)
-            watched.append((state, tuple(state.values())))
-            watched += [(v, tuple(v.values() if isinstance(v, dict) else v))
-                        for v in state.values() if type(v) in (dict, list)]
+            attributes = tuple(state.values())
+            watched.append((state, attributes, False))
+            for v in attributes:
+                if type(v) in (dict, list):
+                    held = tuple(v.values() if isinstance(v, dict) else v)
+                    mirrored = all(any(h is a for a in attributes) for h in held)
+                    watched.append((v, held, mirrored))
         groups = self.optimizer.param_groups
-        watched.append((groups, tuple(groups)))
-        watched += [(g["params"], tuple(g["params"])) for g in groups]
+        watched.append((groups, tuple(groups), False))
+        watched += [(g["params"], tuple(g["params"]), False) for g in groups]
         return watched
 
     @staticmethod
