@@ -75,6 +75,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help="rerun with OPENBLAS_CORETYPE=NAME, the OpenBLAS kernel family (e.g. "
                         "Haswell: AVX2, SkylakeX: AVX-512; default: the environment's)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="time the epoch section by wall time, or by this process's CPU "
+                        "time (steadier on a machine shared with other work)")
     p.add_argument("--baseline", metavar="DIR",
                    help="also time the compiled step of the tinygrad_mnist of another "
                         "checkout DIR (e.g. a git worktree of the commit before a change), "
@@ -241,7 +244,10 @@ def epoch_section(args, x, y, torch_ok: bool) -> List[list]:
     print(f"\n### Seconds per epoch ({EPOCH_IMAGES:,} images, batch {args.batch_size}; "
           f"{steps} of its {per_epoch} steps timed per round, scaled up)\n")
     times = harness.interleaved({k: (lambda t=t: t.steps(steps)) for k, t in made.items()},
-                        args.repeats, {k: (lambda t=t: t.steps(5)) for k, t in made.items()})
+                                args.repeats,
+                                {k: (lambda t=t: t.steps(5)) for k, t in made.items()},
+                                clock=time.process_time if args.clock == "cpu"
+                                else time.perf_counter)
     med = {k: statistics.median(v) * scale for k, v in times.items()}
     base = med.get(Torch.name)
     table, rows = [], []

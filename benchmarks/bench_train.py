@@ -79,6 +79,7 @@ import harness  # noqa: E402
 from harness import median  # noqa: E402
 
 SECTIONS = ("epoch", "step", "memory", "busy")
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def subclassed_mlp(tg, linears):
@@ -168,6 +169,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--baseline", metavar="DIR",
                    help="also time the tinygrad_mnist of another checkout DIR (e.g. a "
                         "git worktree of the commit before a change), in the same rounds")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="time the epoch and step sections by wall time, or by this "
+                        "process's CPU time (steadier on a machine shared with other work)")
     p.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
     p.add_argument("--memory-worker", help=argparse.SUPPRESS)  # internal: one measurement
     p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
@@ -239,7 +243,7 @@ def epoch_section(args, x, y, classes) -> List[list]:
         scale = per_epoch / steps
         runs = {k: (lambda t=t: t.steps(steps)) for k, t in made.items()}
         warmup = {k: (lambda t=t: t.steps(min(steps, 20))) for k, t in made.items()}
-        times = harness.interleaved(runs, args.repeats, warmup)
+        times = harness.interleaved(runs, args.repeats, warmup, clock=CLOCKS[args.clock])
         notes += _baseline_note(text, times)
         more_notes, more_rows = _round_ratio_notes(text, times, classes, "epoch", text,
                                                    args.batch_size)
@@ -267,7 +271,8 @@ def step_section(args, x, y, classes) -> List[list]:
         steps = args.steps
         runs = {k: (lambda t=t: t.steps(steps)) for k, t in made.items()}
         times = harness.interleaved(runs, args.repeats,
-                                    before={k: t.restart for k, t in made.items()})
+                                    before={k: t.restart for k, t in made.items()},
+                                    clock=CLOCKS[args.clock])
         notes += _baseline_note(f"batch {batch}", times)
         more_notes, more_rows = _round_ratio_notes(f"batch {batch}", times, classes, "step",
                                                    args.step_sizes, batch)

@@ -6,7 +6,7 @@ did to a tape (`autograd.recording`). `Recording` resolves the tape: each op's i
 become references (the batch x or y, a parameter, an earlier op's output, a recorded
 call's array, or a constant), its options likewise. Two recordings of steps of one
 kind must agree (the same ops, inputs, options and shapes; constants equal, or the
-same array) before `compile_replay` writes the replay: straight-line Python that
+same array) before `Compiler` writes the replay: straight-line Python that
 calls each Function's own `forward` and then, newest first, its own `backward`, as
 the engine's walk does (`autograd.backward`), and hands the gradients to the
 optimizer's own `step()`.
@@ -246,7 +246,7 @@ class Compiler:
         self.rec, self.title = rec, title
         self.namespace: Dict[str, Any] = {
             "ndarray": np.ndarray, "asarray": np.asarray, "unbroadcast": unbroadcast,
-            "accumulate": accumulate, "unchanged": unchanged, "isfinite": math.isfinite,
+            "accumulate": accumulate, "isfinite": math.isfinite,
             "grad_enabled": is_grad_enabled, "NonFiniteLoss": NonFiniteLoss,
             "StepResult": StepResult}
         self.lines: List[str] = []

@@ -226,7 +226,7 @@ class TrainStep:
                 compare(earlier, recording)
                 if kind in self._plans:        # a check (check_every): still the same
                     self._plan = self._plans[kind]
-                    self._left = self.check_every + 1
+                    self._left = sys.maxsize if self.check_every is None else self.check_every + 1
                 else:
                     self._compile(kind, recording, loss_ref, output_ref, x, y)
         except Unsupported as e:
