@@ -380,6 +380,17 @@ def test_bad_labels_raise_as_eagerly():
     with pytest.raises(ValueError, match="outside"):
         step(x, np.full_like(y, -1))
     assert math.isfinite(step(x, y).loss)
+    assert step.builds == 1 and step.eager_steps == 4     # the replay was kept
+
+
+def test_an_ignored_label_steps_eagerly_once_and_keeps_the_replay():
+    """A batch with cross_entropy's ignore_index (-100) runs another path of ops: that
+    batch steps eagerly; the replay is kept for the others."""
+    data = batches(FLAT, sizes=(8,) * 6)
+    data[3][1][2] = -100
+    compiled = run(mlp, OPTIMIZERS["momentum"], data, True)
+    assert_same(run(mlp, OPTIMIZERS["momentum"], data, False), compiled)
+    assert compiled["step"].builds == 1 and compiled["step"].eager_steps == 3
 
 
 def test_options_are_checked():

@@ -267,9 +267,6 @@ class TrainStep:
                  f"{x.strides} and x.dtype == {c.bind('XDT', x.dtype)}",
                  f"y.__class__ is ndarray and y.shape == {y.shape} and y.dtype == "
                  f"{c.bind('YDT', y.dtype)}", "grad_enabled()"]
-        if self.loss_fn is None and y.size:    # labels in [0, C), else eager raises
-            guard.append(f"y.view({c.bind('uintp', np.uintp)}).max() < "
-                         f"{self._classes(c.rec)}")
         # The same objects in each watched container: a tuple's == compares by identity
         # first, so it is quick while nothing changed (a changed object's == may even
         # raise: the replay then counts as out of date).
@@ -322,6 +319,13 @@ class TrainStep:
                           f"{type(self.optimizer).__name__}, replayed by tinygrad_mnist.jit "
                           f"for x {x.shape} {x.dtype}, y {y.shape} {y.dtype}.")
         guard = self._guard(c, x, y)
+        if self.loss_fn is None and y.dtype.kind in "iu" and y.size:
+            # a label outside [0, C) (ignore_index too): this batch steps eagerly, which
+            # raises or ignores it as cross_entropy does; the replay stays
+            c.bind("eager_once", self._eager_once)
+            c.lines.append(f"if y.view({c.bind('uintp', np.uintp)}).max() >= "
+                           f"{self._classes(rec)}:")
+            c.lines.append("    return eager_once(x, y)")
         c.bind("zero_grad", self.optimizer.zero_grad)
         tail = []
         if self.clip_grad_norm is not None:
@@ -339,6 +343,10 @@ class TrainStep:
         self._left = sys.maxsize if self.check_every is None else self.check_every + 1
         if self.debug:
             print(plan.source)
+
+    def _eager_once(self, x: np.ndarray, y: np.ndarray) -> StepResult:
+        self.eager_steps += 1
+        return self.eager(x, y)
 
     def _give_up(self, kind: Tuple, e: Unsupported) -> None:
         self._eager_kinds[kind] = str(e)
