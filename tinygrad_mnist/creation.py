@@ -12,10 +12,10 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import autograd
 from .device import check_device
 from .dtypes import as_dtype, float32, int64
 from .random import generator_or_default
-from . import autograd
 from .tensor import Tensor, from_numpy
 from .tensor_api import as_shape
 
