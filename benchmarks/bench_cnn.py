@@ -2,7 +2,8 @@
 PyTorch CPU, and where the time goes, layer by layer.
 
     python benchmarks/bench_cnn.py [--batch-size 128] [--fraction 0.1] [--repeats 5]
-        [--sections epoch layers memory] [--threads 1] [--no-torch] [--csv FILE]
+        [--sections epoch layers memory] [--threads 1] [--no-torch] [--baseline DIR]
+        [--csv FILE]
 
 The model is `models.CNN()` as the training app builds it for `--model cnn` (see its
 docstring); PyTorch gets a layer-for-layer twin with the same initial weights
@@ -36,6 +37,7 @@ Markdown tables and writes their rows to bench_cnn.csv beside this file (git-ign
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import os
 import statistics
@@ -73,6 +75,13 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help="rerun with OPENBLAS_CORETYPE=NAME, the OpenBLAS kernel family (e.g. "
                         "Haswell: AVX2, SkylakeX: AVX-512; default: the environment's)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="time the epoch section by wall time, or by this process's CPU "
+                        "time (steadier on a machine shared with other work)")
+    p.add_argument("--baseline", metavar="DIR",
+                   help="also time the compiled step of the tinygrad_mnist of another "
+                        "checkout DIR (e.g. a git worktree of the commit before a change), "
+                        "in the same rounds (epoch section)")
     p.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
     p.add_argument("--record", action="store_true",
                    help="add the epoch section's medians to benchmarks/results.json (the "
@@ -168,7 +177,7 @@ class Framework(Trainer):
 
 class Compiled(Framework):
     """The same model and optimizer, each step through tinygrad_mnist.jit.compile_step
-    (the first step of each batch shape eager, then the compiled plan)."""
+    (the first two steps of each batch shape eager and recorded, then the replay)."""
 
     name = "tinygrad_mnist compiled"
 
@@ -182,6 +191,26 @@ class Compiled(Framework):
         for _ in range(n):
             total += self.step(*self.next_batch()).loss
         return total
+
+
+class BaselineCompiled(Trainer):
+    """Compiled, with the tinygrad_mnist of --baseline DIR: the same CNN (same seed),
+    optimizer and batches."""
+
+    name = "tinygrad_mnist compiled (baseline)"
+
+    def __init__(self, model, x, y, batch_size):
+        super().__init__(x, y, batch_size)
+        package = harness.import_baseline()
+        base_models, base_optim, base_jit = (importlib.import_module(f"{package}.{name}")
+                                             for name in ("models", "optim", "jit"))
+        generator = np.random.default_rng(0)
+        self.model = base_models.initialize(base_models.CNN(dropout=0.2, generator=generator),
+                                            "he", generator)
+        self.optimizer = base_optim.Adam(self.model.parameters(), lr=1e-3)
+        self.step = base_jit.compile_step(self.model, self.optimizer)
+
+    steps = Compiled.steps
 
 
 class Torch(Trainer):
@@ -209,7 +238,8 @@ class Torch(Trainer):
 
 # -------------------------------------------------------------------------- timing
 def epoch_section(args, x, y, torch_ok: bool) -> List[list]:
-    kinds = [Framework, Compiled] + ([Torch] if torch_ok else [])
+    kinds = ([Framework, Compiled] + ([BaselineCompiled] if args.baseline else [])
+             + ([Torch] if torch_ok else []))
     made = {cls.name: cls(default_cnn(), x, y, args.batch_size) for cls in kinds}
     per_epoch = math.ceil(EPOCH_IMAGES / args.batch_size)
     steps = max(1, math.ceil(args.fraction * per_epoch))
@@ -217,7 +247,10 @@ def epoch_section(args, x, y, torch_ok: bool) -> List[list]:
     print(f"\n### Seconds per epoch ({EPOCH_IMAGES:,} images, batch {args.batch_size}; "
           f"{steps} of its {per_epoch} steps timed per round, scaled up)\n")
     times = harness.interleaved({k: (lambda t=t: t.steps(steps)) for k, t in made.items()},
-                        args.repeats, {k: (lambda t=t: t.steps(5)) for k, t in made.items()})
+                                args.repeats,
+                                {k: (lambda t=t: t.steps(5)) for k, t in made.items()},
+                                clock=time.process_time if args.clock == "cpu"
+                                else time.perf_counter)
     med = {k: statistics.median(v) * scale for k, v in times.items()}
     base = med.get(Torch.name)
     table, rows = [], []
@@ -230,6 +263,12 @@ def epoch_section(args, x, y, torch_ok: bool) -> List[list]:
         rows.append(["epoch", name, "", args.batch_size, med[name], lo, hi, ratio])
     print(markdown_table(["implementation", "median s/epoch", "min–max s", "ms/step",
                           "÷ PyTorch"], table))
+    if BaselineCompiled.name in times:
+        ratios = [a / b for a, b in zip(times[Compiled.name], times[BaselineCompiled.name])]
+        print(f"- {Compiled.name} / {BaselineCompiled.name} = {statistics.median(ratios):.3f} "
+              f"(median of the rounds' ratios; {min(ratios):.3f}–{max(ratios):.3f})")
+        rows.append(["epoch", Compiled.name, "round_ratio_to_baseline", args.batch_size,
+                     statistics.median(ratios), min(ratios), max(ratios), ""])
     if Torch.name in times:  # per round: steadier than the medians' ratio on a busy machine
         for name, values in times.items():
             if name != Torch.name:
@@ -366,6 +405,8 @@ def memory_section(args, x) -> List[list]:
 def main(argv: Optional[Sequence[str]] = None) -> List[list]:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    if args.baseline:  # read by harness.import_baseline, here and after a rerun
+        os.environ[harness.BASELINE_VARIABLE] = str(Path(args.baseline).resolve())
     if (args.threads or args.openblas_coretype) and harness.rerun_with_threads(
             Path(__file__), argv, args.threads, args.openblas_coretype):
         return []

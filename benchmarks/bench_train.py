@@ -12,6 +12,9 @@ SGD lr=0.01 momentum=0.9, float32, shuffled batches, same initial weights):
   tinygrad_mnist compiled
                   the same model, optimizer and DataLoader, each step through
                   tinygrad_mnist.jit.compile_step (bitwise the same numbers)
+  tinygrad_mnist compiled, subclassed
+                  the same, with the MLP written as a subclass of nn.Module (forward
+                  calls its Linear layers and F.relu), as users write models
   numpy by hand   benchmarks/numpy_reference.py, the floor to beat
   PyTorch CPU     when importable (never a dependency), else skipped with a message
 and, with --with-unfolded, the reference with PyTorch's update on unscaled gradients
@@ -24,7 +27,8 @@ Sections:
           --repeats interleaved rounds (A B C, A B C, ...); median and min-max, and the
           ratios tinygrad_mnist / numpy and tinygrad_mnist / PyTorch of the medians.
           With --epochs-fraction < 1 each timing runs that fraction of an epoch and
-          is scaled up to a whole epoch.
+          is scaled up to a whole epoch. With --baseline DIR, the other checkout's
+          eager and compiled (Sequential) steps run in the same rounds.
   step    microseconds per training step at each of --step-batch-sizes (per-op
           overhead shows at batch 1), interleaved the same way; every timed round
           is --steps steps from the same initial weights. (Trained on, a batch-1
@@ -55,6 +59,7 @@ file (--csv to change).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -74,6 +79,56 @@ import harness  # noqa: E402
 from harness import median  # noqa: E402
 
 SECTIONS = ("epoch", "step", "memory", "busy")
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def subclassed_mlp(tg, linears):
+    """The MLP of `linears` as users write models: a subclass of nn.Module whose
+    forward applies each Linear and F.relu between them."""
+
+    class MLP(tg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = tg.nn.ModuleList(linears)
+
+        def forward(self, x):
+            *hidden, last = self.layers
+            for layer in hidden:
+                x = tg.nn.functional.relu(layer(x))
+            return last(x)
+
+    return MLP()
+
+
+class SubclassedCompiledTrainer(harness.CompiledTrainer):
+    """CompiledTrainer with the MLP as a subclass of nn.Module (`subclassed_mlp`)."""
+
+    name = "tinygrad_mnist compiled, subclassed"
+
+    def setup(self, weights, biases, seed):
+        super().setup(weights, biases, seed)
+        tg = importlib.import_module(self.package)
+        self.model = subclassed_mlp(tg, [m for m in self.model
+                                         if isinstance(m, tg.nn.Linear)])
+        self.optimizer = tg.optim.SGD(self.model.parameters(), lr=harness.LR,
+                                      momentum=harness.MOMENTUM)
+        jit = importlib.import_module(f"{self.package}.jit")
+        self.step = jit.compile_step(self.model, self.optimizer)
+
+
+class BaselineCompiledTrainer(harness.CompiledTrainer):
+    """CompiledTrainer with the package of --baseline DIR."""
+
+    name = "tinygrad_mnist compiled (baseline)"
+
+    @property
+    def package(self) -> str:
+        return harness.import_baseline()
+
+
+harness.TRAINERS.update(subclassed=SubclassedCompiledTrainer,
+                        baseline_compiled=BaselineCompiledTrainer)
+COMPILED = ("compiled", "subclassed", "baseline_compiled")   # compared with numpy
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -114,6 +169,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--baseline", metavar="DIR",
                    help="also time the tinygrad_mnist of another checkout DIR (e.g. a "
                         "git worktree of the commit before a change), in the same rounds")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="time the epoch and step sections by wall time, or by this "
+                        "process's CPU time (steadier on a machine shared with other work)")
     p.add_argument("--csv", type=Path, default=Path(__file__).with_suffix(".csv"))
     p.add_argument("--record", action="store_true",
                    help="add the epoch section's medians to benchmarks/results.json (the "
@@ -141,11 +199,15 @@ def _long_rows(section, mlp, batch, name, med, lo, hi, ratio_np, ratio_pt) -> Li
 
 def _baseline_note(label: str, times: Dict[str, List[float]]) -> List[str]:
     """tinygrad_mnist / baseline, per interleaved round (with --baseline)."""
-    if "baseline" not in times:
-        return []
-    ratios = [a / b for a, b in zip(times["framework"], times["baseline"])]
-    return [f"{label}: tinygrad_mnist / baseline = {median(ratios):.3f} (median of the "
-            f"rounds' ratios; {min(ratios):.3f}–{max(ratios):.3f})"]
+    notes = []
+    for key, base in (("framework", "baseline"), ("compiled", "baseline_compiled"),
+                      ("subclassed", "baseline_compiled")):
+        if key in times and base in times:
+            ratios = [a / b for a, b in zip(times[key], times[base])]
+            notes.append(f"{label}: {harness.TRAINERS[key].name} / {harness.TRAINERS[base].name}"
+                         f" = {median(ratios):.3f} (median of the rounds' ratios; "
+                         f"{min(ratios):.3f}–{max(ratios):.3f})")
+    return notes
 
 
 def _round_ratio_notes(label: str, times: Dict[str, List[float]], classes,
@@ -154,7 +216,7 @@ def _round_ratio_notes(label: str, times: Dict[str, List[float]], classes,
     round times the implementations back to back, so on a machine whose load drifts
     the median of these ratios is steadier than the ratio of the medians."""
     notes, rows = [], []
-    for key in ("framework", "compiled"):
+    for key in ("framework",) + COMPILED:
         if key in times and "numpy" in times:
             ratios = [a / b for a, b in zip(times[key], times["numpy"])]
             notes.append(f"{label}: {classes[key].name} / numpy by hand = "
@@ -184,7 +246,7 @@ def epoch_section(args, x, y, classes) -> List[list]:
         scale = per_epoch / steps
         runs = {k: (lambda t=t: t.steps(steps)) for k, t in made.items()}
         warmup = {k: (lambda t=t: t.steps(min(steps, 20))) for k, t in made.items()}
-        times = harness.interleaved(runs, args.repeats, warmup)
+        times = harness.interleaved(runs, args.repeats, warmup, clock=CLOCKS[args.clock])
         notes += _baseline_note(text, times)
         more_notes, more_rows = _round_ratio_notes(text, times, classes, "epoch", text,
                                                    args.batch_size)
@@ -212,7 +274,8 @@ def step_section(args, x, y, classes) -> List[list]:
         steps = args.steps
         runs = {k: (lambda t=t: t.steps(steps)) for k, t in made.items()}
         times = harness.interleaved(runs, args.repeats,
-                                    before={k: t.restart for k, t in made.items()})
+                                    before={k: t.restart for k, t in made.items()},
+                                    clock=CLOCKS[args.clock])
         notes += _baseline_note(f"batch {batch}", times)
         more_notes, more_rows = _round_ratio_notes(f"batch {batch}", times, classes, "step",
                                                    args.step_sizes, batch)
@@ -331,7 +394,7 @@ def memory_section(args, x, y, classes) -> List[list]:
                 if not r["start"]["peak_reset"]:
                     notes.append(f"{cls.name}: could not reset the peak (no /proc/self/"
                                  f"clear_refs); its peak includes the set-up")
-            for key in ("framework", "compiled"):
+            for key in ("framework",) + COMPILED:
                 if rise.get("numpy") and traced_peak.get("numpy") and key in rise:
                     notes.append(f"{size}: {classes[key].name} / numpy by hand = "
                                  f"{rise[key] / rise['numpy']:.2f} (peak rise), "
@@ -447,6 +510,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, list]:
         return {}
     x, y, described = harness.load_data(args.data, args.samples)
     classes = harness.trainers(not args.no_torch, args.with_unfolded, args.with_ops)
+    classes = {**{k: v for k, v in classes.items() if k != "torch"},
+               "subclassed": SubclassedCompiledTrainer,
+               **({"baseline_compiled": BaselineCompiledTrainer} if "baseline" in classes
+                  else {}),
+               **({"torch": classes["torch"]} if "torch" in classes else {})}
     print(f"## MLP training: float32, SGD(lr={harness.LR}, momentum={harness.MOMENTUM}), "
           f"{described}\n")
     print(f"- machine: {harness.machine_note()}")

@@ -156,10 +156,11 @@ class CompiledTrainer(FrameworkTrainer):
         self.step = jit.compile_step(self.model, self.optimizer)
 
     def restart(self) -> None:
-        """Back to the initial weights, then one step (eager, and compiling the plan),
-        so that the steps timed after a restart are compiled steps."""
+        """Back to the initial weights, then two steps (eager and recorded; the replay
+        is compiled after the second), so that the steps timed after a restart are
+        compiled steps."""
         super().restart()
-        self.steps(1)
+        self.steps(2)
 
     def steps(self, n: int) -> float:
         step, batches = self.step, self._batches
@@ -364,11 +365,14 @@ def trainers(include_torch: bool = True, unfolded: bool = False,
 # -------------------------------------------------------------------------- timing
 def interleaved(runs: Dict[str, Callable[[], None]], repeats: int,
                 warmup: Optional[Dict[str, Callable[[], None]]] = None,
-                before: Optional[Dict[str, Callable[[], None]]] = None
+                before: Optional[Dict[str, Callable[[], None]]] = None,
+                clock: Callable[[], float] = time.perf_counter
                 ) -> Dict[str, List[float]]:
     """Seconds per call of each run: warm-up calls first, then `repeats` rounds
     A B C, A B C, ..., so that a machine that gets busier slows all of them alike.
-    `before[name]`, if given, is called untimed before each timed call of that run."""
+    `before[name]`, if given, is called untimed before each timed call of that run.
+    `clock`: wall time by default; `time.process_time` counts only this process's
+    CPU time (steadier beside other processes, blind to time spent waiting)."""
     for fn in (warmup or runs).values():
         fn()
     times: Dict[str, List[float]] = {name: [] for name in runs}
@@ -376,9 +380,9 @@ def interleaved(runs: Dict[str, Callable[[], None]], repeats: int,
         for name, fn in runs.items():
             if before:
                 before[name]()
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return times
 
 

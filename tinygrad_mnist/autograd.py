@@ -15,7 +15,7 @@ import functools
 import itertools
 import threading
 from heapq import heappop, heappush
-from typing import Any, ClassVar, Optional, Tuple
+from typing import Any, Callable, ClassVar, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -111,11 +111,67 @@ class Function:
             if True in needs:
                 ctx.parents, ctx.needs_input_grad = inputs, needs
                 ctx.seq = next(_sequence)                 # creation order, for backward
-                return make(data, ctx)
-        return make(data, None)
+                out = make(data, ctx)
+                if _recorders:                            # see `recording`
+                    _note(("op", ctx, inputs, options, out, data))
+                return out
+        out = make(data, None)
+        if _recorders:
+            _note(("op", ctx, inputs, options, out, data))
+        return out
 
 
 _sequence = itertools.count(1)
+
+
+# ------------------------------------------------------------------- recording
+# `tinygrad_mnist.jit` records one eager training step as the Functions it ran, then
+# replays them with their own forward and backward. Off the recording path `apply`
+# pays one check of a module global.
+class _Tape(threading.local):
+    entries: Optional[list] = None
+
+
+_tape = _Tape()
+_recorders = 0                       # threads recording now
+_recorders_lock = threading.Lock()
+
+
+def _note(entry: tuple) -> None:
+    entries = _tape.entries
+    if entries is not None:          # (another thread may be the one recording)
+        entries.append(entry)
+
+
+@contextlib.contextmanager
+def recording(entries: list) -> Iterator[list]:
+    """Append to `entries`, while inside, what this thread computes: for each op
+    ("op", ctx, input tensors, options, output tensor, what forward returned), and
+    for each `recorded` call ("call", fn, args, value)."""
+    global _recorders
+    if _tape.entries is not None:
+        raise RuntimeError("recording: this thread is recording already")
+    with _recorders_lock:
+        _recorders += 1
+    _tape.entries = entries
+    try:
+        yield entries
+    finally:
+        _tape.entries = None
+        with _recorders_lock:
+            _recorders -= 1
+
+
+def recorded(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)`: an array computed outside the graph that a replayed step must
+    compute again, at the same point (a random draw such as dropout's mask, which the
+    replay draws from the same generator in the same order; a constant computed from
+    a parameter). `fn` must be the same function at every step (not a lambda made
+    per call)."""
+    value = fn(*args)
+    if _recorders:
+        _note(("call", fn, args, value))
+    return value
 
 
 class _Released(Function):

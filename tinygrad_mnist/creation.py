@@ -12,11 +12,12 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import autograd
 from .device import check_device
 from .dtypes import as_dtype, float32, int64
 from .mixin.base import as_shape
 from .random import generator_or_default
-from .tensor import Tensor
+from .tensor import Tensor, from_numpy
 
 Generator = Optional[np.random.Generator]
 
@@ -141,5 +142,11 @@ def rand_like(input: Tensor, *, generator: Generator = None, dtype: Any = None) 
 
 
 def randn_like(input: Tensor, *, generator: Generator = None, dtype: Any = None) -> Tensor:
-    data = generator_or_default(generator).standard_normal(input.shape)
-    return _make(data.astype(input.dtype if dtype is None else as_dtype(dtype)), None, False)
+    dtype = input.dtype if dtype is None else as_dtype(dtype)
+    return from_numpy(autograd.recorded(_normal, generator_or_default(generator),
+                                        input.shape, dtype))
+
+
+def _normal(rng: np.random.Generator, shape: Any, dtype: np.dtype) -> np.ndarray:
+    """Standard normal samples of `dtype`: a draw a replayed step draws again."""
+    return rng.standard_normal(shape).astype(dtype)

@@ -160,7 +160,7 @@ class ElementwiseMixin(DTypeMixin):
     def abs(self) -> Tensor:
         """|x|, with gradient sign(x) (0 at 0)."""
         refuse_bool("abs", self)
-        return ops.Mul.apply(self, self.from_op(np.sign(self.data), None))
+        return ops.Mul.apply(self, self.sign())             # x·sign(x), sign in the graph
 
     __abs__ = abs
 

@@ -13,7 +13,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from .. import ops
+from .. import autograd, ops
 from ..mixin.base import data_of, refuse_bool, require_floating
 from ..ops.convolution import IntOrPair, as_pair
 from ..tensor import ArrayLike, Tensor, as_tensor, stack
@@ -165,7 +165,8 @@ def one_hot(tensor: ArrayLike, num_classes: int = -1) -> Tensor:
 def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
                running_var: Optional[np.ndarray], weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+               momentum: Optional[float] = 0.1, eps: float = 1e-5, *,
+               num_batches_tracked: Optional[np.ndarray] = None) -> Tensor:
     """Batch normalisation of (N, C, *spatial), e.g. (N, C), (N, C, L) or (N, C, H, W),
     per channel C, with statistics over every axis but C.
 
@@ -173,7 +174,9 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
     (if given) running = (1 - momentum)·running + momentum·batch statistic, in place,
     with the unbiased variance (one fused op, `ops.BatchNorm`). Otherwise: the running
     statistics normalise (composed from engine ops). Then `* weight + bias` if given.
-    Differentiable in x, weight and bias."""
+    Differentiable in x, weight and bias. `num_batches_tracked` (a module's counter, a
+    0-d integer array), when training with running statistics, is incremented in place;
+    momentum=None then makes them the cumulative average (momentum 1/count)."""
     input = _tensor(input)
     require_floating("batch_norm", input)
     running_mean, running_var = data_of(running_mean), data_of(running_var)
@@ -188,7 +191,10 @@ def batch_norm(input: ArrayLike, running_mean: Optional[np.ndarray],
         params = [t for t in (weight, bias) if t is not None]
         running = None
         if running_mean is not None or running_var is not None:
-            running = (running_mean, running_var, momentum)
+            if momentum is None and num_batches_tracked is None:
+                raise ValueError("batch_norm: momentum=None (a cumulative average) needs "
+                                 "num_batches_tracked, the count of batches so far")
+            running = (running_mean, running_var, momentum, num_batches_tracked)
         return ops.BatchNorm.apply(input, *params, eps=eps, running=running,
                                      affine=(weight is not None, bias is not None))
     if running_mean is None or running_var is None:
@@ -634,7 +640,14 @@ def _dropout(name: str, input: ArrayLike, p: float, training: bool,
     else:                                                  # 1/(1-p) needs a float input
         require_floating(name, input)
         rng = init.default_generator() if generator is None else generator
-        keep = rng.random(shape, dtype=np.float32) >= p
-        scale = keep.astype(input.dtype)
-        scale *= 1.0 / (1.0 - p)
+        scale = autograd.recorded(dropout_mask, rng, shape, p, input.dtype)
     return ops.Mul.apply(input, as_tensor(scale))
+
+
+def dropout_mask(rng: np.random.Generator, shape: Tuple[int, ...], p: float,
+                 dtype: np.dtype) -> np.ndarray:
+    """Inverted dropout's mask, drawn from `rng`: 0 with probability p, else 1/(1-p)."""
+    keep = rng.random(shape, dtype=np.float32) >= p
+    scale = keep.astype(dtype)
+    scale *= 1.0 / (1.0 - p)
+    return scale

@@ -62,15 +62,13 @@ class BatchNorm1d(Module):
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
             raise ValueError(f"BatchNorm1d: expected input (N, {self.num_features}) or "
                              f"(N, {self.num_features}, L), got {x.shape}")
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked += 1
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / int(self.num_batches_tracked)
+        counting = self.training and self.track_running_stats  # (momentum None: average)
         track = not self.training or self.track_running_stats
         return F.batch_norm(x, self.running_mean if track else None,
                             self.running_var if track else None, self.weight, self.bias,
-                            self.training or not self.track_running_stats, factor, self.eps)
+                            self.training or not self.track_running_stats, self.momentum,
+                            self.eps, num_batches_tracked=(self.num_batches_tracked
+                                                           if counting else None))
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

@@ -16,8 +16,10 @@ class BatchNorm(Function):
     """Batch normalisation of x (N, C, *spatial) with the batch's statistics per channel
     C, then `* weight + bias` when given (their presence is `affine`, two booleans).
     One op instead of the ~15 it takes composed (see benchmarks/README.md).
-    With `running=(mean, var, momentum)` the running statistics are updated in place
-    (the variance unbiased), as PyTorch does."""
+    With `running=(mean, var, momentum, counter)` the running statistics are updated
+    in place (the variance unbiased), as PyTorch does, and the counter (a 0-d integer
+    array, or None) is incremented; momentum None means 1/counter, a cumulative
+    average."""
 
     def forward(self, x, *params, eps: float, affine: Tuple[bool, bool], running=None):
         shape = (1, -1) + (1,) * (x.ndim - 2)              # how a (C,) vector broadcasts
@@ -32,7 +34,11 @@ class BatchNorm(Function):
         if affine[1]:
             out += params[-1].reshape(shape)
         if running is not None:
-            running_mean, running_var, momentum = running
+            running_mean, running_var, momentum, counter = running
+            if counter is not None:
+                counter += 1
+            if momentum is None:
+                momentum = 1.0 / int(counter)
             if running_mean is not None:
                 running_mean *= 1.0 - momentum
                 running_mean += momentum * mean
