@@ -20,8 +20,8 @@ Each command is `python benchmarks/<script> [NAME]` with one BLAS thread
 (`OPENBLAS_NUM_THREADS=1`); the measured gains, on which machine, and their history are
 in `benchmarks/README.md` ("Speed helpers"). A helper that stops paying goes.
 
-[1] No longer used by `optim` (it showed no gain on the current machine); kept only for
-`jit/updates.py`, which the compiler's record-and-replay rewrite removes: it goes then.
+[1] No longer used by the package (it showed no gain on the current machine); kept for
+`benchmarks/numpy_reference.py`, the hand-written floor the benchmarks compare against.
 """
 from __future__ import annotations
 
