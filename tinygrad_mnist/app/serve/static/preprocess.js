@@ -31,15 +31,28 @@ const Preprocess = (() => {
   const plane = (h, w, a = new Float64Array(h * w)) => ({ h, w, a });
   const max = (a) => {
     let m = -Infinity;
-    for (const v of a) if (v > m) m = v;
+    for (let i = 0; i < a.length; i++) if (a[i] > m) m = a[i];
     return m;
   };
   const min = (a) => {
     let m = Infinity;
-    for (const v of a) if (v < m) m = v;
+    for (let i = 0; i < a.length; i++) if (a[i] < m) m = a[i];
     return m;
   };
   const clampIndex = (i, n) => (i < 0 ? 0 : i >= n ? n - 1 : i);
+  // f(value, index) of each value of `a`, as a new Float64Array (a plain loop: a typed
+  // array's own map is many times slower).
+  const mapped = (a, f) => {
+    const out = new Float64Array(a.length);
+    for (let i = 0; i < a.length; i++) out[i] = f(a[i], i);
+    return out;
+  };
+  // 1 where test(value, index) holds, else 0: a mask, as a Uint8Array.
+  const where = (a, test) => {
+    const out = new Uint8Array(a.length);
+    for (let i = 0; i < a.length; i++) out[i] = test(a[i], i) ? 1 : 0;
+    return out;
+  };
 
   // Python's round(): halves go to the even neighbour.
   function pyRound(x) {
@@ -179,17 +192,22 @@ const Preprocess = (() => {
     const length = Math.ceil((n + k - 1) / k) * k;
     const padded = new Float64Array(length), forward = new Float64Array(length);
     const backward = new Float64Array(length);
-    const pick = largest ? (a, b) => (b > a ? b : a) : (a, b) => (b < a ? b : a);
+    const s = largest ? 1 : -1;   // b beats a when s * b > s * a (exact: s is +-1)
     for (let line = 0; line < lines; line++) {
       const base = line * lineStep;
       for (let j = 0; j < length; j++) padded[j] = p.a[base + clampIndex(j - r, n) * step];
       for (let j = 0; j < length; j++) {
-        forward[j] = j % k === 0 ? padded[j] : pick(forward[j - 1], padded[j]);
+        const a = forward[j - 1], b = padded[j];
+        forward[j] = j % k === 0 || s * b > s * a ? b : a;
       }
       for (let j = length - 1; j >= 0; j--) {
-        backward[j] = j % k === k - 1 ? padded[j] : pick(backward[j + 1], padded[j]);
+        const a = backward[j + 1], b = padded[j];
+        backward[j] = j % k === k - 1 || s * b > s * a ? b : a;
       }
-      for (let i = 0; i < n; i++) out[base + i * step] = pick(backward[i], forward[i + k - 1]);
+      for (let i = 0; i < n; i++) {
+        const a = backward[i], b = forward[i + k - 1];
+        out[base + i * step] = s * b > s * a ? b : a;
+      }
     }
     return plane(p.h, p.w, out);
   }
@@ -437,17 +455,21 @@ const Preprocess = (() => {
     for (let x = 0; x < w; x++) border.push(g.a[(h - 1) * w + x]);
     for (let y = 0; y < h; y++) border.push(g.a[y * w]);
     for (let y = 0; y < h; y++) border.push(g.a[y * w + w - 1]);
-    let paper = median(border), values = g.a;
-    if (paper - min(values) > max(values) - paper) {   // dark ink on light paper
-      values = values.map((v) => 1.0 - v);
-      paper = 1.0 - paper;
+    let paper = median(border);
+    const dark = paper - min(g.a) > max(g.a) - paper;   // dark ink on light paper: invert
+    if (dark) paper = 1.0 - paper;
+    const ink = new Float64Array(h * w);
+    for (let i = 0; i < ink.length; i++) {
+      ink[i] = Math.max((dark ? 1.0 - g.a[i] : g.a[i]) - paper, 0);
     }
-    const ink = values.map((v) => Math.max(v - paper, 0));
     const strongest = max(ink);
     if (strongest < MIN_CONTRAST) throw noInk();
-    for (let i = 0; i < ink.length; i++) ink[i] /= strongest;
-    const core = Uint8Array.from(ink, (v) => (v > 0.5 ? 1 : 0));
-    const soft = ink.map((v) => Math.min(Math.max((v - HALO) / (1.0 - HALO), 0), 1));
+    const core = new Uint8Array(h * w), soft = new Float64Array(h * w);
+    for (let i = 0; i < ink.length; i++) {
+      const v = ink[i] / strongest;           // the strongest ink is 1
+      core[i] = v > 0.5 ? 1 : 0;
+      soft[i] = Math.min(Math.max((v - HALO) / (1.0 - HALO), 0), 1);
+    }
     return thicken(plane(h, w, soft), core);
   }
 
@@ -455,7 +477,7 @@ const Preprocess = (() => {
   function grey(planes) {
     if (planes.length === 1) return planes[0];
     const [r, g, b] = planes;
-    return plane(r.h, r.w, r.a.map((v, i) => 0.299 * v + 0.587 * g.a[i] + 0.114 * b.a[i]));
+    return plane(r.h, r.w, mapped(r.a, (v, i) => 0.299 * v + 0.587 * g.a[i] + 0.114 * b.a[i]));
   }
 
   // `soft` ink dilated if the strokes of `mask` (the ink's core) are thinner than STROKE
@@ -463,13 +485,14 @@ const Preprocess = (() => {
   function thicken(soft, mask) {
     const { h, w } = soft, core = erode3(mask, h, w);
     let count = 0, boundary = 0, y0 = h, y1 = -1, x0 = w, x1 = -1;
-    mask.forEach((m, i) => {
-      if (!m) return;
-      const y = Math.floor(i / w), x = i % w;
-      count++;
-      if (!core[i]) boundary++;
-      y0 = Math.min(y0, y); y1 = Math.max(y1, y); x0 = Math.min(x0, x); x1 = Math.max(x1, x);
-    });
+    for (let y = 0; y < h; y++) {
+      for (let x = 0, i = y * w; x < w; x++, i++) {
+        if (!mask[i]) continue;
+        count++;
+        if (!core[i]) boundary++;
+        y0 = Math.min(y0, y); y1 = Math.max(y1, y); x0 = Math.min(x0, x); x1 = Math.max(x1, x);
+      }
+    }
     const width = (2 * count) / Math.max(boundary, 1);
     if (!count) return soft;
     const factor = BOX / Math.max(y1 - y0 + 1, x1 - x0 + 1);
@@ -480,18 +503,17 @@ const Preprocess = (() => {
     return soft;
   }
 
-  // Binary erosion of `mask` with a 3x3 square, edges extended (photos._erode3).
+  // Binary erosion of `mask` with a 3x3 square, edges extended: each pixel and the ones
+  // above and below, then left and right of that (photos._erode3).
   function erode3(mask, h, w) {
-    const out = new Uint8Array(h * w);
+    const rows = new Uint8Array(h * w), out = new Uint8Array(h * w);
     for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        let all = 1;
-        for (let dy = -1; dy <= 1 && all; dy++) {
-          for (let dx = -1; dx <= 1 && all; dx++) {
-            if (!mask[clampIndex(y + dy, h) * w + clampIndex(x + dx, w)]) all = 0;
-          }
-        }
-        out[y * w + x] = all;
+      const up = Math.max(y - 1, 0) * w, down = Math.min(y + 1, h - 1) * w;
+      for (let x = 0, i = y * w; x < w; x++, i++) rows[i] = mask[up + x] & mask[i] & mask[down + x];
+    }
+    for (let y = 0; y < h; y++) {
+      for (let x = 0, i = y * w; x < w; x++, i++) {
+        out[i] = rows[i - (x > 0)] & rows[i] & rows[i + (x < w - 1)];
       }
     }
     return out;
@@ -514,7 +536,7 @@ const Preprocess = (() => {
     const strongest = max(ink);
     if (strongest < MIN_CONTRAST) throw noInk();
     const cut = Math.max(otsuThreshold(ink), 0.25 * strongest);
-    const mask = keepDigit(Uint8Array.from(ink, (v) => (v > cut ? 1 : 0)), h, w);
+    const mask = keepDigit(where(ink, (v) => v > cut), h, w);
     const full = percentile(ascending(ink.filter((v, i) => mask[i])), 90);
     const near = dilation(plane(h, w, Float64Array.from(mask)), 5);
     const soft = ink.map((v, i) => (near.a[i] > 0 ? Math.min(Math.max(v / full, 0), 1) : 0));
@@ -535,21 +557,22 @@ const Preprocess = (() => {
   function fitLongerSide(crop, side) {
     const factor = side / Math.max(crop.h, crop.w);
     const w = Math.max(1, pyRound(crop.w * factor)), h = Math.max(1, pyRound(crop.h * factor));
-    return resize(plane(crop.h, crop.w, crop.a.map(Math.fround)), w, h, "lanczos");
+    return resize(plane(crop.h, crop.w, mapped(crop.a, Math.fround)), w, h, "lanczos");
   }
 
   // Crop to the ink, fit into 20x20, centre by centre of mass in 28x28 (photos.fit_to_mnist_box).
   function fitToMnistBox(ink) {
-    let y0 = ink.h, y1 = -1, x0 = ink.w, x1 = -1;
-    for (let y = 0; y < ink.h; y++) {
-      for (let x = 0; x < ink.w; x++) {
-        if (!(ink.a[y * ink.w + x] > INK_THRESHOLD)) continue;
+    const { h: ih, w: iw, a } = ink;
+    let y0 = ih, y1 = -1, x0 = iw, x1 = -1;
+    for (let y = 0; y < ih; y++) {
+      for (let x = 0; x < iw; x++) {
+        if (!(a[y * iw + x] > INK_THRESHOLD)) continue;
         y0 = Math.min(y0, y); y1 = Math.max(y1, y); x0 = Math.min(x0, x); x1 = Math.max(x1, x);
       }
     }
     const crop = plane(y1 - y0 + 1, x1 - x0 + 1);
     for (let y = y0; y <= y1; y++) {
-      for (let x = x0; x <= x1; x++) crop.a[(y - y0) * crop.w + x - x0] = ink.a[y * ink.w + x];
+      for (let x = x0; x <= x1; x++) crop.a[(y - y0) * crop.w + x - x0] = a[y * iw + x];
     }
     const small = fitLongerSide(crop, BOX), { h, w } = small;
     const values = Float32Array.from(small.a, (v) => Math.max(v, 0));
