@@ -72,15 +72,16 @@ MEASURE = """(async () => {
   const nav = performance.getEntriesByType("navigation")[0];
   const weights = performance.getEntriesByType("resource").find(e => e.name.endsWith("/weights.bin"));
   const model = await Infer.load("model.json");
-  const at = (i) => DRAWINGS.subarray(i * size * size, (i + 1) * size * size);
-  const predict = (i) => Infer.predict(model, Preprocess.drawingToMnist(size, size, at(i)));
+  const at = (i) => ({ width: size, height: size,
+                       grey: DRAWINGS.subarray(i * size * size, (i + 1) * size * size) });
+  const predict = (i) => Infer.predict(model, Preprocess.mnistStyle(at(i)));
   let t = performance.now();
   predict(0);
   const first = performance.now() - t;
   const full = [], forward = [];
   for (let i = 1; i < n; i++) {
     t = performance.now();
-    const image = Preprocess.drawingToMnist(size, size, at(i));
+    const image = Preprocess.mnistStyle(at(i));
     const t1 = performance.now();
     Infer.predict(model, image);
     const t2 = performance.now();
@@ -89,7 +90,7 @@ MEASURE = """(async () => {
   const photo = [];
   for (let i = 0; i < 3; i++) {
     t = performance.now();
-    Preprocess.pictureToMnist(window.PHOTO);
+    Preprocess.mnistStyle(window.PHOTO);
     photo.push(performance.now() - t);
   }
   const median = (a) => a.slice().sort((p, q) => p - q)[Math.floor(a.length / 2)];

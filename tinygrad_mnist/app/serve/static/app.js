@@ -163,9 +163,9 @@
     if (mine !== seq) return;
     if (model) {
       controller = null;
-      const drawing = snapshot();
-      answerHere(model, () => Preprocess.drawingToMnist(drawing.width, drawing.height,
-                                                        drawing.pixels), EMPTY_DRAWING);
+      const { width, height, pixels } = snapshot();   // the steps of serve's prepare_drawing
+      answerHere(model, () => Preprocess.mnistStyle({ width, height, grey: pixels }),
+                 EMPTY_DRAWING);
       return;
     }
     let response, data;
@@ -226,7 +226,7 @@
       return;
     }
     if (mine !== seq) return;  // cleared, or another photo, meanwhile
-    answerHere(model, () => Preprocess.pictureToMnist(picture),
+    answerHere(model, () => Preprocess.mnistStyle(picture),
                "No digit found in the photo: one dark digit on light paper, filling most of it.");
   });
 

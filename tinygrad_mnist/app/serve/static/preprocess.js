@@ -1,11 +1,11 @@
 // A drawing or a photo of one digit -> the 28x28 image the model sees, in the browser.
 //
-// The same steps, function for function, as the Python that `serve` and `predict` run:
-// drawings as `tinygrad_mnist.app.serve.contract.drawing_to_mnist`, pictures as
-// `tinygrad_mnist.data.photos.mnist_style` (grey or colour channel, background flattening,
-// threshold, largest object, thickening, fit and centre), with Pillow's resampling and
-// NumPy's percentiles written out so that the results agree to float rounding.
-// tests/test_web.py checks both against the Python functions.
+// The same steps, function for function, as tinygrad_mnist/data/photos.py, which `serve`
+// (prepare_drawing) and `predict` (mnist_style) run: isPhoto tells a clean scan or drawing
+// (cleanInk: grey levels kept) from a photo (photoInk: grey or colour channel, background
+// flattening, threshold, the digit's pieces), then thickening and fit and centre, with
+// Pillow's resampling and NumPy's medians and percentiles written out so that the results
+// agree to float rounding. tests/test_web.py checks them against the Python functions.
 //
 // A plane is { h, w, a } with `a` a Float64Array of h * w values in row-major order.
 "use strict";
@@ -19,6 +19,11 @@ const Preprocess = (() => {
   const STROKE = 2.0;          // thinnest stroke (pixels, in the 20x20 box) left as it is
   const POLARITY_SIDE = 64;    // longer side of the copy on which the ink's channel is chosen
   const TIGHT_CROP = 64;       // pictures with a shorter side below this are cropped to the digit
+  const CLEAN_SPREAD = 0.01;   // a clean page's border: median deviation from its median
+  const CLEAN_CORNERS = 0.03;  // a clean page's three most paper-like corners: their range
+  const CLEAN_NOISE = 0.01;    // a clean page's border: median |difference of neighbours|
+  const CLEAN_CONTRAST = 0.25; // a clean page's ink differs at least this much from the paper
+  const HALO = 0.2;            // on a clean page, ink fainter than this (of the strongest) is paper
 
   class NoInk extends Error {}
   const noInk = () => new NoInk("no ink found: the image is empty (uniform background)");
@@ -26,10 +31,28 @@ const Preprocess = (() => {
   const plane = (h, w, a = new Float64Array(h * w)) => ({ h, w, a });
   const max = (a) => {
     let m = -Infinity;
-    for (const v of a) if (v > m) m = v;
+    for (let i = 0; i < a.length; i++) if (a[i] > m) m = a[i];
+    return m;
+  };
+  const min = (a) => {
+    let m = Infinity;
+    for (let i = 0; i < a.length; i++) if (a[i] < m) m = a[i];
     return m;
   };
   const clampIndex = (i, n) => (i < 0 ? 0 : i >= n ? n - 1 : i);
+  // f(value, index) of each value of `a`, as a new Float64Array (a plain loop: a typed
+  // array's own map is many times slower).
+  const mapped = (a, f) => {
+    const out = new Float64Array(a.length);
+    for (let i = 0; i < a.length; i++) out[i] = f(a[i], i);
+    return out;
+  };
+  // 1 where test(value, index) holds, else 0: a mask, as a Uint8Array.
+  const where = (a, test) => {
+    const out = new Uint8Array(a.length);
+    for (let i = 0; i < a.length; i++) out[i] = test(a[i], i) ? 1 : 0;
+    return out;
+  };
 
   // Python's round(): halves go to the even neighbour.
   function pyRound(x) {
@@ -70,7 +93,12 @@ const Preprocess = (() => {
     return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
   }
   const ascending = (a) => Float64Array.from(a).sort();
-  const median = (a) => percentile(ascending(a), 50);
+
+  // np.median(values): the middle value, or the mean of the two middle ones.
+  function median(values) {
+    const sorted = ascending(values), n = sorted.length, half = Math.floor(n / 2);
+    return n % 2 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2;
+  }
 
   // ---------------------------------------------------------------- Pillow's resampling
   const sinc = (x) => (x === 0 ? 1 : Math.sin(x * Math.PI) / (x * Math.PI));
@@ -164,17 +192,22 @@ const Preprocess = (() => {
     const length = Math.ceil((n + k - 1) / k) * k;
     const padded = new Float64Array(length), forward = new Float64Array(length);
     const backward = new Float64Array(length);
-    const pick = largest ? (a, b) => (b > a ? b : a) : (a, b) => (b < a ? b : a);
+    const s = largest ? 1 : -1;   // b beats a when s * b > s * a (exact: s is +-1)
     for (let line = 0; line < lines; line++) {
       const base = line * lineStep;
       for (let j = 0; j < length; j++) padded[j] = p.a[base + clampIndex(j - r, n) * step];
       for (let j = 0; j < length; j++) {
-        forward[j] = j % k === 0 ? padded[j] : pick(forward[j - 1], padded[j]);
+        const a = forward[j - 1], b = padded[j];
+        forward[j] = j % k === 0 || s * b > s * a ? b : a;
       }
       for (let j = length - 1; j >= 0; j--) {
-        backward[j] = j % k === k - 1 ? padded[j] : pick(backward[j + 1], padded[j]);
+        const a = backward[j + 1], b = padded[j];
+        backward[j] = j % k === k - 1 || s * b > s * a ? b : a;
       }
-      for (let i = 0; i < n; i++) out[base + i * step] = pick(backward[i], forward[i + k - 1]);
+      for (let i = 0; i < n; i++) {
+        const a = backward[i], b = forward[i + k - 1];
+        out[base + i * step] = s * b > s * a ? b : a;
+      }
     }
     return plane(p.h, p.w, out);
   }
@@ -257,11 +290,13 @@ const Preprocess = (() => {
     return labels;
   }
 
-  // ---------------------------------------------------------------- the photo steps
-  // RGB bytes -> float channels in [0, 1], reduced to at most WORK_SIDE on the longer side.
+  // ---------------------------------------------------------------- the pipeline
+  // A picture -> float channels in [0, 1], reduced to at most WORK_SIDE on the longer
+  // side (photos.float_planes). A picture is { width, height, grey } (grey bytes: the
+  // pad's drawing, one plane) or { width, height, rgb } (RGB bytes: a file, three planes).
   function floatPlanes(picture) {
     let { width: w, height: h } = picture;
-    let channels = [0, 1, 2].map((c) => {
+    let channels = picture.grey ? [picture.grey] : [0, 1, 2].map((c) => {
       const bytes = new Uint8Array(w * h);
       for (let i = 0; i < w * h; i++) bytes[i] = picture.rgb[3 * i + c];
       return bytes;
@@ -272,7 +307,7 @@ const Preprocess = (() => {
       [h, w] = [Math.ceil(h / factor), Math.ceil(w / factor)];
     }
     let planes = channels.map((bytes) => {
-      const a = new Float64Array(bytes.length);
+      const a = new Float64Array(w * h);
       for (let i = 0; i < a.length; i++) a[i] = bytes[i] / 255;
       return plane(h, w, a);
     });
@@ -284,7 +319,8 @@ const Preprocess = (() => {
     return planes;
   }
 
-  // Median over every other pixel of k x k windows (edges extended): the paper around.
+  // Median over every other pixel of k x k windows (edges extended): the paper around
+  // each pixel (photos._local_median).
   function localMedian(p, k) {
     const r = Math.floor(k / 2), out = plane(p.h, p.w);
     const window = new Float64Array((r + 1) ** 2);
@@ -296,7 +332,7 @@ const Preprocess = (() => {
             window[n++] = p.a[clampIndex(y + dy, p.h) * p.w + clampIndex(x + dx, p.w)];
           }
         }
-        out.a[y * p.w + x] = percentile(window.subarray(0, n).sort(), 50);
+        out.a[y * p.w + x] = median(window.subarray(0, n));
       }
     }
     return out;
@@ -306,9 +342,8 @@ const Preprocess = (() => {
   // whether the ink was the darker (photos._ink_channel).
   function inkChannel(planes) {
     const [r, g, b] = planes;
-    const grey = r.a.every((v, i) => v === g.a[i] && v === b.a[i]);
-    const candidates = grey ? [r] : [
-      plane(r.h, r.w, r.a.map((v, i) => 0.299 * v + 0.587 * g.a[i] + 0.114 * b.a[i])), r, g, b];
+    const isGrey = planes.length === 1 || r.a.every((v, i) => v === g.a[i] && v === b.a[i]);
+    const candidates = isGrey ? [r] : [grey(planes), r, g, b];
     const f = Math.min(1, POLARITY_SIDE / Math.max(r.h, r.w));
     const sw = Math.max(1, pyRound(r.w * f)), sh = Math.max(1, pyRound(r.h * f));
     const k = Math.max(3, Math.trunc(0.25 * Math.min(sw, sh)) | 1);
@@ -370,13 +405,128 @@ const Preprocess = (() => {
     return labels.map((l) => (keep.has(l) ? 1 : 0));
   }
 
-  // Steps 1 to 4 of photos.py: the digit's ink on black, at working resolution.
+  // The digit's ink on black at working resolution, by the steps isPhoto chooses
+  // (photos.isolate_ink).
   function isolateInk(picture) {
-    let { a, inverted } = inkChannel(floatPlanes(picture));
+    const planes = floatPlanes(picture);
+    return isPhoto(planes) ? photoInk(planes) : cleanInk(planes);
+  }
+
+  // Whether `planes` look like a photo rather than a clean scan or drawing: on the grey
+  // image, an uneven page (the border's spread, or shadowed corners), a noisy one, or
+  // low contrast (photos.is_photo).
+  function isPhoto(planes) {
+    const g = grey(planes), { h, w } = g, at = (y, x) => g.a[y * w + x];
+    const ring = [];                          // the border, clockwise
+    if (Math.min(h, w) >= 3) {
+      for (let x = 0; x < w - 1; x++) ring.push(at(0, x));
+      for (let y = 0; y < h - 1; y++) ring.push(at(y, w - 1));
+      for (let x = w - 1; x > 0; x--) ring.push(at(h - 1, x));
+      for (let y = h - 1; y > 0; y--) ring.push(at(y, 0));
+    } else {
+      ring.push(...g.a);
+    }
+    const paper = median(ring);
+    const spread = median(ring.map((v) => Math.abs(v - paper)));
+    const noise = ring.length > 1 ? median(ring.slice(1).map((v, i) => Math.abs(v - ring[i]))) : 0;
+    const c = Math.max(1, Math.floor(Math.min(h, w) / 8));
+    const block = (y0, x0) => {
+      const values = [];
+      for (let y = y0; y < y0 + c; y++) for (let x = x0; x < x0 + c; x++) values.push(at(y, x));
+      return median(values);
+    };
+    const corners = ascending([block(0, 0), block(0, w - c), block(h - c, 0), block(h - c, w - c)]);
+    const shadow = paper > 0.5 ? corners[3] - corners[1] : corners[2] - corners[0];
+    const contrast = Math.max(paper - min(g.a), max(g.a) - paper);
+    return spread > CLEAN_SPREAD || shadow > CLEAN_CORNERS || noise > CLEAN_NOISE
+      || contrast < CLEAN_CONTRAST;
+  }
+
+  // A clean scan's or drawing's ink, its grey levels kept: a small blur, the paper is the
+  // border's median, the ink what differs from it on its side, scaled to a strongest ink
+  // of 1; the faint halo (under HALO of the strongest) is paper; thin strokes thickened
+  // (photos.clean_ink).
+  function cleanInk(planes) {
+    let g = grey(planes);
+    const { h, w } = g;
+    if (Math.min(h, w) >= 48) g = boxBlur(g);
+    const border = [];
+    for (let x = 0; x < w; x++) border.push(g.a[x]);
+    for (let x = 0; x < w; x++) border.push(g.a[(h - 1) * w + x]);
+    for (let y = 0; y < h; y++) border.push(g.a[y * w]);
+    for (let y = 0; y < h; y++) border.push(g.a[y * w + w - 1]);
+    let paper = median(border);
+    const dark = paper - min(g.a) > max(g.a) - paper;   // dark ink on light paper: invert
+    if (dark) paper = 1.0 - paper;
+    const ink = new Float64Array(h * w);
+    for (let i = 0; i < ink.length; i++) {
+      ink[i] = Math.max((dark ? 1.0 - g.a[i] : g.a[i]) - paper, 0);
+    }
+    const strongest = max(ink);
+    if (strongest < MIN_CONTRAST) throw noInk();
+    const core = new Uint8Array(h * w), soft = new Float64Array(h * w);
+    for (let i = 0; i < ink.length; i++) {
+      const v = ink[i] / strongest;           // the strongest ink is 1
+      core[i] = v > 0.5 ? 1 : 0;
+      soft[i] = Math.min(Math.max((v - HALO) / (1.0 - HALO), 0), 1);
+    }
+    return thicken(plane(h, w, soft), core);
+  }
+
+  // The grey image of `planes`: the one plane, or the luma of red, green, blue (photos._grey).
+  function grey(planes) {
+    if (planes.length === 1) return planes[0];
+    const [r, g, b] = planes;
+    return plane(r.h, r.w, mapped(r.a, (v, i) => 0.299 * v + 0.587 * g.a[i] + 0.114 * b.a[i]));
+  }
+
+  // `soft` ink dilated if the strokes of `mask` (the ink's core) are thinner than STROKE
+  // pixels once the digit is fitted into the 20x20 box (photos._thicken).
+  function thicken(soft, mask) {
+    const { h, w } = soft, core = erode3(mask, h, w);
+    let count = 0, boundary = 0, y0 = h, y1 = -1, x0 = w, x1 = -1;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0, i = y * w; x < w; x++, i++) {
+        if (!mask[i]) continue;
+        count++;
+        if (!core[i]) boundary++;
+        y0 = Math.min(y0, y); y1 = Math.max(y1, y); x0 = Math.min(x0, x); x1 = Math.max(x1, x);
+      }
+    }
+    const width = (2 * count) / Math.max(boundary, 1);
+    if (!count) return soft;
+    const factor = BOX / Math.max(y1 - y0 + 1, x1 - x0 + 1);
+    if (width * factor < STROKE) {
+      const grow = Math.trunc(pyRound(STROKE / factor - width));
+      if (grow >= 1) return dilation(soft, grow + 1);
+    }
+    return soft;
+  }
+
+  // Binary erosion of `mask` with a 3x3 square, edges extended: each pixel and the ones
+  // above and below, then left and right of that (photos._erode3).
+  function erode3(mask, h, w) {
+    const rows = new Uint8Array(h * w), out = new Uint8Array(h * w);
+    for (let y = 0; y < h; y++) {
+      const up = Math.max(y - 1, 0) * w, down = Math.min(y + 1, h - 1) * w;
+      for (let x = 0, i = y * w; x < w; x++, i++) rows[i] = mask[up + x] & mask[i] & mask[down + x];
+    }
+    for (let y = 0; y < h; y++) {
+      for (let x = 0, i = y * w; x < w; x++, i++) {
+        out[i] = rows[i - (x > 0)] & rows[i] & rows[i + (x < w - 1)];
+      }
+    }
+    return out;
+  }
+
+  // A photo's ink on black at working resolution: ink channel, blur, background
+  // flattening, threshold, the digit's pieces, normalised and thickened (photos.photo_ink).
+  function photoInk(planes) {
+    let { a, inverted } = inkChannel(planes);
     const { h, w } = a;
     if (Math.min(h, w) >= 48) a = boxBlur(a);
     const k = Math.max(3, Math.trunc(0.25 * Math.min(h, w)) | 1);
-    const background = Math.min(h, w) < TIGHT_CROP
+    const background = Math.min(h, w) < TIGHT_CROP   // cropped to the digit
       ? plane(h, w, new Float64Array(h * w).fill(median(a.a))) : opening(a, k);
     let ink = a.a.map((v, i) => Math.max(v - background.a[i], 0));
     if (inverted) {  // dark ink reflects a fixed share of the light on it: divide it out
@@ -386,50 +536,43 @@ const Preprocess = (() => {
     const strongest = max(ink);
     if (strongest < MIN_CONTRAST) throw noInk();
     const cut = Math.max(otsuThreshold(ink), 0.25 * strongest);
-    const mask = keepDigit(Uint8Array.from(ink, (v) => (v > cut ? 1 : 0)), h, w);
-    const inked = ascending(ink.filter((v, i) => mask[i]));
-    const full = percentile(inked, 90);
+    const mask = keepDigit(where(ink, (v) => v > cut), h, w);
+    const full = percentile(ascending(ink.filter((v, i) => mask[i])), 90);
     const near = dilation(plane(h, w, Float64Array.from(mask)), 5);
-    let soft = plane(h, w, ink.map((v, i) => (near.a[i] > 0 ? Math.min(Math.max(v / full, 0), 1) : 0)));
-    // strokes thinner than MNIST's once scaled into the box: thicken them
-    const core = erosion(plane(h, w, Float64Array.from(mask)), 3);
-    let count = 0, boundary = 0, y0 = h, y1 = -1, x0 = w, x1 = -1;
-    mask.forEach((m, i) => {
-      if (!m) return;
-      const y = Math.floor(i / w), x = i % w;
-      count++;
-      if (!(core.a[i] > 0)) boundary++;
-      y0 = Math.min(y0, y); y1 = Math.max(y1, y); x0 = Math.min(x0, x); x1 = Math.max(x1, x);
-    });
-    const width = (2 * count) / Math.max(boundary, 1);
-    const factor = BOX / Math.max(y1 - y0 + 1, x1 - x0 + 1);
-    if (width * factor < STROKE) {
-      const grow = Math.trunc(pyRound(STROKE / factor - width));
-      if (grow >= 1) soft = dilation(soft, grow + 1);
-    }
-    return soft;
+    const soft = ink.map((v, i) => (near.a[i] > 0 ? Math.min(Math.max(v / full, 0), 1) : 0));
+    return thicken(plane(h, w, soft), mask);   // strokes thinner than MNIST's once scaled
+  }
+
+  // A picture ({ width, height, grey } or { width, height, rgb }) -> the 28x28 image the
+  // model sees, as float32 in [0, 1]; throws NoInk without ink (photos.mnist_style). The
+  // pad's drawings come here as serve's prepare_drawing sends them; picture files as
+  // `predict` reads them.
+  function mnistStyle(picture) {
+    return fitToMnistBox(isolateInk(picture));
   }
 
   // ---------------------------------------------------------------- the MNIST box
-  // `crop` resized (Lanczos) so that its longer side is `side`, as float32.
+  // `crop` resized (Lanczos) so that its longer side is `side`, as float32
+  // (photos.fit_longer_side).
   function fitLongerSide(crop, side) {
     const factor = side / Math.max(crop.h, crop.w);
     const w = Math.max(1, pyRound(crop.w * factor)), h = Math.max(1, pyRound(crop.h * factor));
-    return resize(plane(crop.h, crop.w, crop.a.map(Math.fround)), w, h, "lanczos");
+    return resize(plane(crop.h, crop.w, mapped(crop.a, Math.fround)), w, h, "lanczos");
   }
 
-  // Crop to the ink, fit into 20x20, centre by centre of mass in 28x28 (fit_to_mnist_box).
+  // Crop to the ink, fit into 20x20, centre by centre of mass in 28x28 (photos.fit_to_mnist_box).
   function fitToMnistBox(ink) {
-    let y0 = ink.h, y1 = -1, x0 = ink.w, x1 = -1;
-    for (let y = 0; y < ink.h; y++) {
-      for (let x = 0; x < ink.w; x++) {
-        if (!(ink.a[y * ink.w + x] > INK_THRESHOLD)) continue;
+    const { h: ih, w: iw, a } = ink;
+    let y0 = ih, y1 = -1, x0 = iw, x1 = -1;
+    for (let y = 0; y < ih; y++) {
+      for (let x = 0; x < iw; x++) {
+        if (!(a[y * iw + x] > INK_THRESHOLD)) continue;
         y0 = Math.min(y0, y); y1 = Math.max(y1, y); x0 = Math.min(x0, x); x1 = Math.max(x1, x);
       }
     }
     const crop = plane(y1 - y0 + 1, x1 - x0 + 1);
     for (let y = y0; y <= y1; y++) {
-      for (let x = x0; x <= x1; x++) crop.a[(y - y0) * crop.w + x - x0] = ink.a[y * ink.w + x];
+      for (let x = x0; x <= x1; x++) crop.a[(y - y0) * crop.w + x - x0] = a[y * iw + x];
     }
     const small = fitLongerSide(crop, BOX), { h, w } = small;
     const values = Float32Array.from(small.a, (v) => Math.max(v, 0));
@@ -455,45 +598,7 @@ const Preprocess = (() => {
     return out;
   }
 
-  // ---------------------------------------------------------------- entry points
-  // A drawing's greys (0..255, any background) -> 28x28 (contract.drawing_to_mnist).
-  function drawingToMnist(width, height, greys) {
-    const a = new Float64Array(width * height), border = [];
-    for (let i = 0; i < a.length; i++) a[i] = greys[i] / 255;
-    for (let x = 0; x < width; x++) border.push(a[x], a[(height - 1) * width + x]);
-    for (let y = 0; y < height; y++) border.push(a[y * width], a[y * width + width - 1]);
-    let background = median(border);
-    const dark = background > 0.5;  // dark ink on light paper -> light ink on black
-    if (dark) background = 1.0 - background;
-    let strongest = 0;
-    for (let i = 0; i < a.length; i++) {
-      a[i] = Math.max((dark ? 1.0 - a[i] : a[i]) - background, 0);
-      if (a[i] > strongest) strongest = a[i];
-    }
-    if (strongest < MIN_CONTRAST) throw noInk();
-    for (let i = 0; i < a.length; i++) a[i] /= strongest;
-    return fitToMnistBox(plane(height, width, a));
-  }
-
-  // Which steps a picture file gets. Today `predict` gives every picture the photo steps
-  // (mnist_style); this is the one place to tell photos from clean scans and drawings.
-  function isPhoto(picture) {
-    return true;
-  }
-
-  // A picture ({ width, height, rgb: RGB bytes }) -> 28x28, as `predict` prepares it: a
-  // photo through the photo steps; anything else (no such picture today) through the
-  // drawing steps, which keep soft grey strokes, on its grey values.
-  function pictureToMnist(picture) {
-    if (isPhoto(picture)) return fitToMnistBox(isolateInk(picture));
-    const greys = new Uint8Array(picture.width * picture.height);
-    for (let i = 0; i < greys.length; i++) {   // Pillow's "L": ITU-R 601-2 luma, rounded
-      const [r, g, b] = [0, 1, 2].map((c) => picture.rgb[3 * i + c]);
-      greys[i] = Math.floor((r * 19595 + g * 38470 + b * 7471 + 0x8000) / 65536);
-    }
-    return drawingToMnist(picture.width, picture.height, greys);
-  }
-
+  // ---------------------------------------------------------------- reading a file
   // A picture file as RGB bytes, upright (its EXIF orientation applied by the browser's
   // decoder) and with transparent areas on white, as photos.load_image reads it. Read in
   // bands of rows: phones limit a canvas's area below what their cameras take.
@@ -520,5 +625,5 @@ const Preprocess = (() => {
     return { width, height, rgb };
   }
 
-  return { NoInk, drawingToMnist, pictureToMnist, isPhoto, readPicture };
+  return { NoInk, mnistStyle, floatPlanes, isPhoto, readPicture };
 })();
