@@ -54,6 +54,13 @@ def test_bench_train_without_torch_says_so_or_skips_it(tmp_path, capsys):
     assert "PyTorch CPU" not in out and "| numpy by hand, unfolded lr |" in out
 
 
+def test_bench_hvp_runs(capsys):
+    results = load("bench_hvp").main(["--sizes", "784-8-10", "--batch-size", "4",
+                                      "--repeats", "1", "--inner", "1", "--threads", "0"])
+    assert ("tinygrad_mnist", "HVP") in results
+    assert "| tinygrad_mnist |" in capsys.readouterr().out
+
+
 def test_bench_scaling_runs_and_plots(tmp_path, capsys):
     png, out = tmp_path / "scaling.png", tmp_path / "scaling.csv"
     results = load("bench_scaling").main([
