@@ -214,3 +214,13 @@ def test_draw_graph_shows_a_recorded_backward():
     (g,) = tg.autograd.grad((x.sin() * x).sum(), x, create_graph=True)
     source = viz.draw_graph(g).source
     assert "Cos" in source and "Sin" in source            # the backward's own ops
+
+
+def test_two_inputs_on_one_array_are_refused_rather_than_guessed():
+    x = f64([1.0, 2.0])
+    twin = x.detach().requires_grad_()                    # another tensor, the same array
+    with pytest.raises(RuntimeError, match="different tensors on one array.*clone"):
+        tg.autograd.grad((x * twin).sum(), (x, twin), create_graph=True)
+    gx, gt = tg.autograd.grad((x * twin.clone()).sum(), (x, twin), create_graph=True)
+    np.testing.assert_allclose(gx.numpy(), [1.0, 2.0])
+    assert tg.autograd.grad((gx * gt).sum(), x)[0] is not None

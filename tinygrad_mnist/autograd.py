@@ -91,7 +91,9 @@ class Function:
     returning an array, and `backward(grad)` returning one gradient per tensor input
     (a tuple, or a bare array for a single input; None where no gradient is needed).
     `self.needs_input_grad` says which inputs want one; `self.save_for_backward`
-    keeps what backward needs."""
+    keeps what backward needs. `backward` runs on arrays, and on Tensors in a
+    recorded backward (see the module docstring): then `self.saved` holds the
+    inputs and the output that forward saved as their Tensors."""
 
     registry: ClassVar[dict] = {}
     parents: Tuple["Tensor", ...] = ()
@@ -373,7 +375,12 @@ def _recorded_backward(ctx: Function, out: "Tensor", grad: "Tensor") -> Any:
     output as their Tensors (one level of tuples looked into), so that the backward's
     own operations are recorded."""
     tensors = {id(out.data): out}
-    tensors.update((id(p.data), p) for p in ctx.parents)
+    for p in ctx.parents:
+        if tensors.setdefault(id(p.data), p) is not p:   # which one a saved array means
+            raise RuntimeError(                           # would be a guess: refuse
+                f"backward(create_graph=True): two inputs of {type(ctx).__name__} are "
+                f"different tensors on one array (a detach()-ed or requires_grad_() copy?); "
+                f"pass one of them as .clone()")
     saved = ctx.saved
 
     def swap(s: Any) -> Any:
