@@ -152,7 +152,8 @@ class Function:
 
 def is_tensor(x: Any) -> bool:
     """True for a Tensor (in a recorded backward), False for an array or a number."""
-    return not isinstance(x, (np.ndarray, np.generic, int, float, bool)) and hasattr(x, "_ctx")
+    return type(x) is not np.ndarray and not isinstance(
+        x, (np.ndarray, np.generic, int, float, bool)) and hasattr(x, "_ctx")
 
 
 def value(x: Any) -> Any:
@@ -316,9 +317,12 @@ def _walk_nodes(roots: list, retain_graph: bool, create_graph: bool,
                 # A leaf may keep g itself only if no other tensor can see the array:
                 # not the upstream gradient, not a view, not handed to another input.
                 array = g.data if create_graph else g
-                _to_leaf(parent, g, g is not grad and array.base is None and not (
-                    repeated and sum(x is g for x in input_grads) > 1),
-                    create_graph, captured, leaves)
+                owned = g is not grad and array.base is None and not (
+                    repeated and sum(x is g for x in input_grads) > 1)
+                if create_graph or captured is not None or parent._hooks:
+                    _to_leaf(parent, g, owned, create_graph, captured, leaves)
+                else:
+                    parent._accumulate(g, owned)
             elif isinstance(parent_ctx, _Released):
                 _raise_released()
             else:
