@@ -180,7 +180,7 @@ def test_the_benchmarked_training_step_stays_float32(monkeypatch):
                 stack.extend(node._ctx.parents)
         return nodes.values()
 
-    def checked_backward(root, gradient, retain_graph):
+    def checked_backward(root, gradient, retain_graph, create_graph=False):
         for node in graph(root):
             original = node._ctx.backward
 
@@ -191,7 +191,7 @@ def test_the_benchmarked_training_step_stays_float32(monkeypatch):
                         seen.append((name + ".backward", gi.dtype))
                 return grads
             node._ctx.backward = backward
-        return engine_backward(root, gradient, retain_graph)
+        return engine_backward(root, gradient, retain_graph, create_graph)
 
     monkeypatch.setattr(autograd.Function, "apply", classmethod(checked_apply))
     monkeypatch.setattr(autograd, "backward", checked_backward)
