@@ -152,7 +152,7 @@ class ReLU(Function):
         return out
 
     def backward(self, g):
-        mask = (value(self.saved[0]) > 0).astype(g.dtype)  # a float mask multiplies faster
+        mask = np.array(value(self.saved[0]) > 0, g.dtype)  # a float mask multiplies faster
         if is_tensor(g):                                   # than a boolean one; on arrays,
             return mask * g                                # in place: stored as out is
         return np.multiply(mask, g, out=mask)
