@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "tinygrad_mnist"
 SPEED_MODULE = "tinygrad_mnist._kernels"
-ENGINE_BUDGET = 2800  # non-blank lines of every layer-1 module (CONTRIBUTING.md)
+ENGINE_BUDGET = 3200  # non-blank lines of every layer-1 module (CONTRIBUTING.md)
 
 
 def module_name(path: Path) -> str:

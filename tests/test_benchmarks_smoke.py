@@ -73,6 +73,13 @@ def test_bench_train_records_its_epoch_medians(tmp_path, monkeypatch, capsys):
     assert all(s > 0 for s in seconds.values())
 
 
+def test_bench_hvp_runs(capsys):
+    results = load("bench_hvp").main(["--sizes", "784-8-10", "--batch-size", "4",
+                                      "--repeats", "1", "--inner", "1", "--threads", "0"])
+    assert ("tinygrad_mnist", "HVP") in results
+    assert "| tinygrad_mnist |" in capsys.readouterr().out
+
+
 def test_bench_scaling_runs_and_plots(tmp_path, capsys):
     png, out = tmp_path / "scaling.png", tmp_path / "scaling.csv"
     results = load("bench_scaling").main([
@@ -192,7 +199,7 @@ def test_the_benchmarked_training_step_stays_float32(monkeypatch):
                 stack.extend(node._ctx.parents)
         return nodes.values()
 
-    def checked_backward(root, gradient, retain_graph):
+    def checked_backward(root, gradient, retain_graph, create_graph=False):
         for node in graph(root):
             original = node._ctx.backward
 
@@ -203,7 +210,7 @@ def test_the_benchmarked_training_step_stays_float32(monkeypatch):
                         seen.append((name + ".backward", gi.dtype))
                 return grads
             node._ctx.backward = backward
-        return engine_backward(root, gradient, retain_graph)
+        return engine_backward(root, gradient, retain_graph, create_graph)
 
     monkeypatch.setattr(autograd.Function, "apply", classmethod(checked_apply))
     monkeypatch.setattr(autograd, "backward", checked_backward)

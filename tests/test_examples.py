@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-PORTS = ["mnist_cnn.py", "mnist_vae.py", "polynomial_fit.py"]
+PORTS = ["mnist_cnn.py", "mnist_vae.py", "polynomial_fit.py", "double_backprop.py"]
 DATA = os.environ.get("TINYGRAD_MNIST_DATA")
 needs_mnist = pytest.mark.skipif(not DATA, reason="set TINYGRAD_MNIST_DATA to run on MNIST")
 
@@ -82,6 +82,15 @@ def test_the_variational_autoencoder_learns_on_a_subset_and_draws_digits(tmp_pat
     assert losses[0] > 500 and losses[-1] < 260 and losses[1] > losses[2], losses
     assert (tmp_path / "s.png").read_bytes().startswith(b"\x89PNG")
     assert "test: loss per image" in capsys.readouterr().out
+
+
+@needs_mnist
+def test_double_backpropagation_learns_on_a_subset(capsys):
+    example = load(EXAMPLES / "double_backprop.py", "double_backprop")
+    accuracy, smoothness = example.main(["--limit", "2000", "--epochs", "1", "--data", DATA,
+                                         "--log-interval", "100"])
+    assert accuracy > 0.7 and 0 < smoothness < 10, (accuracy, smoothness)
+    assert "input-gradient norm²" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")

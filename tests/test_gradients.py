@@ -20,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinygrad_mnist as tg
 import tinygrad_mnist.nn.functional as F
-from tinygrad_mnist import Function, Tensor, gradcheck, ops
+from tinygrad_mnist import Function, Tensor, gradcheck, gradgradcheck, ops
 from strategies import Case, arrays, away_from, axes, broadcastable_pair, distinct, shapes
 from conv_cases import CONV_CASES
 from conftest import scoped_registry
@@ -110,6 +110,20 @@ def getitem_case(draw):
                               max_size=6)).copy()
         index = np.array(index)
     return Case(lambda t: t[index], (x,))
+
+
+@st.composite
+def index_add_case(draw):
+    """GetItem's gradient as a Function: g added into zeros at an index."""
+    shape = draw(shapes(min_dims=1))
+    basic = draw(st.booleans())
+    if basic:
+        index = draw(hnp_basic_indices(shape))
+    else:
+        index = np.array(draw(st.lists(st.integers(-shape[0], shape[0] - 1), min_size=1,
+                                       max_size=6)))
+    g = draw(arrays(np.zeros(shape)[index].shape))
+    return Case(lambda t: ops.IndexAdd.apply(t, shape=shape, index=index, basic=basic), (g,))
 
 
 def hnp_basic_indices(shape):
@@ -275,6 +289,9 @@ def along_a_dim_case(draw, method):
     dim = draw(st.integers(-len(shape), len(shape) - 1))
     x = draw(arrays(shape, -2.0, 2.0))
     x[draw(hnp.arrays(np.bool_, shape))] = 0.0
+    if method == "exclusive_products":             # Prod's local gradient, a Function
+        axis = dim % len(shape)
+        return Case(lambda t: ops.ExclusiveProducts.apply(t, axis=axis), (x,))
     return Case(lambda t: getattr(t, method)(dim), (x,))
 
 
@@ -321,9 +338,8 @@ OP_CASES = {
     "BatchNorm": batch_norm_case(),
     "BinaryCrossEntropy": binary_cross_entropy_case(),
     "BinaryCrossEntropyWithLogits": binary_cross_entropy_with_logits_case(),
-    "Conv2d": CONV_CASES["Conv2d"],
-    "MaxPool2d": CONV_CASES["MaxPool2d"],
-    "AvgPool2d": CONV_CASES["AvgPool2d"],
+    "IndexAdd": index_add_case(),
+    **CONV_CASES,
     "Cast": cast_case(),
     "Expand": expand_case(),
     "Sin": unary(Tensor.sin),
@@ -333,6 +349,7 @@ OP_CASES = {
     "Remainder": remainder_case(),
     "Cumsum": along_a_dim_case("cumsum"),
     "Prod": along_a_dim_case("prod"),
+    "ExclusiveProducts": along_a_dim_case("exclusive_products"),
     "Erf": unary(Tensor.erf),
     "Erfc": unary(Tensor.erfc),
     "Log1p": unary(Tensor.log1p, low=-0.5, high=3.0),
@@ -582,6 +599,58 @@ def test_inputs_in_any_memory_layout_give_the_same_values_and_gradients(name, da
             what = "the output" if k == 0 else f"the gradient of input {k - 1}"
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12,
                                        err_msg=f"{what} with inputs in {layout}")
+
+
+# Second derivatives: every Function's backward, recorded (create_graph=True), against
+# finite differences of its first derivatives. The same cases as OP_CASES unless a
+# Function needs others here; a Function without a case fails the suite.
+SECOND_ORDER_CASES = dict(OP_CASES)
+
+
+def test_every_function_has_a_second_order_check():
+    missing = all_functions() - set(SECOND_ORDER_CASES)
+    assert not missing, f"ops without a second-order check: {sorted(missing)}"
+
+
+def check_recorded(case, seed):
+    """The invariants of a recorded backward: the gradients are Tensors that require
+    grad where they depend on an input, share no memory with the upstream gradient,
+    each other or the inputs; and neither that backward nor the backward through it
+    mutates the inputs or the upstream gradient."""
+    originals = [x.copy() for x in case.inputs]
+    tensors = [Tensor(x, requires_grad=True) for x in case.inputs]
+    out = case.fn(*tensors)
+    rng = np.random.default_rng(seed)
+    upstream = Tensor(rng.standard_normal(out.shape), requires_grad=True)
+    upstream_copy = upstream.data.copy()
+    grads = tg.autograd.grad(out, tensors, upstream, create_graph=True, allow_unused=True)
+    named = [(f"the gradient of input {k}", g.data) for k, g in enumerate(grads)
+             if g is not None]
+    for name, a in named:
+        assert not np.shares_memory(a, upstream.data), f"{name} shares the upstream's memory"
+    for (name_a, a), (name_b, b) in itertools.combinations(
+            named + [(f"input {k}", t.data) for k, t in enumerate(tensors)], 2):
+        if name_a.startswith("the gradient"):
+            assert not np.shares_memory(a, b), f"{name_a} shares memory with {name_b}"
+    used = [g for g in grads if g is not None and g.requires_grad]
+    if used:
+        total = sum((g * Tensor(rng.standard_normal(g.shape))).sum() for g in used)
+        total.backward()
+    for k, (t, x) in enumerate(zip(tensors, originals)):
+        np.testing.assert_array_equal(t.data, x, err_msg=f"input {k} was mutated")
+    np.testing.assert_array_equal(upstream.data, upstream_copy,
+                                  err_msg="the upstream gradient was mutated")
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_ORDER_CASES))
+@given(data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_second_derivatives_match_finite_differences(name, data, seed):
+    """gradgradcheck: the recorded backward of every Function, differentiated with
+    respect to its inputs and its upstream gradient, matches finite differences of the
+    first derivatives; plus `check_recorded`'s invariants."""
+    case = data.draw(SECOND_ORDER_CASES[name], label="case")
+    check_recorded(case, seed)
+    assert gradgradcheck(case.fn, *case.inputs, generator=np.random.default_rng(seed))
 
 
 def test_check_function_catches_a_write_into_the_gradient(function_registry):

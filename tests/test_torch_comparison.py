@@ -297,3 +297,83 @@ def test_einsum_matches_pytorch():
         for mine, torchs in zip(ours, theirs):
             np.testing.assert_allclose(mine.grad.numpy(), torchs.grad.numpy(), rtol=1e-12,
                                        atol=1e-12)
+
+
+def random_graph(fw, seed, params, x, labels):
+    """A random network of `fw` (tinygrad_mnist or torch) on x (N, 2, 6, 6), drawn from
+    `seed`: conv (padding and stride drawn), batch norm or not, ReLU or tanh, max or
+    average pooling, a matmul head, and cross-entropy with label smoothing."""
+    rng = np.random.default_rng(seed)
+    Fw = fw.nn.functional
+    w1, b1, gamma, beta, w2 = params
+    h = Fw.conv2d(x, w1, b1, stride=1, padding=int(rng.integers(0, 2)))
+    if rng.integers(0, 2):
+        h = Fw.batch_norm(h, None, None, gamma, beta, training=True)
+    h = h.tanh() if rng.integers(0, 2) else h.relu() * h      # relu·h: a second derivative
+    h = Fw.max_pool2d(h, 2) if rng.integers(0, 2) else Fw.avg_pool2d(h, 2, 1)
+    h = h.reshape(h.shape[0], -1)
+    logits = h @ w2[:, :h.shape[1]].T
+    return Fw.cross_entropy(logits, labels, label_smoothing=float(rng.uniform(0, 0.3)))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_double_backward_on_random_graphs_matches_pytorch(seed):
+    """Hessian-vector products (grad of grad·v, recorded with create_graph=True) of
+    random conv / batch norm / pooling / matmul / cross-entropy graphs, in float64,
+    match PyTorch's double backward; so do the first gradients, and the gradient with
+    respect to the input of the squared input-gradient norm (double backpropagation)."""
+    rng = np.random.default_rng(100 + seed)
+    arrays = [rng.standard_normal(s) * 0.5 for s in [(3, 2, 3, 3), (3,), (3,), (3,), (4, 75)]]
+    arrays[2] += 1.0
+    x = rng.standard_normal((2, 2, 6, 6))
+    labels = rng.integers(0, 4, 2)
+    vs = [rng.standard_normal(a.shape) for a in arrays]
+    results = []
+    for fw in (tg, torch):
+        params = [fw.tensor(a, requires_grad=True) for a in arrays]
+        xt = fw.tensor(x, requires_grad=True)
+        loss = random_graph(fw, seed, params, xt, fw.tensor(labels))
+        grads = fw.autograd.grad(loss, params + [xt], create_graph=True, allow_unused=True)
+        dot = sum((g * fw.tensor(v)).sum() for g, v in zip(grads, vs) if g is not None)
+        hvp = fw.autograd.grad(dot, params, retain_graph=True, allow_unused=True)
+        penalty = (grads[-1] ** 2).sum()
+        pen_grads = fw.autograd.grad(penalty, params + [xt], allow_unused=True)
+        results.append([np.asarray(g.detach().numpy()) if g is not None else None
+                        for g in list(grads) + list(hvp) + list(pen_grads)])
+    for k, (mine, theirs) in enumerate(zip(*results)):
+        if theirs is None:
+            assert mine is None or not np.any(mine), f"result {k}: PyTorch has none"
+            continue
+        np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-11,
+                                   err_msg=f"result {k} of seed {seed}")
+
+
+def test_the_functional_api_matches_torch_func():
+    """tg.func against torch.func on a small nonlinear function: grad, jacobian,
+    hessian, jvp, vjp and the Hessian-vector product."""
+    from tinygrad_mnist import func
+    rng = np.random.default_rng(3)
+    x, v = rng.standard_normal(4), rng.standard_normal(4)
+    w = rng.standard_normal((3, 4))
+
+    def f(fw):
+        return lambda x: (fw.tensor(w) @ x).tanh().pow(2).sum() + (x * x * x).sum()
+
+    def vec(fw):
+        return lambda x: (fw.tensor(w) @ x).sin()
+
+    tx, vx = torch.tensor(x), torch.tensor(v)
+    gx, gv = tg.tensor(x), tg.tensor(v)
+    pairs = [
+        (func.grad(f(tg))(gx), torch.func.grad(f(torch))(tx)),
+        (func.hessian(f(tg))(gx), torch.func.hessian(f(torch))(tx)),
+        (func.jacobian(vec(tg))(gx), torch.func.jacrev(vec(torch))(tx)),
+        (func.jvp(vec(tg), (gx,), (gv,))[1], torch.func.jvp(vec(torch), (tx,), (vx,))[1]),
+        (func.vjp(vec(tg), gx)[1](tg.tensor(v[:3]))[0],
+         torch.func.vjp(vec(torch), tx)[1](vx[:3])[0]),
+        (func.hvp(f(tg), (gx,), (gv,))[1][0],
+         torch.autograd.functional.hvp(f(torch), tx, vx)[1]),
+    ]
+    for k, (mine, theirs) in enumerate(pairs):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-10, atol=1e-12,
+                                   err_msg=f"pair {k}")

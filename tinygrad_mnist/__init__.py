@@ -13,7 +13,7 @@ from .dtypes import (bool, double, finfo, float, float16, float32, float64, get_
                      half, iinfo, int, int8, int16, int32, int64, long, short, uint8)
 from .functions import *  # noqa: F401,F403  (tg.exp, tg.sum, tg.max, ...: see functions.py)
 from .functions import __all__ as _functions
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .random import Generator, get_rng_state, initial_seed, manual_seed, set_rng_state
 from .serialization import CheckpointError, load, save
 from .tensor import Tensor, as_tensor, cat, concatenate, from_numpy, stack, tensor, uniform
@@ -31,8 +31,9 @@ __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "g
            "float32", "float64", "get_default_dtype", "half", "iinfo", "int", "int8", "int16",
            "int32", "int64", "long", "short", "uint8", "Generator", "manual_seed",
            "initial_seed", "get_rng_state", "set_rng_state", "Size"] + list(_functions)
+__all__ += ["gradgradcheck", "autograd", "func"]   # derivatives of derivatives
 
-from . import nn, optim, utils  # noqa: E402  (they build on the names above)
+from . import func, nn, optim, utils  # noqa: E402  (they build on the names above)
 from .nn.functional import (avg_pool2d, conv2d, cross_entropy,  # noqa: E402  (as F's)
                             max_pool2d)
 

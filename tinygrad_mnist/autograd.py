@@ -7,6 +7,15 @@ does the rest: it records the graph, walks it newest node first (a reverse
 topological order, without recursion), reduces gradients over broadcast axes in one
 place (`unbroadcast`), accumulates them where a tensor feeds several ops, and
 releases the graph.
+
+Derivatives of derivatives come from the same `backward`s. A backward is written with
+operations that work on arrays and on Tensors alike (operators, `.reshape`, `.sum`,
+and `SomeFunction.call`, which runs a Function's forward on arrays and applies it to
+Tensors). With `create_graph=True` the walk hands each backward Tensors: the gradient,
+and in `self.saved` the node's inputs and output as the Tensors they are, so what the
+backward computes is itself recorded. Without it (the default, and the training path)
+the same code runs on arrays and nothing is recorded. `grad` is
+`torch.autograd.grad`; `Tensor.register_hook` adds hooks that the walk runs.
 """
 from __future__ import annotations
 
@@ -21,8 +30,10 @@ import numpy as np
 
 
 class _GradMode(threading.local):
-    """Whether ops record a graph: one flag per thread, like PyTorch's grad mode."""
+    """Whether ops record a graph: one flag per thread, like PyTorch's grad mode; and
+    whether a recorded backward (`create_graph=True`) is running."""
     enabled = True
+    recording_backward = False
 
 
 _grad_mode = _GradMode()
@@ -31,6 +42,11 @@ _grad_mode = _GradMode()
 def is_grad_enabled() -> bool:
     """True unless inside `no_grad()`."""
     return _grad_mode.enabled
+
+
+def is_recording_backward() -> bool:
+    """True while a backward with `create_graph=True` runs the Functions' backwards."""
+    return _grad_mode.recording_backward
 
 
 class _SetGradMode(contextlib.ContextDecorator):
@@ -59,8 +75,9 @@ def enable_grad() -> _SetGradMode:
     return _SetGradMode(True)
 
 
-def unbroadcast(grad: np.ndarray, shape: Tuple[int, ...]) -> np.ndarray:
-    """Sum `grad` over the axes along which an input of `shape` was broadcast."""
+def unbroadcast(grad: Any, shape: Tuple[int, ...]) -> Any:
+    """Sum `grad` (an array, or a Tensor in a recorded backward: then the sum is the
+    `Sum` Function) over the axes along which an input of `shape` was broadcast."""
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
@@ -74,7 +91,9 @@ class Function:
     returning an array, and `backward(grad)` returning one gradient per tensor input
     (a tuple, or a bare array for a single input; None where no gradient is needed).
     `self.needs_input_grad` says which inputs want one; `self.save_for_backward`
-    keeps what backward needs."""
+    keeps what backward needs. `backward` runs on arrays, and on Tensors in a
+    recorded backward (see the module docstring): then `self.saved` holds the
+    inputs and the output that forward saved as their Tensors."""
 
     registry: ClassVar[dict] = {}
     parents: Tuple["Tensor", ...] = ()
@@ -106,6 +125,10 @@ class Function:
             raise TypeError(f"{cls.__name__}.apply needs at least one Tensor input") from None
         ctx = cls()
         data = ctx.forward(*[t.data for t in inputs], **options)
+        if type(data) is not np.ndarray:   # a NumPy scalar: the output holds an array, and
+            array = np.asarray(data)       # a saved output must be that very array
+            ctx.saved = tuple(array if s is data else s for s in ctx.saved)
+            data = array
         if _grad_mode.enabled:
             needs = tuple([t.requires_grad for t in inputs])
             if True in needs:
@@ -119,6 +142,30 @@ class Function:
         if _recorders:
             _note(("op", ctx, inputs, options, out, data))
         return out
+
+
+    @classmethod
+    def call(cls, *inputs: Any, **options: Any) -> Any:
+        """This Function on arrays (its forward: nothing recorded) or, when an input is a
+        Tensor, applied (recorded). A backward that needs another primitive calls it
+        this way, so the same backward serves both passes; other inputs are constants."""
+        tensor = next((x for x in inputs if is_tensor(x)), None)
+        if tensor is None:
+            return cls().forward(*inputs, **options)
+        return cls.apply(*[x if is_tensor(x) else tensor.from_op(np.asarray(x), None)
+                           for x in inputs], **options)
+
+
+def is_tensor(x: Any) -> bool:
+    """True for a Tensor (in a recorded backward), False for an array or a number."""
+    return type(x) is not np.ndarray and not isinstance(
+        x, (np.ndarray, np.generic, int, float, bool)) and hasattr(x, "_ctx")
+
+
+def value(x: Any) -> Any:
+    """The array of a Tensor, or x itself: for what a backward uses as a constant (a
+    mask, an index), whose derivative is zero."""
+    return x.data if is_tensor(x) else x
 
 
 _sequence = itertools.count(1)
@@ -183,39 +230,132 @@ _RELEASED_RETAINING = _Released()        # ... of a tensor whose gradient `retai
 _RELEASED_RETAINING.retains_grad = True
 
 
-def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool) -> None:
+def backward(root: "Tensor", gradient: Any, retain_graph: Optional[bool] = None,
+             create_graph: bool = False) -> None:
     """Accumulate d(root)/d(leaf) into every leaf's `.grad` (see `Tensor.backward`)."""
     if not root.requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no graph; "
                            "create the inputs with requires_grad=True")
+    seed = _seed_for(root, gradient, create_graph, "backward", "gradient")
+    _walk([(root, seed)], create_graph if retain_graph is None else retain_graph,
+          create_graph, None)
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None,
+         retain_graph: Optional[bool] = None, create_graph: bool = False,
+         allow_unused: bool = False) -> Tuple[Any, ...]:
+    """The gradients of `outputs` with respect to `inputs` (a Tensor or a sequence of
+    them), returned as a tuple instead of accumulated into `.grad`, as
+    `torch.autograd.grad`: `grad_outputs` weights each output (needed for an output
+    of more than one element); with `create_graph=True` the gradients are Tensors
+    that carry their own graph, so they can be differentiated again; the graph is
+    kept when `retain_graph` (by default `create_graph`) is true; an input that
+    `outputs` do not depend on raises unless `allow_unused=True` (then its gradient
+    is None)."""
+    outputs = (outputs,) if is_tensor(outputs) else tuple(outputs)
+    inputs = (inputs,) if is_tensor(inputs) else tuple(inputs)
+    if grad_outputs is None:
+        grad_outputs = (None,) * len(outputs)
+    elif is_tensor(grad_outputs) or isinstance(grad_outputs, np.ndarray):
+        grad_outputs = (grad_outputs,)
+    grad_outputs = tuple(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("grad: one of the differentiated Tensors does not require "
+                               "grad")
+    roots = []
+    for out, g in zip(outputs, grad_outputs):
+        if not out.requires_grad:
+            raise RuntimeError("grad: an output does not require grad and has no graph; "
+                               "create the inputs with requires_grad=True")
+        roots.append((out, _seed_for(out, g, create_graph, "grad", "grad_outputs")))
+    captured: dict = {id(t): None for t in inputs}
+    _walk(roots, create_graph if retain_graph is None else retain_graph, create_graph,
+          captured)
+    result = tuple(captured[id(t)] for t in inputs)
+    if not allow_unused and any(g is None for g in result):
+        raise RuntimeError("grad: one of the differentiated Tensors appears to not have "
+                           "been used in the graph; pass allow_unused=True if this is "
+                           "what you want")
+    if create_graph:
+        return result
+    return tuple(None if g is None else t.from_op(np.array(g, dtype=t.dtype), None)
+                 for t, g in zip(inputs, result))     # fresh arrays: no memory shared
+
+
+def _seed_for(root: "Tensor", gradient: Any, create_graph: bool, op: str,
+              name: str) -> Any:
+    """d(root)/d(root): ones for a one-element root, else `gradient` checked; a
+    Tensor when `create_graph` (that of `gradient` itself if it is one, so the result
+    can be differentiated with respect to it), else an array."""
     if gradient is None:
         if root.data.size != 1:
             raise RuntimeError(
-                f"backward: a gradient can be created implicitly only for a scalar output, "
-                f"but the output has shape {root.shape}; pass gradient= of that shape")
-        gradient = _seed(root.data.shape, root.data.dtype)  # d(root)/d(root) = 1
+                f"{op}: a gradient can be created implicitly only for a scalar output, "
+                f"but the output has shape {root.shape}; pass {name}= of that shape")
+        seed = _seed(root.data.shape, root.data.dtype)
+    elif create_graph and is_tensor(gradient):
+        seed = gradient
     else:
-        gradient = np.asarray(getattr(gradient, "data", gradient), dtype=root.dtype)
-        if gradient.shape != root.shape:
-            raise ValueError(f"backward: gradient shape {gradient.shape} does not match "
-                             f"the output shape {root.shape}")
-    if root._ctx is None:  # backward on a leaf
-        root._accumulate(gradient, owned=False)
-        return
+        seed = np.asarray(value(gradient), dtype=root.dtype)
+    if seed.shape != root.shape:
+        raise ValueError(f"{op}: {name} shape {seed.shape} does not match the output "
+                         f"shape {root.shape}")
+    return root.from_op(seed, None) if create_graph and not is_tensor(seed) else seed
 
-    if isinstance(root._ctx, _Released):
-        _raise_released()
+
+def _walk(roots: list, retain_graph: bool, create_graph: bool,
+          captured: Optional[dict]) -> None:
+    """The backward pass from `roots` ((tensor, seed) pairs). With `captured` (input
+    id -> None) the gradients of those tensors are stored there and no `.grad` is
+    touched (`grad`); else leaves accumulate into `.grad` (`backward`)."""
+    if not create_graph:
+        return _walk_nodes(roots, retain_graph, False, captured)
+    outer = _grad_mode.recording_backward
+    _grad_mode.recording_backward = True
+    try:
+        with enable_grad():
+            return _walk_nodes(roots, retain_graph, True, captured)
+    finally:
+        _grad_mode.recording_backward = outer
+
+
+def _walk_nodes(roots: list, retain_graph: bool, create_graph: bool,
+                captured: Optional[dict]) -> None:
+    grads: dict = {}                                       # node's seq -> d(root)/d(node)
+    heap: list = []
+    leaves: dict = {}            # id -> [leaf, gradient] for leaves whose sum is needed
+    for root, seed in roots:
+        if root._ctx is None:                              # backward on a leaf
+            _to_leaf(root, seed, False, create_graph, captured, leaves)
+            continue
+        if isinstance(root._ctx, _Released):
+            _raise_released()
+        seq = root._ctx.seq
+        if seq in grads:
+            grads[seq] = grads[seq] + seed
+        else:
+            grads[seq] = seed
+            heappush(heap, (-seq, root))
     # Newest node first: a tensor is always created after its inputs, so by the time a
     # node comes off the heap every op that consumed it has passed its gradient back.
-    grads = {root._ctx.seq: gradient}                      # node's seq -> d(root)/d(node)
-    heap = [(-root._ctx.seq, root)]
     while heap:
         key, node = heappop(heap)
         grad = grads.pop(-key)
         ctx = node._ctx
-        if ctx.retains_grad:                               # d(root)/d(node), complete now
-            node._accumulate(grad, owned=False)
-        input_grads = ctx.backward(grad)
+        if node._hooks:
+            grad = _run_hooks(node, grad, create_graph)
+        if captured is not None:
+            if id(node) in captured:                       # (a copy: grad may be seen
+                captured[id(node)] = grad.clone() if create_graph else grad  # elsewhere)
+        elif ctx.retains_grad:                             # d(root)/d(node), complete now
+            _keep(node, grad, create_graph)
+        if create_graph:
+            input_grads = _recorded_backward(ctx, node, grad)
+        else:
+            input_grads = ctx.backward(grad)
         if type(input_grads) is not tuple:
             input_grads = (input_grads,)
         # An array handed to two inputs must not be kept by either (see _accumulate).
@@ -224,14 +364,21 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
         for parent, g in zip(ctx.parents, input_grads):
             if g is None or not parent.requires_grad:
                 continue
+            if create_graph and not is_tensor(g):         # a constant (a zero gradient)
+                g = node.from_op(np.asarray(g), None)
             if g.shape != parent.data.shape:
                 g = unbroadcast(g, parent.data.shape)
             parent_ctx = parent._ctx
             if parent_ctx is None:
                 # A leaf may keep g itself only if no other tensor can see the array:
                 # not the upstream gradient, not a view, not handed to another input.
-                parent._accumulate(g, g is not grad and g.base is None and not (
-                    repeated and sum(x is g for x in input_grads) > 1))
+                array = g.data if create_graph else g
+                owned = g is not grad and array.base is None and not (
+                    repeated and sum(x is g for x in input_grads) > 1)
+                if create_graph or captured is not None or parent._hooks:
+                    _to_leaf(parent, g, owned, create_graph, captured, leaves)
+                else:
+                    parent._accumulate(g, owned)
             elif isinstance(parent_ctx, _Released):
                 _raise_released()
             else:
@@ -244,6 +391,116 @@ def backward(root: "Tensor", gradient: Optional[np.ndarray], retain_graph: bool)
                     grads[seq] = previous + g
         if not retain_graph:
             node._ctx = _RELEASED_RETAINING if ctx.retains_grad else _RELEASED
+    for leaf, g in leaves.values():                        # hooked leaves and grad()'s
+        if leaf._hooks:
+            g = _run_hooks(leaf, g, create_graph)
+        if captured is not None:
+            captured[id(leaf)] = g
+        else:
+            _keep(leaf, g, create_graph)
+
+
+def _to_leaf(leaf: "Tensor", g: Any, owned: bool, create_graph: bool,
+             captured: Optional[dict], leaves: dict) -> None:
+    """A gradient reaching a leaf: summed first where the whole is needed (a hooked
+    leaf, an input of `grad`), else accumulated into `.grad` at once."""
+    if captured is None and not leaf._hooks:
+        if create_graph:
+            _keep(leaf, g if owned else g.clone(), True)
+        else:
+            leaf._accumulate(g, owned)
+        return
+    if captured is not None and id(leaf) not in captured:
+        return                                             # grad() touches no other leaf
+    entry = leaves.get(id(leaf))
+    if entry is None:
+        leaves[id(leaf)] = [leaf, g if owned else g.clone() if create_graph else np.array(g)]
+    else:
+        entry[1] = entry[1] + g
+
+
+def _keep(t: "Tensor", g: Any, create_graph: bool) -> None:
+    """Accumulate g into `t.grad`: in place for an array, out of place for a recorded
+    gradient (so `t.grad` carries the graph of the sum)."""
+    if not create_graph:
+        t._accumulate(g, owned=False)
+    elif t._grad is None:
+        t._grad = g
+    else:
+        t._grad = t._grad + g
+
+
+def _recorded_backward(ctx: Function, out: "Tensor", grad: "Tensor") -> Any:
+    """ctx.backward on Tensors: the gradient, and in `ctx.saved` the node's inputs and
+    output as their Tensors (one level of tuples looked into), so that the backward's
+    own operations are recorded."""
+    tensors = {id(out.data): out}
+    for p in ctx.parents:
+        if tensors.setdefault(id(p.data), p) is not p:   # which one a saved array means
+            raise RuntimeError(                           # would be a guess: refuse
+                f"backward(create_graph=True): two inputs of {type(ctx).__name__} are "
+                f"different tensors on one array (a detach()-ed or requires_grad_() copy?); "
+                f"pass one of them as .clone()")
+    saved = ctx.saved
+
+    def swap(s: Any) -> Any:
+        if type(s) is tuple:
+            return tuple(tensors.get(id(x), x) for x in s)
+        return tensors.get(id(s), s)
+    ctx.saved = tuple(swap(s) for s in saved)
+    try:
+        return ctx.backward(grad)
+    finally:
+        ctx.saved = saved
+
+
+# ---------------------------------------------------------------------------- hooks
+class RemovableHandle:
+    """What `Tensor.register_hook` and a module's `register_forward_hook` and
+    `register_forward_pre_hook` return: `remove()` takes the hook off (also on leaving
+    a `with` block)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+def register_hook(t: "Tensor", hook: Any) -> RemovableHandle:
+    """Run `hook(grad)` whenever the gradient of `t` is computed (see
+    `Tensor.register_hook`)."""
+    if not t.requires_grad:
+        raise RuntimeError("register_hook: cannot register a hook on a tensor that does "
+                           "not require gradient")
+    if t._hooks is None:
+        t._hooks = {}
+    handle = RemovableHandle(t._hooks)
+    t._hooks[handle.id] = hook
+    return handle
+
+
+def _run_hooks(t: "Tensor", g: Any, create_graph: bool) -> Any:
+    """Each hook of t in turn, on a Tensor; one that returns a Tensor replaces g."""
+    g = g if create_graph else t.from_op(g, None)
+    for hook in list(t._hooks.values()):
+        new = hook(g)
+        if new is not None:
+            if tuple(new.shape) != tuple(g.shape):
+                raise RuntimeError(f"hook: a hook returned a gradient of shape "
+                                   f"{tuple(new.shape)} for a tensor of shape {g.shape}")
+            g = new if is_tensor(new) else t.from_op(np.asarray(new), None)
+    return g if create_graph else g.data
 
 
 def retain_grad(t: "Tensor") -> None:

@@ -1,11 +1,13 @@
-"""Finite-difference gradient checking, in float64."""
+"""Finite-difference gradient checking, in float64: first derivatives (`gradcheck`) and
+second derivatives (`gradgradcheck`)."""
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .tensor import Tensor
+from .autograd import grad
+from .tensor import Tensor, cat
 
 
 class GradcheckError(AssertionError):
@@ -62,3 +64,30 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6,
                 f"element {tuple(int(i) for i in worst)}: analytic {analytic[worst]!r}, "
                 f"numeric {numeric[worst]!r}")
     return True
+
+
+def gradgradcheck(fn: Callable[..., Tensor], *inputs: Any,
+                  grad_outputs: Optional[Any] = None, eps: float = 1e-6,
+                  atol: float = 1e-5, rtol: float = 1e-3,
+                  generator: Optional[np.random.Generator] = None) -> bool:
+    """Check the second derivatives of `fn` against finite differences of its first
+    derivatives, as `torch.autograd.gradgradcheck`: the vector-Jacobian product
+    (x, u) -> uᵀ·∂fn/∂x, computed by a recorded backward (`grad(...,
+    create_graph=True)`), is itself checked by `gradcheck` with respect to both the
+    inputs x and the upstream gradient u (drawn from `generator` unless given as
+    `grad_outputs`). Returns True, or raises `GradcheckError`."""
+    rng = generator if generator is not None else np.random.default_rng(0)
+    xs = [np.array(getattr(x, "data", x), dtype=np.float64) for x in inputs]
+    out = fn(*[Tensor(x) for x in xs])
+    upstream = (rng.standard_normal(out.shape) if grad_outputs is None else
+                np.array(getattr(grad_outputs, "data", grad_outputs), dtype=np.float64))
+
+    def first_derivatives(*args: Tensor) -> Tensor:
+        variables, u = args[:-1], args[-1]
+        grads = grad(fn(*variables), variables, grad_outputs=u, create_graph=True,
+                     allow_unused=True)
+        return cat([(g if g is not None else Tensor(np.zeros(x.shape))).reshape(-1)
+                    for g, x in zip(grads, variables)])
+
+    return gradcheck(first_derivatives, *xs, upstream, eps=eps, atol=atol, rtol=rtol,
+                     generator=rng)

@@ -25,7 +25,7 @@ class Tensor(ReduceMixin, LinalgMixin, InteropMixin, InPlaceMixin):
     reduce, linalg, dtype, interop, in place).
     """
 
-    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "__weakref__")
+    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_hooks", "__weakref__")
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: Any = None):
         if isinstance(data, Tensor):
@@ -48,6 +48,7 @@ class Tensor(ReduceMixin, LinalgMixin, InteropMixin, InPlaceMixin):
         self._grad: Optional[Tensor] = None
         self.requires_grad = bool(requires_grad)
         self._ctx: Optional[Function] = None
+        self._hooks: Optional[Dict[int, Any]] = None      # `register_hook`'s, by handle
 
     @staticmethod
     def _make(data: Any, requires_grad: bool, ctx: Optional[Function]) -> Tensor:
@@ -57,6 +58,7 @@ class Tensor(ReduceMixin, LinalgMixin, InteropMixin, InPlaceMixin):
         t._grad = None
         t.requires_grad = requires_grad
         t._ctx = ctx
+        t._hooks = None
         return t
 
     @staticmethod
@@ -109,18 +111,28 @@ class Tensor(ReduceMixin, LinalgMixin, InteropMixin, InPlaceMixin):
 
     # ------------------------------------------------------------------ autograd
     def backward(self, gradient: Optional[ArrayLike] = None,
-                 retain_graph: bool = False) -> None:
+                 retain_graph: Optional[bool] = None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad.
 
         `gradient` is d(loss)/d(self); it may be omitted only for a one-element
-        tensor. The graph is freed afterwards unless `retain_graph=True`."""
-        autograd.backward(self, gradient, retain_graph)
+        tensor. With `create_graph=True` the gradients are recorded: each `.grad` is
+        a Tensor with its own graph, to differentiate again. The graph is freed
+        afterwards unless `retain_graph` (by default `create_graph`) is true."""
+        autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def register_hook(self, hook: Any) -> autograd.RemovableHandle:
+        """Call `hook(grad)` each time the gradient of this tensor is computed; a hook
+        that returns a Tensor replaces the gradient (for a leaf, before it reaches
+        `.grad`). Returns a handle whose `remove()` removes the hook."""
+        return autograd.register_hook(self, hook)
 
     def _accumulate(self, grad: np.ndarray, owned: bool) -> None:
         if self._grad is None:
             keep = owned and grad.dtype == self.data.dtype
             self._grad = Tensor._make(grad if keep else np.array(grad, dtype=self.data.dtype),
                                       False, None)
+        elif self._grad.requires_grad:   # a recorded gradient: a new sum, not a write
+            self._grad = Tensor._make(self._grad.data + grad, False, None)
         else:
             self._grad.data += grad
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
 
 import numpy as np
 
+from ..autograd import is_recording_backward
 from ..device import CPU, device as Device
 from ..dtypes import float32, int64
 from .base import Size, TensorBase, arrays_of, data_of, normalize_axis
@@ -26,6 +27,18 @@ _OPERATORS = {np.add: ("__add__", "__radd__"), np.subtract: ("__sub__", "__rsub_
               np.less_equal: ("__le__", "__ge__"), np.greater: ("__gt__", "__lt__"),
               np.greater_equal: ("__ge__", "__le__"), np.bitwise_and: ("__and__", "__and__"),
               np.bitwise_or: ("__or__", "__or__"), np.bitwise_xor: ("__xor__", "__xor__")}
+
+
+def _not_recorded(func: Any, args: Any, kwargs: Any) -> None:
+    """Inside a recorded backward (`create_graph=True`) a NumPy function on a Tensor
+    that requires grad would compute on its array and silently drop the graph: an
+    error instead (a backward must use operators and `Function.call`)."""
+    if is_recording_backward() and any(
+            isinstance(a, TensorBase) and a.requires_grad
+            for a in list(args) + list(kwargs.values())):
+        raise TypeError(f"{getattr(func, '__name__', func)} on a Tensor that requires "
+                        f"grad inside a recorded backward would drop the graph; write the "
+                        f"backward with operators and Function.call")
 
 
 class InteropMixin(MovementMixin):
@@ -98,7 +111,9 @@ class InteropMixin(MovementMixin):
         return self.data.copy() if copy else self.data
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        """NumPy functions see a Tensor as its array: `np.mean(t)` is `np.mean(t.numpy())`."""
+        """NumPy functions see a Tensor as its array: `np.mean(t)` is `np.mean(t.numpy())`
+        (outside a recorded backward: see `_not_recorded`)."""
+        _not_recorded(func, args, kwargs)
         return func(*arrays_of(args), **arrays_of(kwargs))
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -111,6 +126,7 @@ class InteropMixin(MovementMixin):
             if isinstance(a, TensorBase):
                 return getattr(a, names[0])(b)
             return getattr(b, names[1])(a)
+        _not_recorded(ufunc, inputs, kwargs)
         return getattr(ufunc, method)(*arrays_of(inputs), **arrays_of(kwargs))
 
     def __bool__(self) -> bool:

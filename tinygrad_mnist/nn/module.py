@@ -11,6 +11,7 @@ from typing import (Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Op
 
 import numpy as np
 
+from ..autograd import RemovableHandle
 from ..device import check_device, device as _Device
 from ..dtypes import as_dtype
 from ..tensor import Tensor, as_tensor
@@ -47,27 +48,6 @@ class StateDictError(RuntimeError):
             lines.append("  unexpected key(s): " + ", ".join(unexpected))
         lines += ["  " + m for m in mismatched]
         super().__init__("\n".join(lines))
-
-
-class RemovableHandle:
-    """What `register_forward_hook` and `register_forward_pre_hook` return: `remove()`
-    takes the hook off (also on leaving a `with` block)."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: Dict[int, Callable[..., Any]]):
-        self._hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self) -> "RemovableHandle":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
 
 
 def _as_array(value: Any) -> np.ndarray:

@@ -29,6 +29,10 @@ How it is computed, without Python loops over pixels or images:
 * Pooling (`ops/pooling.py`) works on the kh·kw strided views "element (p, q) of
   every window" of the input (`offset_views`), one vectorised op per kernel offset.
 
+* The backward is written with `Im2Col` and `Col2Im`, two Functions (each the other's
+  gradient), so the same backward runs on arrays and, in a recorded backward, on
+  Tensors.
+
 `benchmarks/bench_conv_ops.py` times these choices against the alternatives.
 """
 from __future__ import annotations
@@ -40,7 +44,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import _kernels as K
-from ..autograd import Function
+from ..autograd import Function, is_tensor
+from .movement import Permute
 
 IntOrPair = Union[int, Tuple[int, int]]
 
@@ -168,20 +173,49 @@ class Conv2d(Function):
     def backward(self, g):
         x, w, has_bias, stride, padding, out_size = self.saved
         need_x, need_w = self.needs_input_grad[:2]
-        o, kernel = w.shape[0], w.shape[2:]
-        g = g.transpose(BATCH_LAST).reshape(o, -1)         # G: no copy if batch-last
+        o, kernel = w.shape[0], tuple(w.shape[2:])
+        windows = dict(kernel=kernel, stride=stride, padding=padding, out_size=out_size)
+        g = Permute.call(g, axes=BATCH_LAST).reshape(o, -1)   # G: no copy if batch-last
         gx = gw = gb = None
         if need_w:
-            cols = im2col(padded(x, padding, 0, BATCH_LAST), kernel, stride, out_size)
+            cols = Im2Col.call(x, **windows)
             # G·Xᵀ, computed as (X·Gᵀ)ᵀ: the same product, but OpenBLAS splits this shape
             # better across threads, above all when another process holds a core.
             gw = (cols @ g.T).T.reshape(w.shape)
             del cols
         if need_x:
             gcols = w.reshape(o, -1).T @ g                 # Wᵀ·G, then col2im
-            gx = col2im(gcols, x.shape, padding, kernel, stride, out_size)
+            gx = Col2Im.call(gcols, shape=x.shape, **windows)
         if not has_bias:
             return gx, gw
-        if self.needs_input_grad[2]:
-            gb = K.row_sums(g)                             # Σ over (i, j, n), by BLAS
+        if self.needs_input_grad[2]:                       # Σ over (i, j, n), by BLAS
+            gb = g.sum(axis=1) if is_tensor(g) else K.row_sums(g)
         return gx, gw, gb
+
+
+class Im2Col(Function):
+    """The columns (C·kh·kw, OH·OW·N) of x (N, C, H, W) zero-padded: linear in x, so
+    its gradient is its adjoint, `Col2Im` of the upstream gradient."""
+
+    def forward(self, x, *, kernel, stride, padding, out_size):
+        self.save_for_backward(x.shape, kernel, stride, padding, out_size)
+        return im2col(padded(x, padding, 0, BATCH_LAST), kernel, stride, out_size)
+
+    def backward(self, g):
+        shape, kernel, stride, padding, out_size = self.saved
+        return Col2Im.call(g, shape=shape, kernel=kernel, stride=stride, padding=padding,
+                           out_size=out_size)
+
+
+class Col2Im(Function):
+    """Columns added back into an image of `shape` (the adjoint of `Im2Col`, whose
+    columns are its gradient)."""
+
+    def forward(self, cols, *, shape, kernel, stride, padding, out_size):
+        self.save_for_backward(kernel, stride, padding, out_size)
+        return col2im(cols, shape, padding, kernel, stride, out_size)
+
+    def backward(self, g):
+        kernel, stride, padding, out_size = self.saved
+        return Im2Col.call(g, kernel=kernel, stride=stride, padding=padding,
+                           out_size=out_size)

@@ -5,6 +5,10 @@ beside its forward.
 Every op in `ops/` is checked against finite differences by the gradient suite, and a
 test fails if an op is added to `Function.registry` without a check. Gradients for
 broadcast inputs are reduced by the engine (`autograd.unbroadcast`), not here.
+
+Each backward runs on arrays, and on Tensors in a recorded backward
+(`create_graph=True`; see `autograd`): it uses operators and `Function.call`, never a
+NumPy function on a saved input or output, and `value(...)` for what is a constant.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, is_tensor, value
 
 
 def broadcasting(op: str, fn: Any, *arrays: np.ndarray) -> np.ndarray:
@@ -83,8 +87,9 @@ class Pow(Function):
     def backward(self, g):
         x, p = self.saved
         with np.errstate(divide="ignore", invalid="ignore"):  # 0·∞ where p = 0: replaced
-            local = p * x ** (p - 1)
-        return g * np.where(p == 0, 0, local)              # x^0 = 1: 0, not 0·∞ at x = 0
+            local = p * Pow.call(x, exponent=p - 1)
+        return g * Where.call(np.zeros((), g.dtype), local,   # x^0 = 1: 0, not 0·∞ at 0
+                              condition=np.asarray(p) == 0)
 
 
 class Exp(Function):
@@ -131,9 +136,9 @@ class Sigmoid(Function):
     def forward(self, x):
         # exp of a non-positive number never overflows: σ(x) = e^min(x,0) / (1 + e^-|x|)
         e = np.exp(-np.abs(x))
-        out = np.where(x >= 0, 1, e) / (1 + e)             # d/dx = σ(1-σ)
+        out = (np.where(x >= 0, 1, e) / (1 + e)).astype(x.dtype, copy=False)  # d/dx = σ(1-σ)
         self.save_for_backward(out)
-        return out.astype(x.dtype, copy=False)
+        return out
 
     def backward(self, g):
         out = self.saved[0]
@@ -147,9 +152,10 @@ class ReLU(Function):
         return out
 
     def backward(self, g):
-        mask = (self.saved[0] > 0).astype(g.dtype)         # a float mask multiplies faster
-        mask *= g                                          # than a boolean one
-        return mask
+        mask = np.array(value(self.saved[0]) > 0, g.dtype)  # a float mask multiplies faster
+        if is_tensor(g):                                   # than a boolean one; on arrays,
+            return mask * g                                # in place: stored as out is
+        return np.multiply(mask, g, out=mask)
 
 
 class LeakyReLU(Function):
@@ -159,7 +165,7 @@ class LeakyReLU(Function):
 
     def backward(self, g):
         x, slope = self.saved
-        return np.where(x > 0, g, g * slope)
+        return Where.call(g, g * slope, condition=value(x) > 0)
 
 
 class Clip(Function):
@@ -169,6 +175,7 @@ class Clip(Function):
 
     def backward(self, g):
         x, low, high = self.saved
+        x = value(x)
         inside = np.ones(x.shape, dtype=bool)
         if low is not None:
             inside &= x >= low
@@ -184,7 +191,7 @@ class Cast(Function):
         return x.astype(dtype)                             # a copy; d/dx = 1 (in x's dtype)
 
     def backward(self, g):
-        return g.astype(self.saved[0])
+        return Cast.call(g, dtype=self.saved[0])
 
 
 class Sin(Function):
@@ -193,7 +200,7 @@ class Sin(Function):
         return np.sin(x)                                   # d/dx = cos(x)
 
     def backward(self, g):
-        return g * np.cos(self.saved[0])
+        return g * Cos.call(self.saved[0])
 
 
 class Cos(Function):
@@ -202,7 +209,7 @@ class Cos(Function):
         return np.cos(x)                                   # d/dx = -sin(x)
 
     def backward(self, g):
-        return g * -np.sin(self.saved[0])
+        return -(g * Sin.call(self.saved[0]))
 
 
 class Where(Function):
@@ -211,8 +218,8 @@ class Where(Function):
         return broadcasting("where", np.where, condition, a, b)  # d/db = not condition
 
     def backward(self, g):
-        condition = self.saved[0]
-        return np.where(condition, g, 0), np.where(condition, 0, g)
+        condition, zero = self.saved[0], np.zeros((), g.dtype)
+        return Where.call(g, zero, condition=condition), Where.call(zero, g, condition=condition)
 
 
 class Extremum(Function):
@@ -248,7 +255,7 @@ class Erf(Function):
 
     def backward(self, g):
         x = self.saved[0]
-        return g * (2 / math.sqrt(math.pi) * np.exp(-x * x)).astype(g.dtype, copy=False)
+        return g * (2 / math.sqrt(math.pi) * Exp.call(-(x * x)))
 
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])         # NumPy has no erf; math's is exact
@@ -261,7 +268,7 @@ class Erfc(Function):
                                                            # d/dx = -2/√π · exp(-x²)
     def backward(self, g):
         x = self.saved[0]
-        return g * (-2 / math.sqrt(math.pi) * np.exp(-x * x)).astype(g.dtype, copy=False)
+        return g * (-2 / math.sqrt(math.pi) * Exp.call(-(x * x)))
 
 
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
@@ -284,4 +291,4 @@ class Rounding(Function):
         return fn(x)
 
     def backward(self, g):
-        return np.zeros_like(g)
+        return np.zeros(g.shape, g.dtype)                  # a constant, in either pass

@@ -8,8 +8,26 @@ from typing import Tuple
 import numpy as np
 
 from .. import _kernels as K
-from ..autograd import Function
+from ..autograd import Function, is_tensor
 from .elementwise import broadcasting
+from .movement import Expand, Permute
+
+
+def product(a, b):
+    """a @ b of operands of 2 or more dimensions: the speed kernel on arrays, the
+    `MatMul` Function on Tensors (in a recorded backward)."""
+    return a @ b if is_tensor(a) or is_tensor(b) else K.matmul(a, b)
+
+
+def column_sums(a):
+    """a.sum(axis=0) of a 2-D array or Tensor (the speed kernel on arrays)."""
+    return a.sum(axis=0) if is_tensor(a) else K.column_sums(a)
+
+
+def swap_last(a):
+    """a with its last two axes swapped (a view on arrays)."""
+    axes = tuple(range(a.ndim - 2)) + (a.ndim - 1, a.ndim - 2)
+    return Permute.call(a, axes=axes)
 
 
 class MatMul(Function):
@@ -22,17 +40,17 @@ class MatMul(Function):
     def backward(self, g):
         a, b = self.saved
         # Treat 1-D operands as a row (a) or a column (b), as NumPy does.
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        g2 = np.expand_dims(g, -1) if b.ndim == 1 else g
-        g2 = np.expand_dims(g2, -2) if a.ndim == 1 else g2
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+        g2 = g.reshape(g.shape + (1,)) if b.ndim == 1 else g
+        g2 = g2.reshape(g2.shape[:-1] + (1,) + g2.shape[-1:]) if a.ndim == 1 else g2
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = K.matmul(g2, np.swapaxes(b2, -1, -2))
-            ga = ga[..., 0, :] if a.ndim == 1 else ga
+            ga = product(g2, swap_last(b2))
+            ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:]) if a.ndim == 1 else ga
         if self.needs_input_grad[1]:
-            gb = K.matmul(np.swapaxes(a2, -1, -2), g2)
-            gb = gb[..., 0] if b.ndim == 1 else gb
+            gb = product(swap_last(a2), g2)
+            gb = gb.reshape(gb.shape[:-1]) if b.ndim == 1 else gb
         return ga, gb
 
 
@@ -57,9 +75,9 @@ class Linear(Function):
         gx = g @ w if need[0] else None                    # skipped for a data input
         if g.ndim != 2:                                    # (rows, features) for the sums
             g, x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
-        gw = K.matmul(g.T, x) if need[1] else None
+        gw = product(g.T, x) if need[1] else None
         if len(need) == 3:
-            gb = K.column_sums(g) if need[2] else None
+            gb = column_sums(g) if need[2] else None
             return gx, gw, gb
         return gx, gw
 
@@ -84,9 +102,10 @@ class Einsum(Function):
             others = [j for j in range(len(operands)) if j != k]
             seen = set(output).union(*(inputs[j] for j in others))
             kept = "".join(c for c in subscripts if c in seen)
-            spec = ",".join([output] + [inputs[j] for j in others]) + "->" + kept
-            grad = np.einsum(spec, g, *(operands[j] for j in others))
-            lonely = [i for i, c in enumerate(subscripts) if c not in seen]
-            grads.append(np.broadcast_to(np.expand_dims(grad, lonely), x.shape).copy()
-                         if lonely else grad)
+            grad = Einsum.call(g, *(operands[j] for j in others),
+                               inputs=(output,) + tuple(inputs[j] for j in others), output=kept)
+            if any(c not in seen for c in subscripts):
+                ones = tuple(n if c in seen else 1 for c, n in zip(subscripts, x.shape))
+                grad = Expand.call(grad.reshape(ones), shape=x.shape)
+            grads.append(grad)
         return tuple(grads)

@@ -4,13 +4,20 @@ and log never overflow, and the logits' gradient is simply softmax minus target)
 two binary cross-entropies for stability and PyTorch's gradient where composed
 logarithms would give 0·∞. All are checked against finite differences by the gradient
 suite like every other op.
+
+Each backward runs on arrays, and on Tensors in a recorded backward: there the values
+that forward derived from the inputs and kept (softmax, logarithms) are derived again
+from the input Tensors by the same Functions, so that they are differentiable.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import _kernels as K
-from ..autograd import Function
+from ..autograd import Function, is_tensor
+from .elementwise import Exp, Extremum, Log, Log1p, Sigmoid
+from .movement import Concatenate
+from .reduce import LogSoftmax
 
 
 class CrossEntropy(Function):
@@ -21,6 +28,7 @@ class CrossEntropy(Function):
     def forward(self, logits, target=None, *, labels=None, reduction: str = "mean",
                 label_smoothing: float = 0.0):
         n, c = logits.shape
+        logits_in, target_in = logits, target
         logits = np.ascontiguousarray(logits)              # rows in order: ravel() is a view
         shifted = logits - K.row_max(logits, 1)            # exp never overflows
         probs = np.exp(shifted)
@@ -40,7 +48,7 @@ class CrossEntropy(Function):
             if s:
                 target = (1 - s) * target + s / c
             loss = -K.row_sums(target * logp)
-        self.save_for_backward(probs, logp, target, at_label, reduction, s)
+        self.save_for_backward(logits_in, target_in, (probs, logp, target), labels, reduction, s)
         if reduction == "none":
             return loss
         total = loss.sum()                                 # a scalar of the logits' dtype
@@ -49,23 +57,30 @@ class CrossEntropy(Function):
         return total
 
     def backward(self, g):
-        probs, logp, target, at_label, reduction, s = self.saved
-        n, c = probs.shape
+        logits, target, kept, labels, reduction, s = self.saved
+        n, c = logits.shape
+        if is_tensor(logits) or is_tensor(target):         # recorded: derived again
+            logp = LogSoftmax.call(logits, axis=1)
+            probs = Exp.call(logp)
+            target = target if target is None or not s else (1 - s) * target + s / c
+        else:
+            probs, logp, target = kept
         if reduction == "none":
             scale = g[:, None]
-        else:                                              # a Python number: no array op
-            scale = float(g) / max(n, 1) if reduction == "mean" else float(g)
+        else:                                              # on arrays, a Python number
+            scale = g if is_tensor(g) else float(g)
+            scale = scale / max(n, 1) if reduction == "mean" else scale
         glogits = gtarget = None
         if self.needs_input_grad[0]:
-            if at_label is not None:                       # target = (1-s)·onehot + s/C
-                glogits = probs - s / c if s else probs.copy()
-                glogits.ravel()[at_label] -= 1 - s
+            if labels is not None:                         # target = (1-s)·onehot + s/C
+                at_label = np.zeros((n, c), probs.dtype)
+                at_label[np.arange(n), labels] = 1 - s
+                glogits = ((probs - s / c if s else probs) - at_label) * scale
             else:
-                glogits = probs * target.sum(axis=1, keepdims=True) - target
-            glogits *= scale
+                glogits = (probs * target.sum(axis=1, keepdims=True) - target) * scale
         if len(self.needs_input_grad) > 1 and self.needs_input_grad[1]:
             gtarget = -(1 - s) * logp * scale              # d/dt = -(1-s)·log p
-        return (glogits, gtarget) if at_label is None else glogits
+        return (glogits, gtarget) if labels is None else glogits
 
 
 class BinaryCrossEntropy(Function):
@@ -78,13 +93,21 @@ class BinaryCrossEntropy(Function):
         with np.errstate(divide="ignore"):                 # log 0 = -inf, then clamped
             log_x = np.maximum(np.log(x), -100)
             log_1mx = np.maximum(np.log1p(-x), -100)
-        self.save_for_backward(x, t, log_x, log_1mx)
+        self.save_for_backward(x, t, (log_x, log_1mx))
         return -(t * log_x + (1 - t) * log_1mx)
 
     def backward(self, g):
-        x, t, log_x, log_1mx = self.saved
-        gx = g * (x - t) / np.maximum(x * (1 - x), 1e-12)
-        gt = g * (log_1mx - log_x) if self.needs_input_grad[1] else None
+        x, t, (log_x, log_1mx) = self.saved
+        floor = np.asarray(1e-12, g.dtype)
+        gx = g * (x - t) / Extremum.call(x * (1 - x), floor, fn=np.maximum)
+        gt = None
+        if self.needs_input_grad[1]:
+            if is_tensor(x):                               # recorded: derived again
+                lowest = np.asarray(-100, g.dtype)
+                with np.errstate(divide="ignore"):
+                    log_x = Extremum.call(Log.call(x), lowest, fn=np.maximum)
+                    log_1mx = Extremum.call(Log1p.call(-x), lowest, fn=np.maximum)
+            gt = g * (log_1mx - log_x)
         return gx, gt
 
 
@@ -99,12 +122,18 @@ class BinaryCrossEntropyWithLogits(Function):
         p = 1 if pos_weight is None else pos_weight
         softplus = np.maximum(-z, 0) + np.log1p(np.exp(-np.abs(z)))
         w = 1 + (p - 1) * t
-        self.save_for_backward(z, t, p, w, softplus)
+        self.save_for_backward(z, t, p, softplus)
         return (1 - t) * z + w * softplus
 
     def backward(self, g):
-        z, t, p, w, softplus = self.saved
-        sigmoid_neg = np.exp(-np.logaddexp(0, z))          # 1 / (1 + e^z), never overflows
-        gz = g * ((1 - t) - w * sigmoid_neg)
-        gt = g * (-z + (p - 1) * softplus) if self.needs_input_grad[1] else None
+        z, t, p, softplus = self.saved
+        w = 1 + (p - 1) * t
+        gz = g * ((1 - t) - w * Sigmoid.call(-z))          # σ(-z) = 1 / (1 + e^z)
+        gt = None
+        if self.needs_input_grad[1]:
+            if is_tensor(z):            # recorded: derived again, smooth and stable as
+                pair = Concatenate.call(z.reshape(z.shape + (1,)),       # -log σ(z) =
+                                        np.zeros(z.shape + (1,), z.dtype), axis=z.ndim)
+                softplus = -LogSoftmax.call(pair, axis=z.ndim)[..., 0]   # -log softmax(z, 0)₀
+            gt = g * (-z + (p - 1) * softplus)
         return gz, gt

@@ -1,6 +1,7 @@
 """Movement primitives: the same elements, rearranged (`Reshape`, `Permute`, `Expand`),
 picked (`GetItem`) or joined (`Concatenate`). The local gradient moves the upstream
-gradient back to where each element came from.
+gradient back to where each element came from (for `GetItem`, `IndexAdd`: a Function
+too, so that a recorded backward differentiates it).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class Permute(Function):
         return np.transpose(x, axes)                       # d/dx = g with axes undone
 
     def backward(self, g):
-        return np.transpose(g, self.saved[0])
+        return Permute.call(g, axes=tuple(self.saved[0]))
 
 
 class GetItem(Function):
@@ -40,12 +41,25 @@ class GetItem(Function):
 
     def backward(self, g):
         shape, dtype, index, basic = self.saved
-        out = np.zeros(shape, dtype=dtype)
+        return IndexAdd.call(g, shape=shape, index=index, basic=basic)
+
+
+class IndexAdd(Function):
+    """GetItem's gradient: zeros of `shape` with g added at `index` (the adjoint of
+    picking, so its own gradient picks again)."""
+
+    def forward(self, g, *, shape: Tuple[int, ...], index: Any, basic: bool):
+        self.save_for_backward(index, basic)
+        out = np.zeros(shape, dtype=g.dtype)
         if basic:
             out[index] = g
         else:
             np.add.at(out, index, g)                       # repeated indices accumulate
-        return out
+        return out                                         # d/dg = gg picked at index
+
+    def backward(self, gg):
+        index, basic = self.saved
+        return GetItem.call(gg, index=index, basic=basic)
 
 
 class Concatenate(Function):
@@ -61,7 +75,8 @@ class Concatenate(Function):
 
     def backward(self, g):
         splits, axis = self.saved
-        return tuple(np.split(g, splits, axis=axis))
+        bounds = zip([0, *splits], [*splits, None])
+        return tuple(g[(slice(None),) * axis + (slice(start, stop),)] for start, stop in bounds)
 
 
 class Expand(Function):

@@ -1,15 +1,37 @@
 """Batch normalisation as one fused `Function` (one op instead of about fifteen
 composed), its local gradient derived once by hand and checked against finite
-differences by the gradient suite like every other op.
+differences by the gradient suite like every other op. Its backward runs on arrays,
+and on Tensors in a recorded backward, where x̂ and σ⁻¹ are derived again from the
+input by the same `normalise`, so that they are differentiable.
 """
 from __future__ import annotations
 
+import math
 from typing import Tuple
 
-import numpy as np
-
 from .. import _kernels as K
-from ..autograd import Function
+from ..autograd import Function, is_tensor
+from .elementwise import Sqrt
+
+
+def channel_sums(a):
+    """Σ over every axis but 1 of (N, C, *spatial): the speed kernel on arrays, `Sum`
+    on Tensors (in a recorded backward)."""
+    if is_tensor(a):
+        return a.sum(axis=(0,) + tuple(range(2, a.ndim)))
+    return K.channel_sums(a)
+
+
+def normalise(x, eps: float):
+    """(x̂, σ⁻¹, μ, biased variance) of x per channel: on arrays in forward, and on
+    Tensors again in a recorded backward, so that x̂ and σ⁻¹ are differentiable."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)                  # how a (C,) vector broadcasts
+    count = math.prod(x.shape) // x.shape[1]               # values per channel
+    mean = channel_sums(x) / count
+    centred = x - mean.reshape(shape)
+    var = channel_sums(centred * centred) / count          # biased, as for normalising
+    inv_std = (1 / Sqrt.call(var + eps)).reshape(shape)
+    return centred * inv_std, inv_std, mean, var           # x̂ = (x - μ)/σ
 
 
 class BatchNorm(Function):
@@ -22,13 +44,9 @@ class BatchNorm(Function):
     average."""
 
     def forward(self, x, *params, eps: float, affine: Tuple[bool, bool], running=None):
-        shape = (1, -1) + (1,) * (x.ndim - 2)              # how a (C,) vector broadcasts
-        count = x.size // x.shape[1]                       # values per channel
-        mean = K.channel_sums(x) / count
-        xhat = x - mean.reshape(shape)
-        var = K.channel_sums(xhat * xhat) / count          # biased, as for normalising
-        inv_std = (1 / np.sqrt(var + eps)).reshape(shape)
-        xhat *= inv_std                                    # x̂ = (x - μ)/σ
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        count = x.size // x.shape[1]
+        xhat, inv_std, mean, var = normalise(x, eps)
         weight = params[0].reshape(shape) if affine[0] else None
         out = xhat * weight if weight is not None else xhat.copy()   # y = x̂·w + b
         if affine[1]:
@@ -45,23 +63,24 @@ class BatchNorm(Function):
             if running_var is not None:
                 running_var *= 1.0 - momentum
                 running_var += momentum * (var * (count / (count - 1)))
-        self.save_for_backward(xhat, inv_std, weight, affine)
+        self.save_for_backward(x, params[0] if affine[0] else None, (xhat, inv_std), eps,
+                               affine)
         return out
 
     def backward(self, g):
         # d/db = Σ g,  d/dw = Σ g·x̂,  d/dx = (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂))/σ with ĝ = g·w,
         # sums and means over every axis but the channels; mean(ĝ) = w·Σg/count and
         # mean(ĝ·x̂) = w·Σg·x̂/count, so two channel sums serve all three.
-        xhat, inv_std, weight, affine = self.saved
-        shape, count = inv_std.shape, g.size // g.shape[1]
-        sum_g, sum_gx = K.channel_sums(g), K.channel_sums(g * xhat)
+        x, weight, (xhat, inv_std), eps, affine = self.saved
+        if is_tensor(x) or is_tensor(weight):              # recorded: derived again
+            xhat, inv_std = normalise(x, eps)[:2]
+        shape, count = inv_std.shape, math.prod(g.shape) // g.shape[1]
+        sum_g, sum_gx = channel_sums(g), channel_sums(g * xhat)
         grads = []
         if self.needs_input_grad[0]:
-            scale = inv_std if weight is None else inv_std * weight   # σ⁻¹·w
-            gx = g - (sum_g / count).reshape(shape)
-            gx -= xhat * (sum_gx / count).reshape(shape)
-            gx *= scale
-            grads.append(gx)
+            scale = inv_std if weight is None else inv_std * weight.reshape(shape)  # 1/σ·w
+            grads.append((g - (sum_g / count).reshape(shape)
+                          - xhat * (sum_gx / count).reshape(shape)) * scale)
         else:
             grads.append(None)
         if affine[0]:

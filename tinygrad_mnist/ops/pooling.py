@@ -1,7 +1,9 @@
 """2-D max and average pooling over (N, C, H, W) images: the Functions `MaxPool2d` and
 `AvgPool2d`. Both work on the kh·kw strided views "element (p, q) of every window" of
 the input (`convolution.offset_views`), one vectorised op per kernel offset, and keep
-the input's memory layout.
+the input's memory layout. Their gradients are Functions too (`MaxPoolScatter` and its
+adjoint `MaxPoolGather`; `AvgPoolSpread`, whose adjoint is `AvgPool2d`), so that a
+recorded backward differentiates them.
 """
 from __future__ import annotations
 
@@ -60,7 +62,22 @@ class MaxPool2d(Function):
         return out
 
     def backward(self, g):
-        shape, layout, argmax, kernel, stride, padding, out_size = self.saved
+        return scatter_at_argmax(g, *self.saved)
+
+
+def scatter_at_argmax(g, shape, layout, argmax, kernel, stride, padding, out_size):
+    """`MaxPoolScatter` of g, from what MaxPool2d and MaxPoolGather save."""
+    return MaxPoolScatter.call(g, shape=shape, layout=layout, argmax=argmax, kernel=kernel,
+                               stride=stride, padding=padding, out_size=out_size)
+
+
+class MaxPoolScatter(Function):
+    """Max pooling's gradient: each window's upstream gradient placed at the window's
+    argmax (`argmax`: the offset index), in an input-shaped array stored in `layout`.
+    Linear in g: its gradient gathers at the same places (`MaxPoolGather`)."""
+
+    def forward(self, g, *, shape, layout, argmax, kernel, stride, padding, out_size):
+        self.save_for_backward(layout, argmax, kernel, stride, padding, out_size)
         g = K.stored(g, layout)
         if _tiles(stride, kernel, padding):
             # Fast path: every input element is in at most one window, so each offset's
@@ -76,6 +93,27 @@ class MaxPool2d(Function):
         for k, view in enumerate(offset_views(gx, kernel, stride, out_size)):
             view += np.multiply(argmax == k, g, out=part)  # overlapping windows add up
         return crop(gx, padding)
+
+    def backward(self, gg):
+        layout, argmax, kernel, stride, padding, out_size = self.saved
+        return MaxPoolGather.call(gg, argmax=argmax, kernel=kernel, stride=stride,
+                                  padding=padding, out_size=out_size)
+
+
+class MaxPoolGather(Function):
+    """x's element at each window's argmax (the adjoint of `MaxPoolScatter`)."""
+
+    def forward(self, x, *, argmax, kernel, stride, padding, out_size):
+        self.save_for_backward(x.shape, K.layout(x), argmax, kernel, stride, padding,
+                               out_size)
+        views = offset_views(padded(x, padding, 0, K.layout(x)), kernel, stride, out_size)
+        out = np.zeros(argmax.shape, x.dtype)
+        for k, view in enumerate(views):
+            out += np.where(argmax == k, view, 0)
+        return out
+
+    def backward(self, g):
+        return scatter_at_argmax(g, *self.saved)
 
 
 class AvgPool2d(Function):
@@ -103,8 +141,23 @@ class AvgPool2d(Function):
 
     def backward(self, g):
         shape, layout, kernel, stride, padding, out_size = self.saved
+        return AvgPoolSpread.call(g, shape=shape, layout=layout, kernel=kernel,
+                                  stride=stride, padding=padding, out_size=out_size)
+
+
+class AvgPoolSpread(Function):
+    """Average pooling's gradient: each window's upstream gradient shared equally over
+    the window. Linear in g, and the adjoint of the pooling: its gradient is
+    `AvgPool2d` of the upstream gradient."""
+
+    def forward(self, g, *, shape, layout, kernel, stride, padding, out_size):
+        self.save_for_backward(kernel, stride, padding)
         share = K.stored(g, layout) * np.asarray(1.0 / (kernel[0] * kernel[1]), dtype=g.dtype)
         gx = K.new_array(padded_shape(shape, padding), 0, g.dtype, layout)
         for view in offset_views(gx, kernel, stride, out_size):
             view += share
         return crop(gx, padding)
+
+    def backward(self, gg):
+        kernel, stride, padding = self.saved
+        return AvgPool2d.call(gg, kernel_size=kernel, stride=stride, padding=padding)

@@ -1,4 +1,5 @@
-"""Reductions and scans along axes: `Sum`, `Max`, `Prod`, `Cumsum`, and the fused,
+"""Reductions and scans along axes: `Sum`, `Max`, `Prod` (with `ExclusiveProducts`, its
+local gradient), `Cumsum`, and the fused,
 stable `LogSoftmax` (x minus the log-sum-exp along an axis). Each states its local
 gradient beside its forward.
 """
@@ -9,7 +10,9 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .. import _kernels as K
-from ..autograd import Function
+from ..autograd import Function, value
+from .elementwise import Exp, Where
+from .movement import Expand, Permute
 
 
 class Sum(Function):
@@ -19,9 +22,8 @@ class Sum(Function):
 
     def backward(self, g):
         shape, axis, keepdims = self.saved
-        if not keepdims and axis is not None:
-            g = np.expand_dims(g, axis)
-        return np.broadcast_to(g, shape)
+        kept = tuple(1 if axis is None or i in axis else n for i, n in enumerate(shape))
+        return Expand.call(g.reshape(kept), shape=shape)
 
 
 class Max(Function):
@@ -34,7 +36,7 @@ class Max(Function):
         x, out, axis, keepdims = self.saved
         if not keepdims:
             g = g.reshape(out.shape)
-        mask = x == out
+        mask = value(x) == value(out)                      # constant: the maxima's places
         return mask * (g / mask.sum(axis=axis, keepdims=True).astype(g.dtype))
 
 
@@ -44,13 +46,13 @@ class Cumsum(Function):
         return np.cumsum(x, axis=axis)                     # out[i] = Σ_{j<=i} x[j]
 
     def backward(self, g):                                 # d/dx[j] = Σ_{i>=j} g[i]
-        return np.flip(np.cumsum(np.flip(g, self.axis), self.axis), self.axis)
+        reverse = (slice(None),) * self.axis + (slice(None, None, -1),)
+        return Cumsum.call(g[reverse], axis=self.axis)[reverse]
 
 
 class Prod(Function):
     """The product over `axis` (kept as a dimension of size 1). The gradient of x[j] is
-    the product of the others, taken as (product before j)·(product after j), so a zero
-    among the values gives the exact gradient rather than 0/0."""
+    the product of the others (`ExclusiveProducts`)."""
 
     def forward(self, x, *, axis: int):
         self.save_for_backward(x)
@@ -58,7 +60,18 @@ class Prod(Function):
         return np.prod(x, axis=axis, keepdims=True)
 
     def backward(self, g):
-        x, axis = self.saved[0], self.axis
+        return g * ExclusiveProducts.call(self.saved[0], axis=self.axis)
+
+
+class ExclusiveProducts(Function):
+    """For each j along `axis`, the product of the other elements, taken as (product
+    before j)·(product after j), so a zero among the values gives the exact result
+    rather than 0/0: Prod's local gradient, a Function so that it is differentiated
+    in a recorded backward."""
+
+    def forward(self, x, *, axis: int):
+        self.save_for_backward(x)
+        self.axis = axis
         n = x.shape[axis]
         ones = np.ones(x.shape[:axis] + (1,) + x.shape[axis + 1:], x.dtype)
 
@@ -66,7 +79,23 @@ class Prod(Function):
             return np.take(np.cumprod(np.concatenate([ones, v], axis), axis), range(n), axis)
         before = exclusive_cumprod(x)
         after = np.flip(exclusive_cumprod(np.flip(x, axis)), axis)
-        return g * before * after
+        return before * after
+
+    def backward(self, g):
+        # d out[j]/d x[k] = Π_{i≠j,k} x[i] for k ≠ j, 0 for k = j: the exclusive products
+        # of the rows of R (n×n along axis), R[j, i] = x[i] but R[j, j] = 1, off the
+        # diagonal. (n² values: only a recorded backward of Prod comes here.)
+        x, axis = self.saved[0], self.axis
+        n, last = x.shape[axis], x.ndim - 1
+        order = tuple(i for i in range(x.ndim) if i != axis) + (axis,)
+        moved = Permute.call(x, axes=order)                # axis last
+        eye = np.eye(n, dtype=bool)
+        rows = Where.call(np.ones((), x.dtype), moved.reshape(moved.shape[:-1] + (1, n)),
+                          condition=eye)
+        partial = ExclusiveProducts.call(rows, axis=last + 1) * ~eye
+        g_rows = Permute.call(g, axes=order)
+        gx = (g_rows.reshape(g_rows.shape + (1,)) * partial).sum(axis=(last,))
+        return Permute.call(gx, axes=tuple(np.argsort(order)))
 
 
 # ---------------------------------------------------------------- fused, for stability
@@ -79,4 +108,4 @@ class LogSoftmax(Function):
 
     def backward(self, g):
         out, axis = self.saved
-        return g - np.exp(out) * g.sum(axis=axis, keepdims=True)
+        return g - Exp.call(out) * g.sum(axis=axis, keepdims=True)
