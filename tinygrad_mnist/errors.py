@@ -1,7 +1,8 @@
 """The failures a user can fix, and the exit status of each class of them.
 
 Every command of `tinygrad-mnist` turns an expected failure into one line on stderr,
-``error: <the input and what is wrong>; <what to do>``, and exits with its class's
+``tinygrad-mnist: error: <the input and what is wrong>; <what to do>`` (argparse's own
+usage errors start the same way), and exits with its class's
 status (`exit_status`); ``--debug`` or ``TINYGRAD_MNIST_DEBUG=1`` also prints the
 traceback. Anything else is a bug and keeps its traceback.
 

@@ -102,14 +102,16 @@ class TrainConfig:
               "four IDX files (digests not checked), of class sub-folders of images, or a "
               "Kaggle train.csv")
     image_size: Optional[int] = _option(
-        None, "image folders: resize every image to N x N (needed when sizes differ)", int,
+        None, "image folders: resize every image to N x N (needed when sizes differ; "
+              "default: keep their size)", int,
         must_be="in 1..1024", rule=lambda n: 1 <= n <= 1024)
     channels: Optional[int] = _option(
         None, "image folders: 1 (greyscale) or 3 (colour); default: colour if any image is",
         int, must_be="1 or 3", rule=lambda n: n in (1, 3))
     out: Optional[str] = _option(None, "run directory (default: a fresh runs/YYYYmmdd-HHMMSS)")
     limit: Optional[int] = _option(None, "train on only N training images, for quick tries "
-                                         "(the validation images are taken beside them)",
+                                         "(the validation images are taken beside them; "
+                                         "default: all)",
                                    int, must_be="at least 1", rule=lambda n: n >= 1)
     augment: Optional[str] = _option(
         None, "training-time distortion: none; shift (up to 2 pixels); flip (shift, and "
