@@ -695,36 +695,7 @@ def test_resume_from_a_bad_last_npz(what, capsys, tiny_run, tmp_path):
     assert str(last) in line
 
 
-@needs_mnist
-def test_sigint_then_resume_with_the_printed_command(tmp_path):
-    # An epoch here takes well under a second: enough epochs remain after the first that
-    # the signal lands mid-run even if this process is descheduled for a while.
-    out, epochs = tmp_path / "run", 30
-    argv = [sys.executable, "-m", "tinygrad_mnist", "train", "--limit", "6000",
-            "--val-size", "500", "--hidden", "64", "--epochs", str(epochs), "--batch-size",
-            "32", "--no-plots", "--out", str(out)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=subprocess_env(), cwd=tmp_path)
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 120
-        for line in proc.stdout:
-            if line.startswith(f"epoch   1/{epochs}") or time.monotonic() > deadline:
-                break
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    assert proc.returncode == errors.EXIT_INTERRUPTED and "Traceback" not in err
-    hint = err.split("Resume with:")[1].strip()
-    assert hint == f"python -m tinygrad_mnist train --resume {out}"
-    assert tg.load(out / "last.npz")["epoch"] < epochs  # whole, whichever it is
-    done = subprocess.run([sys.executable, *hint.split()[1:], "-qq"], capture_output=True,
-                          text=True, timeout=300, env=subprocess_env(), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert tg.load(out / "last.npz")["epoch"] == epochs
+# SIGINT and SIGTERM, then resuming with the printed command: tests/test_signals.py.
 
 
 KILL_DURING_SAVE = """

@@ -4,13 +4,16 @@ ensemble-train."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import json
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from .. import __version__, errors, models, threads
 from .config import TrainConfig, option_flag, saved_threads
@@ -444,6 +447,26 @@ def _error(error: BaseException) -> int:
     return errors.exit_status(error) or errors.EXIT_FAILURE
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While the command runs, SIGTERM raises `errors.Terminated` (a KeyboardInterrupt)
+    in the main thread: `train` and `sweep` save and say how to resume, as on Ctrl-C,
+    and `serve` stops after answering the requests under way (uvicorn catches the
+    signal while it serves, then passes it on). The previous handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise errors.Terminated(f"terminated by signal {signum} (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command in `argv` (default: sys.argv); returns the exit status: 0, or
     that of the failure's class (see `tinygrad_mnist.errors`)."""
@@ -458,12 +481,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help()
         return errors.EXIT_USAGE
     try:
-        with threads.limited(_command_threads(args)):
+        with _sigterm_as_interrupt(), threads.limited(_command_threads(args)):
             return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (errors.Terminated)
         if debug:
             traceback.print_exc()
-        return errors.EXIT_INTERRUPTED
+        return errors.exit_status(e) or errors.EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 -- expected failures become one line
         if errors.exit_status(e) is None:
             raise  # a bug: keep its traceback
