@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import zlib
 from dataclasses import dataclass
@@ -44,16 +45,32 @@ MNIST_FILES: Sequence[FileSpec] = (
 )
 
 
-def read_uncompressed(path: os.PathLike) -> bytes:
-    """Return the content of ``path``, gunzipped if it starts with the gzip magic."""
+#: A gzip file may expand to this many times its size (MNIST's expand about 5 times),
+#: or to MIN_GUNZIP_LIMIT bytes, whichever is more: a few kilobytes of "gzip bomb"
+#: must not become gigabytes in memory.
+MAX_GUNZIP_RATIO = 200
+MIN_GUNZIP_LIMIT = 256 * 2 ** 20
+
+
+def read_uncompressed(path: os.PathLike, limit: Optional[int] = None) -> bytes:
+    """Return the content of ``path``, gunzipped if it starts with the gzip magic. The
+    uncompressed content may be at most `limit` bytes (default: MAX_GUNZIP_RATIO times
+    the file's size, at least MIN_GUNZIP_LIMIT); IDXError beyond."""
     path = Path(path)
     data = path.read_bytes()
     if data[:2] != GZIP_MAGIC:
         return data
+    if limit is None:
+        limit = max(MIN_GUNZIP_LIMIT, MAX_GUNZIP_RATIO * len(data))
     try:
-        return gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            content = f.read(limit + 1)
     except (EOFError, OSError, zlib.error) as e:
         raise IDXError(f"{path}: corrupt or truncated gzip data ({e})") from e
+    if len(content) > limit:
+        raise IDXError(f"{path}: the gzip data expands to more than {limit:,} bytes "
+                       f"({len(data):,} compressed): damaged, or a gzip bomb")
+    return content
 
 
 def sha256_hex(data: bytes) -> str:
