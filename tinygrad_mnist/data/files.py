@@ -9,7 +9,7 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Optional, Sequence
+from typing import BinaryIO, Callable, List, Optional, Sequence
 
 from ..atomic import atomic_write
 from .errors import ChecksumError, IDXError
@@ -62,15 +62,21 @@ def read_uncompressed(path: os.PathLike, limit: Optional[int] = None) -> bytes:
         return data
     if limit is None:
         limit = max(MIN_GUNZIP_LIMIT, MAX_GUNZIP_RATIO * len(data))
+    chunks: List[bytes] = []
+    size = 0
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
-            content = f.read(limit + 1)
+            # in pieces: read(limit) would allocate `limit` bytes whatever the content
+            while chunk := f.read(2 ** 20):
+                size += len(chunk)
+                if size > limit:
+                    raise IDXError(f"{path}: the gzip data expands to more than {limit:,} "
+                                   f"bytes ({len(data):,} compressed): damaged, or a gzip "
+                                   f"bomb")
+                chunks.append(chunk)
     except (EOFError, OSError, zlib.error) as e:
         raise IDXError(f"{path}: corrupt or truncated gzip data ({e})") from e
-    if len(content) > limit:
-        raise IDXError(f"{path}: the gzip data expands to more than {limit:,} bytes "
-                       f"({len(data):,} compressed): damaged, or a gzip bomb")
-    return content
+    return b"".join(chunks)
 
 
 def sha256_hex(data: bytes) -> str:
