@@ -37,6 +37,7 @@ import gzip
 import http.client
 import io
 import json
+import math
 import os
 import re
 import resource
@@ -225,7 +226,9 @@ def idx_files(draw) -> Tuple[bytes, Optional[Tuple[int, ...]]]:
     size = ITEMSIZE.get(code, 1) * int(np.prod(shape, dtype=object) if shape else 0)
     length = size if size <= 4096 and draw(st.booleans()) else draw(st.integers(0, 64))
     data = head + draw(st.binary(min_size=length, max_size=length))
-    whole = zero == 0 and code in ITEMSIZE and ndim == len(shape) > 0 and length == size
+    possible = math.prod(n for n in shape if n) * ITEMSIZE.get(code, 1) < 2 ** 63
+    whole = (zero == 0 and code in ITEMSIZE and ndim == len(shape) > 0 and length == size
+             and possible)
     damaged = mutated(data, draw)
     if draw(st.booleans()):
         damaged = mutated(gzip.compress(damaged, mtime=0), draw)
@@ -235,6 +238,7 @@ def idx_files(draw) -> Tuple[bytes, Optional[Tuple[int, ...]]]:
 @fuzz
 @given(idx_files())
 @example((struct.pack(">HBB3I", 0, 0x08, 3, 2 ** 31, 2 ** 31, 4), None))  # 2**64 elements
+@example((struct.pack(">HBB3I", 0, 0x08, 3, 0, 2 ** 32 - 1, 2 ** 32 - 1), None))  # empty, huge
 def test_idx(case):
     data, shape = case
     with sandbox() as box:

@@ -40,6 +40,9 @@ def parse_idx(data: bytes, source: Union[str, os.PathLike] = "<bytes>") -> np.nd
                        f"file has {len(data)}")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = IDX_DTYPES[code]
+    if math.prod(n for n in shape if n) * dtype.itemsize >= 2 ** 63:
+        raise IDXError(f"{source}: impossible shape {_shape_text(shape)}: larger than any "
+                       f"array (a damaged header?)")
     expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     actual = len(data) - header
     if actual != expected:
