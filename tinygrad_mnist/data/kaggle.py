@@ -27,7 +27,7 @@ def read_kaggle_csv(path: Union[str, os.PathLike], labelled: Optional[bool] = No
     try:
         df = pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError) as e:
-        raise CSVError(f"{path}: cannot read CSV: {e}") from e
+        raise CSVError(f"{path}: cannot read CSV: {' '.join(str(e).split())}") from e
     has_label = "label" in df.columns
     expected = (["label"] if has_label else []) + PIXEL_COLUMNS
     if list(df.columns) != expected:
@@ -71,5 +71,7 @@ def _check_range(path: Union[str, os.PathLike], values: np.ndarray, high: int,
 
 
 def _few(names: List[str]) -> str:
-    shown = ", ".join(map(str, names[:5]))
+    """The first names, shown as written unless they hold a line break or another
+    character that does not print (then quoted, with escapes: one line)."""
+    shown = ", ".join(str(n) if str(n).isprintable() else repr(str(n)) for n in names[:5])
     return shown + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")

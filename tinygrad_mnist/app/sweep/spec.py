@@ -257,7 +257,8 @@ def _check(values: Dict[str, Any], source: Optional[Path]) -> Spec:
 def _names(keys: Any) -> str:
     """Some keys, as text: the first five, sorted, and how many more."""
     names = sorted(map(str, keys))
-    return ", ".join(_short(n)[1:-1] if len(n) > 60 else n for n in names[:5]) + (
+    return ", ".join(n if len(n) <= 60 and n.isprintable() else _short(n)
+                     for n in names[:5]) + (
         f" (+{len(names) - 5} more)" if len(names) > 5 else "")
 
 
