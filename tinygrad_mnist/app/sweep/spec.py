@@ -228,7 +228,8 @@ def _check(values: Dict[str, Any], source: Optional[Path]) -> Spec:
     seeds = values.get("seeds", 1)
     if _is_int(seeds):
         if not 1 <= seeds <= MAX_RUNS:
-            raise ValueError(f"seeds must be in 1..{MAX_RUNS:,}, got {seeds}")
+            raise ValueError(f"seeds must be at least 1 and at most {MAX_RUNS:,}, got "
+                             f"{seeds}")
         seeds = list(range(seeds))
     elif not (isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds)
               and len(set(seeds)) == len(seeds)):
