@@ -467,6 +467,8 @@ BAD_PICTURES: Dict[str, Tuple[Callable[[Path], Path], str]] = {
                            "over the limit"),
     "just over the size limit": (lambda d: png_header_only(d / "big.png", 10000, 5001),
                                  "over the limit"),
+    "69 bytes declaring 14 Mpixels": (lambda d: png_header_only(d / "tall.png", 1, 13862896),
+                                      "declares 1x13862896 pixels in only 69 bytes"),
     "blank page": (lambda d: Image.new("L", (50, 50), 255).save(d / "w.png") or d / "w.png",
                    "no ink"),
     "one pixel": (lambda d: Image.new("L", (1, 1), 0).save(d / "p.png") or d / "p.png",
