@@ -532,6 +532,8 @@ def config_files(draw) -> bytes:
 
 @fuzz
 @given(data=config_files())
+@example(data=b'{"\\ud800": 1}')                   # a lone surrogate: unprintable
+@example(data=b'{"\\n": 1, "model": "a\\nb"}')   # line breaks in a key and a value
 def test_config_files(data, monkeypatch, capsys):
     import tinygrad_mnist.app.train as train_module
     started: List[TrainConfig] = []

@@ -120,6 +120,7 @@ def one_line(error: BaseException) -> str:
     else:
         text = str(error) or type(error).__name__
     text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # printable anywhere
     return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE - 3] + "..."
 
 

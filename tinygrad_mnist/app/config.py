@@ -169,10 +169,13 @@ class TrainConfig:
         values are a run's own (its config.json or checkpoint), whose unset options
         meant the model's defaults when it was made, so no dataset recipe applies."""
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(values) - known, key=str)
         if unknown:
-            raise UsageError(f"unknown config key(s): {', '.join(unknown)}; "
-                             f"known keys: {', '.join(sorted(known))}", unknown[0])
+            shown = [k if isinstance(k, str) and k.isprintable() else json.dumps(str(k))
+                     for k in unknown[:5]]  # a key may hold a line break
+            raise UsageError(f"unknown config key(s): {', '.join(shown)}"
+                             f"{f' (+{len(unknown) - 5} more)' if len(unknown) > 5 else ''}; "
+                             f"known keys: {', '.join(sorted(known))}", str(unknown[0]))
         return cls(**values).validate(recipes=not saved)
 
 
@@ -238,7 +241,7 @@ def _checked_item(field: "dataclasses.Field[Any]", flag: str, value: Any) -> Any
 def _describe(value: Any) -> str:
     """How a value reads in an error: `the string "two"`, `12.5`, `a list`, `null`."""
     if isinstance(value, str):
-        return f'the string "{value[:40]}{"..." if len(value) > 40 else ""}"'
+        return f'the string {json.dumps(value[:40])}{"..." if len(value) > 40 else ""}'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
