@@ -80,3 +80,12 @@ def test_written_files_are_world_readable(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_gzip_bomb_is_refused_before_it_fills_memory(tmp_path):
+    from tinygrad_mnist.data.files import read_uncompressed
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(b"\0" * 10_000_000))  # about 10 kB
+    assert len(read_uncompressed(path)) == 10_000_000   # within the default limit
+    with pytest.raises(IDXError, match="expands to more than 1,000,000 bytes"):
+        read_uncompressed(path, limit=1_000_000)

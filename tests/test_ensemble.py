@@ -116,7 +116,7 @@ def test_predict_and_serve_use_the_ensemble(runs, mnist, tmp_path, capsys):
     assert [r.top[0][1] for r in results] == pytest.approx(expected.max(axis=1).tolist(),
                                                            rel=1e-6)
     assert cli.main(["predict", f"{runs['a']},{runs['b']}",
-                     str(tmp_path / "digits-idx3-ubyte"), "--top", "1"]) == 0
+                     str(tmp_path / "digits-idx3-ubyte"), "--labels", "1"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first.endswith(f"{expected[0].argmax()} ({expected[0].max():.1%})")
     served = load_predictor([runs["a"], runs["b"]])(images / 255.0)

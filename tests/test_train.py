@@ -123,23 +123,49 @@ def test_resume_gives_bitwise_the_same_weights(tmp_path, monkeypatch):
         pd.read_csv(resumed / "metrics.csv")["val_loss"].tolist()
 
 
+#: Runs scripts/train_mnist.py ARGS..., held in the middle of the second epoch (its
+#: third batch) until a signal arrives, having said so in the marker file.
+HELD_MID_EPOCH = """
+import runpy, sys, time
+from pathlib import Path
+from tinygrad_mnist.data import DataLoader
+marker, script = Path(sys.argv[1]), sys.argv[2]
+batches = DataLoader.__iter__
+epochs = []
+def held(self):
+    epochs.append(1)
+    for n, batch in enumerate(batches(self)):
+        if len(epochs) == 2 and n == 3 and not marker.exists():
+            marker.write_text("inside epoch 2")
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+        yield batch
+DataLoader.__iter__ = held
+sys.argv = sys.argv[2:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
 def test_ctrl_c_saves_and_resume_continues(tmp_path):
-    epochs = 6  # epochs take a fraction of a second: leave the signal time to land mid-run
-    args = ["--limit", "11000", "--val-size", "1000", "--hidden", "128", "--epochs",
+    epochs = 4
+    args = ["--limit", "3000", "--val-size", "500", "--hidden", "128", "--epochs",
             str(epochs), "--batch-size", "32", "--seed", "5", "--no-plots"]
     script = [sys.executable, str(ROOT / "scripts" / "train_mnist.py")]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(script + args + ["--out", str(tmp_path / "a")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in proc.stdout:  # wait until the first epoch is done
-        if line.startswith(f"epoch   1/{epochs}"):
-            break
-    time.sleep(0.05)  # inside a later epoch
+    marker = tmp_path / "held"
+    proc = subprocess.Popen([sys.executable, "-c", HELD_MID_EPOCH, str(marker), *script[1:],
+                             *args, "--out", str(tmp_path / "a")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120  # wait for the state, not for time
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert marker.exists(), proc.stderr.read() if proc.poll() is not None else "timed out"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "Resume with" in err and "--resume" in err
-    assert 1 <= tg.load(tmp_path / "a" / "last.npz")["epoch"] < epochs
+    assert f"python {ROOT / 'scripts' / 'train_mnist.py'} --resume" in err
+    assert tg.load(tmp_path / "a" / "last.npz")["epoch"] == 1  # epoch 2 was cut short
     done = subprocess.run(script + ["--resume", str(tmp_path / "a"), "--quiet"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -1,6 +1,8 @@
 """`tinygrad_mnist.utils.data` (PyTorch's Dataset/DataLoader semantics), the MNIST
 `Dataset` and the transforms."""
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -91,10 +93,41 @@ def test_random_split_and_subset():
     assert Subset(range(10), [9, 3])[1] == 3 and len(Subset(range(10), [9, 3])) == 2
 
 
+@pytest.mark.filterwarnings("ignore:DataLoader. num_workers")
 def test_workers_and_pinned_memory_are_accepted():
     loader = DataLoader(Squares(), batch_size=4, num_workers=2, pin_memory=True,
                         persistent_workers=True, prefetch_factor=2)
     assert [len(y) for _, y in loader] == [4, 3]
+    in_process = DataLoader(Squares(), batch_size=4)
+    assert [y.tolist() for _, y in loader] == [y.tolist() for _, y in in_process]
+
+
+NUM_WORKERS_WARNING = """
+import warnings
+import numpy as np
+from tinygrad_mnist.utils.data import DataLoader, TensorDataset
+data = TensorDataset(np.arange(10.0))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    DataLoader(data, batch_size=4)                      # no workers asked: silent
+    print(len(caught))
+    DataLoader(data, batch_size=4, num_workers=2)       # told once...
+    DataLoader(data, batch_size=4, num_workers=4)       # ...per process
+for w in caught:
+    print(w.category.__name__, w.filename.endswith("<string>"), str(w.message))
+"""
+
+
+def test_num_workers_is_said_once_per_process_never_silent():
+    done = subprocess.run([sys.executable, "-c", NUM_WORKERS_WARNING], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "0" and len(lines) == 2, done.stdout
+    kind, at_caller, message = lines[1].split(" ", 2)
+    assert kind == "UserWarning" and at_caller == "True"  # points at the user's line
+    assert message.startswith("DataLoader: num_workers=2 starts no worker processes")
+    assert "num_workers=0" in message
 
 
 def test_to_tensor_and_normalize():

@@ -1,7 +1,8 @@
 """The failures a user can fix, and the exit status of each class of them.
 
 Every command of `tinygrad-mnist` turns an expected failure into one line on stderr,
-``error: <the input and what is wrong>; <what to do>``, and exits with its class's
+``tinygrad-mnist: error: <the input and what is wrong>; <what to do>`` (argparse's own
+usage errors start the same way), and exits with its class's
 status (`exit_status`); ``--debug`` or ``TINYGRAD_MNIST_DEBUG=1`` also prints the
 traceback. Anything else is a bug and keeps its traceback.
 
@@ -15,8 +16,13 @@ status   class         for example
                        configuration, or giving NaN/infinite outputs
 5        I/O           reading or writing failed: a missing directory, permissions,
                        a full disk, a connection lost
-130      interrupted   Ctrl-C
+130      interrupted   Ctrl-C (SIGINT)
+143      terminated    SIGTERM (``kill``, systemd, a container runtime, a cluster
+                       scheduler), handled as Ctrl-C: a run saves its last completed
+                       epoch and prints how to resume
 =======  ============  ============================================================
+
+``serve`` stops with 0 on either signal, after answering the requests under way.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ EXIT_DATA = 3
 EXIT_CHECKPOINT = 4
 EXIT_IO = 5
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
 #: Set to 1 to see the traceback of an expected failure (as ``--debug`` does).
 DEBUG_ENV = "TINYGRAD_MNIST_DEBUG"
 _MAX_MESSAGE = 600  # characters of one error line
@@ -43,6 +50,11 @@ class UsageError(ValueError):
     def __init__(self, message: str, option: Optional[str] = None) -> None:
         super().__init__(message)
         self.option = option
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by the command's handler: a KeyboardInterrupt,
+    so that everything that cleans up after Ctrl-C does the same for it."""
 
 
 class BrokenModelError(CheckpointError):
@@ -75,11 +87,14 @@ EXIT_MEANINGS: Dict[int, str] = {
     EXIT_CHECKPOINT: "checkpoint: a model file is missing, damaged or does not fit",
     EXIT_IO: "I/O: a file could not be read or written (directory, permissions, disk)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    EXIT_TERMINATED: "terminated (SIGTERM), handled as Ctrl-C",
 }
 
 
 def exit_status(error: BaseException) -> Optional[int]:
     """The exit status of an expected failure, or None for anything else (a bug)."""
+    if isinstance(error, Terminated):
+        return EXIT_TERMINATED
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     for cls, status in _exit_statuses():
@@ -105,6 +120,7 @@ def one_line(error: BaseException) -> str:
     else:
         text = str(error) or type(error).__name__
     text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # printable anywhere
     return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE - 3] + "..."
 
 

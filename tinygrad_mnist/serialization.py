@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 from typing import Any, Dict, Union
 
 import numpy as np
@@ -149,7 +150,10 @@ def load(path: PathLike, map_location: Any = None, weights_only: bool = True) ->
                               f"array, not an .npz archive)")
     try:
         with npz:  # reading every member checks its CRC: corruption cannot pass silently
+            _check_sizes(npz.zip, os.path.getsize(path))
             arrays = {name: npz[name] for name in npz.files}
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: damaged tinygrad_mnist checkpoint: {e}") from None
     except Exception as e:
         raise _unreadable(path, e) from e
     manifest_bytes = arrays.pop(_MANIFEST, None)
@@ -174,6 +178,38 @@ def load(path: PathLike, map_location: Any = None, weights_only: bool = True) ->
     except Exception as e:
         raise CheckpointError(f"{path}: damaged tinygrad_mnist checkpoint: {e}") from e
     return obj
+
+
+_MAX_DEFLATE_RATIO = 1032  # no deflated stream expands more than this
+
+
+def _check_sizes(archive: zipfile.ZipFile, archive_bytes: int) -> None:
+    """CheckpointError if a member's .npy header (whatever the member's name: np.load
+    reads any member that starts like one) declares more data than the member
+    can hold (NumPy would allocate the declared array before reading: a small damaged
+    file could ask for gigabytes), or the member claims more than the archive's bytes
+    can expand to."""
+    for info in archive.infolist():
+        if info.compress_size > archive_bytes or \
+                info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 1024:
+            raise CheckpointError(f"the member {info.filename} claims {info.file_size:,} "
+                                  f"bytes, more than the archive can hold")
+        with archive.open(info) as f:
+            if f.read(len(np.lib.format.MAGIC_PREFIX)) != np.lib.format.MAGIC_PREFIX:
+                continue  # not an array: np.load gives its bytes, which fail later
+            f.seek(0)
+            version = np.lib.format.read_magic(f)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise CheckpointError(f"the member {info.filename} is a .npy file of "
+                                      f"version {version}, which save() never writes")
+            shape, _, dtype = read_header(f)
+            held = info.file_size - f.tell()
+        needed = math.prod(shape) * dtype.itemsize
+        if not dtype.hasobject and needed > held:
+            raise CheckpointError(f"the member {info.filename} declares an array of "
+                                  f"{needed:,} bytes but holds {held:,}")
 
 
 def _unreadable(path: str, error: Exception) -> CheckpointError:

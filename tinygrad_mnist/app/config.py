@@ -102,14 +102,16 @@ class TrainConfig:
               "four IDX files (digests not checked), of class sub-folders of images, or a "
               "Kaggle train.csv")
     image_size: Optional[int] = _option(
-        None, "image folders: resize every image to N x N (needed when sizes differ)", int,
+        None, "image folders: resize every image to N x N (needed when sizes differ; "
+              "default: keep their size)", int,
         must_be="in 1..1024", rule=lambda n: 1 <= n <= 1024)
     channels: Optional[int] = _option(
         None, "image folders: 1 (greyscale) or 3 (colour); default: colour if any image is",
         int, must_be="1 or 3", rule=lambda n: n in (1, 3))
     out: Optional[str] = _option(None, "run directory (default: a fresh runs/YYYYmmdd-HHMMSS)")
     limit: Optional[int] = _option(None, "train on only N training images, for quick tries "
-                                         "(the validation images are taken beside them)",
+                                         "(the validation images are taken beside them; "
+                                         "default: all)",
                                    int, must_be="at least 1", rule=lambda n: n >= 1)
     augment: Optional[str] = _option(
         None, "training-time distortion: none; shift (up to 2 pixels); flip (shift, and "
@@ -167,10 +169,13 @@ class TrainConfig:
         values are a run's own (its config.json or checkpoint), whose unset options
         meant the model's defaults when it was made, so no dataset recipe applies."""
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(values) - known, key=str)
         if unknown:
-            raise UsageError(f"unknown config key(s): {', '.join(unknown)}; "
-                             f"known keys: {', '.join(sorted(known))}", unknown[0])
+            shown = [k if isinstance(k, str) and k.isprintable() else json.dumps(str(k))
+                     for k in unknown[:5]]  # a key may hold a line break
+            raise UsageError(f"unknown config key(s): {', '.join(shown)}"
+                             f"{f' (+{len(unknown) - 5} more)' if len(unknown) > 5 else ''}; "
+                             f"known keys: {', '.join(sorted(known))}", str(unknown[0]))
         return cls(**values).validate(recipes=not saved)
 
 
@@ -236,7 +241,7 @@ def _checked_item(field: "dataclasses.Field[Any]", flag: str, value: Any) -> Any
 def _describe(value: Any) -> str:
     """How a value reads in an error: `the string "two"`, `12.5`, `a list`, `null`."""
     if isinstance(value, str):
-        return f'the string "{value[:40]}{"..." if len(value) > 40 else ""}"'
+        return f'the string {json.dumps(value[:40])}{"..." if len(value) > 40 else ""}'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):

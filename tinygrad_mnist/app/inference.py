@@ -219,7 +219,7 @@ def resolve_runs(paths: Union[PathLike, Sequence[PathLike]],
         else:
             runs.append(path)
     if top_k is not None and top_k < 1:
-        raise ValueError(f"--top-k must be at least 1, got {top_k}")
+        raise ValueError(f"--best-runs must be at least 1, got {top_k}")
     return runs
 
 

@@ -25,6 +25,10 @@ from .inference import load_models
 
 PathLike = Union[str, os.PathLike]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+#: Pixels a picture file may declare per byte of it, beyond a first megapixel: more
+#: than any picture holds (deflate, for one, packs at most 1,032 bytes into one), so a
+#: few bytes declaring millions of pixels are refused before Pillow allocates them.
+MAX_PIXELS_PER_BYTE = 10_000
 
 
 @dataclass
@@ -138,6 +142,10 @@ def _check_size(path: Path) -> None:
     if width * height > MAX_IMAGE_PIXELS:
         raise ValueError(f"{path}: the image is {width}x{height} pixels, over the limit of "
                          f"{MAX_IMAGE_PIXELS:,}; scale it down")
+    size = path.stat().st_size
+    if width * height > MAX_PIXELS_PER_BYTE * size + 2 ** 20:
+        raise ValueError(f"{path}: the image declares {width}x{height} pixels in only "
+                         f"{size:,} bytes: damaged, or a decompression bomb")
 
 
 def _resized(image: np.ndarray, shape: Tuple[int, int, int]) -> np.ndarray:

@@ -28,7 +28,7 @@ from ..models import build_model
 from .config import TrainConfig, option_flag, recipe_note
 from ..data import DIGITS, DataLoader, Stats, prepare, train_val_split
 from ..data.augment import loader_options as augment_options
-from ..errors import UsageError
+from ..errors import Terminated, UsageError
 from .inference import evaluate_arrays, load_trained
 from .report import write_report
 from ..serialization import CheckpointError, load, save
@@ -414,8 +414,9 @@ def _train(config: Optional[TrainConfig], resume: Optional[PathLike],
                      run_dir / "best.npz")
             save(checkpoint(epoch), run_dir / "last.npz")
             atomic_write_text(run_dir / "metrics.csv", pd.DataFrame(history).to_csv(index=False))
-    except KeyboardInterrupt:
-        print(f"\nInterrupted during epoch {epoch}. The last completed epoch is saved in "
+    except KeyboardInterrupt as e:
+        what = "Terminated (SIGTERM)" if isinstance(e, Terminated) else "Interrupted"
+        print(f"\n{what} during epoch {epoch}. The last completed epoch is saved in "
               f"{run_dir / 'last.npz'}.\nResume with:  {_resume_command(run_dir)}",
               file=sys.stderr, flush=True)
         raise

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Optional, Sequence
+from typing import BinaryIO, Callable, List, Optional, Sequence
 
 from ..atomic import atomic_write
 from .errors import ChecksumError, IDXError
@@ -44,16 +45,38 @@ MNIST_FILES: Sequence[FileSpec] = (
 )
 
 
-def read_uncompressed(path: os.PathLike) -> bytes:
-    """Return the content of ``path``, gunzipped if it starts with the gzip magic."""
+#: A gzip file may expand to this many times its size (MNIST's expand about 5 times),
+#: or to MIN_GUNZIP_LIMIT bytes, whichever is more: a few kilobytes of "gzip bomb"
+#: must not become gigabytes in memory.
+MAX_GUNZIP_RATIO = 200
+MIN_GUNZIP_LIMIT = 256 * 2 ** 20
+
+
+def read_uncompressed(path: os.PathLike, limit: Optional[int] = None) -> bytes:
+    """Return the content of ``path``, gunzipped if it starts with the gzip magic. The
+    uncompressed content may be at most `limit` bytes (default: MAX_GUNZIP_RATIO times
+    the file's size, at least MIN_GUNZIP_LIMIT); IDXError beyond."""
     path = Path(path)
     data = path.read_bytes()
     if data[:2] != GZIP_MAGIC:
         return data
+    if limit is None:
+        limit = max(MIN_GUNZIP_LIMIT, MAX_GUNZIP_RATIO * len(data))
+    chunks: List[bytes] = []
+    size = 0
     try:
-        return gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            # in pieces: read(limit) would allocate `limit` bytes whatever the content
+            while chunk := f.read(2 ** 20):
+                size += len(chunk)
+                if size > limit:
+                    raise IDXError(f"{path}: the gzip data expands to more than {limit:,} "
+                                   f"bytes ({len(data):,} compressed): damaged, or a gzip "
+                                   f"bomb")
+                chunks.append(chunk)
     except (EOFError, OSError, zlib.error) as e:
         raise IDXError(f"{path}: corrupt or truncated gzip data ({e})") from e
+    return b"".join(chunks)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple, Union
 
@@ -231,12 +232,19 @@ def load_image_folder(directory: PathLike, *, image_size: Optional[int] = None,
 
 
 def _read(path: Path) -> Image.Image:
+    """The image in `path`, turned as its EXIF says; DataError if it cannot be read or
+    declares more pixels than Pillow's bomb limit (Image.MAX_IMAGE_PIXELS)."""
     try:
-        with Image.open(path) as im:
-            im.load()
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                return ImageOps.exif_transpose(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(f"cannot read image {path}: it declares more pixels than the "
+                        f"limit of {Image.MAX_IMAGE_PIXELS:,}; scale it down") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise DataError(f"cannot read image {path}: {e}") from e
-    return ImageOps.exif_transpose(im)
 
 
 def _has_colour(im: Image.Image) -> bool:

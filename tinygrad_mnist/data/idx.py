@@ -6,6 +6,7 @@ uint32 sizes; then the values in C order, big-endian.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 from pathlib import Path
@@ -39,15 +40,30 @@ def parse_idx(data: bytes, source: Union[str, os.PathLike] = "<bytes>") -> np.nd
                        f"file has {len(data)}")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if math.prod(n for n in shape if n) * dtype.itemsize >= 2 ** 63:
+        raise IDXError(f"{source}: impossible shape {_shape_text(shape)}: larger than any "
+                       f"array (a damaged header?)")
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     actual = len(data) - header
     if actual != expected:
         problem = "truncated" if actual < expected else "has trailing bytes"
-        raise IDXError(f"{source}: {problem}: shape {tuple(shape)} of {dtype.name} needs "
-                       f"{expected} data bytes, found {actual}")
+        raise IDXError(f"{source}: {problem}: shape {_shape_text(shape)} of {dtype.name} "
+                       f"needs {_count_text(expected)} data bytes, found {actual:,}")
     # astype copies: the result is writable, native-endian and does not pin ``data``.
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(
         dtype.newbyteorder("="))
+
+
+def _shape_text(shape: tuple) -> str:
+    """A shape as text, its first sizes only when it has many dimensions."""
+    if len(shape) <= 6:
+        return str(tuple(shape))
+    return f"({', '.join(map(str, shape[:4]))}, ... {len(shape)} dimensions)"
+
+
+def _count_text(count: int) -> str:
+    """A count as text; an astronomical one (from a damaged header) as its magnitude."""
+    return f"{count:,}" if count < 10 ** 18 else f"about 10^{len(str(count)) - 1}"
 
 
 def read_idx(path: os.PathLike) -> np.ndarray:

@@ -27,7 +27,7 @@ def read_kaggle_csv(path: Union[str, os.PathLike], labelled: Optional[bool] = No
     try:
         df = pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError) as e:
-        raise CSVError(f"{path}: cannot read CSV: {e}") from e
+        raise CSVError(f"{path}: cannot read CSV: {' '.join(str(e).split())}") from e
     has_label = "label" in df.columns
     expected = (["label"] if has_label else []) + PIXEL_COLUMNS
     if list(df.columns) != expected:
@@ -41,14 +41,16 @@ def read_kaggle_csv(path: Union[str, os.PathLike], labelled: Optional[bool] = No
         raise CSVError(f"{path}: {'missing the' if labelled else 'unexpected'} 'label' column")
     if df.empty:
         raise CSVError(f"{path}: no rows")
-    missing_values = df.isna().to_numpy()
-    if missing_values.any():
-        row, col = np.argwhere(missing_values)[0]
-        raise CSVError(f"{path}: missing value in column {df.columns[col]}, data row {row + 1}")
-    bad = [c for c in df.columns if not pd.api.types.is_integer_dtype(df[c].dtype)]
-    if bad:
-        raise CSVError(f"{path}: columns must hold integers; {_few(bad)} "
-                       f"{'has' if len(bad) == 1 else 'have'} dtype {df[bad[0]].dtype}")
+    bad = [(c, dtype) for c, dtype in df.dtypes.items()  # not df[c]: 785 slow lookups
+           if not pd.api.types.is_integer_dtype(dtype)]
+    if bad:  # (an integer column has no missing values: look for them only here)
+        missing_values = df.isna().to_numpy()
+        if missing_values.any():
+            row, col = np.argwhere(missing_values)[0]
+            raise CSVError(f"{path}: missing value in column {df.columns[col]}, data row "
+                           f"{row + 1}")
+        raise CSVError(f"{path}: columns must hold integers; {_few([c for c, _ in bad])} "
+                       f"{'has' if len(bad) == 1 else 'have'} dtype {bad[0][1]}")
     values = df.to_numpy()
     pixels = values[:, 1:] if has_label else values
     _check_range(path, pixels, 255, PIXEL_COLUMNS, "pixel")
@@ -69,5 +71,7 @@ def _check_range(path: Union[str, os.PathLike], values: np.ndarray, high: int,
 
 
 def _few(names: List[str]) -> str:
-    shown = ", ".join(map(str, names[:5]))
+    """The first names, shown as written unless they hold a line break or another
+    character that does not print (then quoted, with escapes: one line)."""
+    shown = ", ".join(str(n) if str(n).isprintable() else repr(str(n)) for n in names[:5])
     return shown + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")

@@ -8,15 +8,18 @@ tensors and arrays into a Tensor with a new first dimension, turns numbers into 
 and keeps the structure of tuples and dicts). Shuffling draws a new order every epoch
 from `generator`, or from the default generator (`tg.manual_seed`).
 
-Loading happens in the calling process: `num_workers`, `pin_memory`, `timeout`,
-`prefetch_factor` and `persistent_workers` are accepted and change nothing. For arrays
-already in memory, `tinygrad_mnist.data.DataLoader` batches by one gather per batch and
-is much faster.
+Loading happens in the calling process: `pin_memory`, `timeout`, `prefetch_factor`
+and `persistent_workers` are accepted and change nothing, and `num_workers` > 0 starts no
+worker processes (`worker_init_fn` is never called): the first such loader of a process
+says so in one `UserWarning`, and the batches are the ones PyTorch's workers would give,
+in the same order. For arrays already in memory, `tinygrad_mnist.data.DataLoader`
+batches by one gather per batch and is much faster.
 """
 from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from typing import (Any, Callable, Generic, Iterable, Iterator, List, Mapping, Optional,
                     Sequence, TypeVar, Union)
 
@@ -26,6 +29,8 @@ from ..random import generator_or_default
 from ..tensor import Tensor, as_tensor, stack
 
 T_co = TypeVar("T_co", covariant=True)
+#: Whether this process has been told that `num_workers` starts no processes.
+_workers_warned = False
 
 
 class Dataset(Generic[T_co]):
@@ -144,6 +149,19 @@ def default_collate(batch: Sequence[Any]) -> Any:
                     f"give a collate_fn")
 
 
+def _warn_no_workers(num_workers: int) -> None:
+    """One UserWarning per process: `num_workers` is accepted, but nothing runs in
+    worker processes."""
+    global _workers_warned
+    if _workers_warned:
+        return
+    _workers_warned = True
+    warnings.warn(f"DataLoader: num_workers={num_workers} starts no worker processes here; "
+                  f"batches are loaded in the calling process (the same batches in the same "
+                  f"order, worker_init_fn is not called). Pass num_workers=0 to silence this "
+                  f"warning.", UserWarning, stacklevel=3)
+
+
 class DataLoader:
     """Iterate over `dataset` in batches (see the module docstring).
 
@@ -162,6 +180,8 @@ class DataLoader:
                  prefetch_factor: Optional[int] = None, persistent_workers: bool = False):
         if num_workers < 0:
             raise ValueError(f"DataLoader: num_workers must be >= 0, got {num_workers}")
+        if num_workers > 0:
+            _warn_no_workers(num_workers)
         if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
             raise ValueError(f"DataLoader: batch_size must be a positive integer or None, "
                              f"got {batch_size!r}")

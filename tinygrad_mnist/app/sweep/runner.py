@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import pandas as pd
 
 from ...atomic import atomic_write_text
+from ...errors import Terminated
 from ..config import TrainConfig
 from ...serialization import load
 from . import results
@@ -291,13 +292,14 @@ def _run(spec: Spec, client: Any, directory: Path, progress: bool,
                 line.show(len(rows), len(trials), _running(client, futures))
             if not done and futures:
                 _wait_for_one(list(futures), seconds=1.0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         client.cancel(list(futures))
         _write_csv(directory, spec, trials, rows)
         line.end()
         how = (f"tinygrad-mnist sweep {spec.source}" if spec.source else
                f"tinygrad_mnist.app.sweep.run({str(directory / 'spec.json')!r})")
-        print(f"\nInterrupted: {sum(r.get('status') == 'ok' for r in rows.values())} of "
+        what = "Terminated (SIGTERM)" if isinstance(e, Terminated) else "Interrupted"
+        print(f"\n{what}: {sum(r.get('status') == 'ok' for r in rows.values())} of "
               f"{len(trials)} trials are finished (kept in {directory / 'sweep.csv'}); "
               f"unfinished ones resume from their last epoch.\nResume with:  {how}",
               file=sys.stderr, flush=True)

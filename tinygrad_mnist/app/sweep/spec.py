@@ -43,6 +43,10 @@ METRICS = {"val_acc": True, "val_loss": False}
 #: Options a spec may not set: the sweep gives each trial its seed and run directory.
 RESERVED = ("seed", "out", "quiet", "overwrite")
 SPEC_KEYS = ("name", "out", "train", "search", "space", "trials", "seeds", "seed", "metric")
+#: The most values a spec may hold, counted as written out (YAML aliases repeat theirs).
+MAX_SPEC_VALUES = 100_000
+#: The most training runs (configurations times seeds) one sweep may ask for.
+MAX_RUNS = 10_000
 
 
 @dataclass(frozen=True)
@@ -122,10 +126,13 @@ def load_spec(spec: Union[PathLike, Dict[str, Any], Spec]) -> Spec:
     if not isinstance(spec, dict):
         source = Path(spec)
         try:
-            text = source.read_text()
+            text = source.read_text(encoding="utf-8")
         except OSError as e:
             raise ValueError(f"cannot read the sweep spec {source}: {e.strerror or e}") \
                 from None
+        except UnicodeDecodeError as e:
+            raise ValueError(f"cannot read the sweep spec {source}: it is not UTF-8 text "
+                             f"(byte {e.start})") from None
         spec = _parse(text, source)
     return _check(dict(spec), source)
 
@@ -141,31 +148,63 @@ def _parse(text: str, source: Path) -> Dict[str, Any]:
         try:
             values = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise ValueError(f"{source} is not valid YAML: {e}") from None
+            raise ValueError(f"{source} is not valid YAML: {_one_line(e)}") from None
+        except RecursionError:
+            raise ValueError(f"{source} is not a sweep spec: nested too deeply") from None
     else:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"{source} is not valid JSON: {e}") from None
+        except RecursionError:
+            raise ValueError(f"{source} is not a sweep spec: nested too deeply") from None
     if not isinstance(values, dict):
         raise ValueError(f"{source} must hold a mapping of spec keys ({', '.join(SPEC_KEYS)})")
+    _check_size(values, source)
     return values
 
 
+def _one_line(error: Exception) -> str:
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
+def _check_size(values: Any, source: Path) -> None:
+    """ValueError if `values` holds more than MAX_SPEC_VALUES values, counting each use
+    of a YAML alias (a few lines of aliases can stand for billions of values)."""
+    seen, todo = 0, [values]
+    while todo:
+        value = todo.pop()
+        seen += 1
+        if seen > MAX_SPEC_VALUES:
+            raise ValueError(f"{source} holds more than {MAX_SPEC_VALUES:,} values (counting "
+                             f"each use of a YAML alias); write a smaller spec")
+        if isinstance(value, dict):
+            todo += [*value.keys(), *value.values()]
+        elif isinstance(value, (list, tuple)):
+            todo += value
+
+
 def _check(values: Dict[str, Any], source: Optional[Path]) -> Spec:
-    unknown = sorted(set(values) - set(SPEC_KEYS))
+    unknown = _names(set(values) - set(SPEC_KEYS))
     if unknown:
-        raise ValueError(f"unknown sweep spec key(s): {', '.join(unknown)}; known keys: "
+        raise ValueError(f"unknown sweep spec key(s): {unknown}; known keys: "
                          f"{', '.join(SPEC_KEYS)}")
     name = str(values.get("name") or (source.stem if source else "sweep"))
-    out = Path(values.get("out") or Path("sweeps") / name)
+    out = values.get("out") or str(Path("sweeps") / name)
+    if not isinstance(out, (str, os.PathLike)):
+        raise ValueError(f"out must be a directory name, got {_short(out)}")
+    out = Path(out)
+    for key in ("train", "space"):
+        if not isinstance(values.get(key) or {}, dict):
+            raise ValueError(f"{key} must be a mapping of training options, got "
+                             f"{_short(values[key])}")
     train = dict(values.get("train") or {})
     space_values = dict(values.get("space") or {})
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     for where, keys in (("train", train), ("space", space_values)):
-        bad = sorted(set(keys) - known)
+        bad = _names(set(keys) - known)
         if bad:
-            raise ValueError(f"{where}: unknown training option(s) {', '.join(bad)}; known: "
+            raise ValueError(f"{where}: unknown training option(s) {bad}; known: "
                              f"{', '.join(sorted(known - set(RESERVED)))}")
         reserved = sorted(set(keys) & set(RESERVED))
         if reserved:
@@ -176,33 +215,62 @@ def _check(values: Dict[str, Any], source: Optional[Path]) -> Spec:
         raise ValueError(f"{', '.join(both)} is both fixed (train) and swept (space)")
     search = values.get("search", "grid")
     if search not in SEARCHES:
-        raise ValueError(f"search must be one of {list(SEARCHES)}, got {search!r}")
+        raise ValueError(f"search must be one of {list(SEARCHES)}, got {_short(search)}")
     space = {key: _domain(key, value, search) for key, value in space_values.items()}
     trials = values.get("trials")
     if search == "grid":
         if trials is not None:
             raise ValueError("trials is for random or tpe search; a grid runs every "
                              "combination")
-    elif not isinstance(trials, int) or trials < 1:
+    elif not _is_int(trials) or trials < 1:
         raise ValueError(f"{search} search needs trials: a positive number of "
-                         f"configurations to draw, got {trials!r}")
+                         f"configurations to draw, got {_short(trials)}")
     seeds = values.get("seeds", 1)
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ValueError(f"seeds must be at least 1, got {seeds}")
+    if _is_int(seeds):
+        if not 1 <= seeds <= MAX_RUNS:
+            raise ValueError(f"seeds must be at least 1 and at most {MAX_RUNS:,}, got "
+                             f"{seeds}")
         seeds = list(range(seeds))
     elif not (isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds)
               and len(set(seeds)) == len(seeds)):
-        raise ValueError(f"seeds must be a count or a list of distinct integers, got {seeds!r}")
+        raise ValueError(f"seeds must be a count or a list of distinct integers, got "
+                         f"{_short(seeds)}")
+    configs = (math.prod(len(domain) for domain in space.values()) if search == "grid"
+               else trials)
+    if configs * len(seeds) > MAX_RUNS:
+        raise ValueError(f"the sweep asks for {configs:,} configuration(s) times "
+                         f"{len(seeds)} seed(s), over the limit of {MAX_RUNS:,} runs; sweep "
+                         f"fewer values")
+    seed = values.get("seed", 0)
+    if not _is_int(seed):
+        raise ValueError(f"seed must be an integer, got {_short(seed)}")
     metric = values.get("metric", "val_acc")
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r} (the test "
-                         "set is used once, for the final pick, never to choose)")
+    if not isinstance(metric, str) or metric not in METRICS:
+        raise ValueError(f"metric must be one of {list(METRICS)}, got {_short(metric)} (the "
+                         "test set is used once, for the final pick, never to choose)")
     spec = Spec(name=name, out=out, train=train, search=search, space=space, trials=trials,
-                seeds=list(seeds), seed=int(values.get("seed", 0)), metric=metric,
+                seeds=list(seeds), seed=seed, metric=metric,
                 source=source)
     TrainConfig.from_dict(dict(train))  # the fixed options are valid on their own
     return spec
+
+
+def _names(keys: Any) -> str:
+    """Some keys, as text: the first five, sorted, and how many more."""
+    names = sorted(map(str, keys))
+    return ", ".join(n if len(n) <= 60 and n.isprintable() else _short(n)
+                     for n in names[:5]) + (
+        f" (+{len(names) - 5} more)" if len(names) > 5 else "")
+
+
+def _short(value: Any) -> str:
+    """`value`'s repr, cut to a few dozen characters (an error names it in one line)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _domain(key: str, value: Any, search: str) -> Domain:
@@ -214,15 +282,19 @@ def _domain(key: str, value: Any, search: str) -> Domain:
         unknown = sorted(set(value) - {"low", "high", "log", "int"})
         if unknown or "low" not in value or "high" not in value:
             raise ValueError(f"space: {key} must be a list of values or {{low, high}} with "
-                             f"optional log and int, got {value!r}")
-        r = Range(float(value["low"]), float(value["high"]), bool(value.get("log", False)),
-                  bool(value.get("int", False)))
-        if not r.low < r.high or (r.log and r.low <= 0):
+                             f"optional log and int, got {_short(value)}")
+        try:
+            r = Range(float(value["low"]), float(value["high"]), bool(value.get("log", False)),
+                      bool(value.get("int", False)))
+        except (TypeError, ValueError):
+            raise ValueError(f"space: {key} needs numbers for low and high, got "
+                             f"{_short(value)}") from None
+        if not r.low < r.high or (r.log and r.low <= 0) or not math.isfinite(r.high - r.low):
             raise ValueError(f"space: {key} needs low < high (and low > 0 for log), "
-                             f"got {value!r}")
+                             f"got {_short(value)}")
         return r
     kind = "a list of values" if search == "grid" else "a list of values or {low, high}"
-    raise ValueError(f"space: {key} must be {kind} ({search} search), got {value!r}")
+    raise ValueError(f"space: {key} must be {kind} ({search} search), got {_short(value)}")
 
 
 # --------------------------------------------------------------------- trials
