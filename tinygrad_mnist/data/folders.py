@@ -40,6 +40,9 @@ from .sources import idx_arrays, load_dataset
 PathLike = Union[str, os.PathLike]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm",
                   ".ppm")
+#: Pixels an image file may declare per byte of it, beyond a first megapixel: more than
+#: any picture holds, so a few bytes declaring millions of pixels are refused unread.
+MAX_PIXELS_PER_BYTE = 10_000
 #: Fraction held out as the test set when the data has no test split of its own.
 TEST_FRACTION = 1 / 7
 _IDX_PATTERNS = {"train_images": ("train-images",), "train_labels": ("train-labels",),
@@ -238,6 +241,11 @@ def _read(path: Path) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
+                width, height = im.size
+                if width * height > MAX_PIXELS_PER_BYTE * path.stat().st_size + 2 ** 20:
+                    raise DataError(f"cannot read image {path}: it declares {width}x{height} "
+                                    f"pixels in only {path.stat().st_size:,} bytes: damaged, "
+                                    f"or a decompression bomb")
                 im.load()
                 return ImageOps.exif_transpose(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
