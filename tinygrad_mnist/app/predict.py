@@ -17,18 +17,14 @@ import numpy as np
 from PIL import Image
 
 from ..atomic import atomic_write, atomic_write_files
-from ..data import (DATASETS, DIGITS, MAX_IMAGE_PIXELS, fashion_style, load_image,
-                   mnist_style, read_idx, read_kaggle_csv, scale, side_by_side)
+from ..data import (DATASETS, DIGITS, MAX_IMAGE_PIXELS, MAX_PIXELS_PER_BYTE, fashion_style,
+                    load_image, mnist_style, read_idx, read_kaggle_csv, scale, side_by_side)
 from ..data import DataError
 from ..errors import BrokenModelError
 from .inference import load_models
 
 PathLike = Union[str, os.PathLike]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-#: Pixels a picture file may declare per byte of it, beyond a first megapixel: more
-#: than any picture holds (deflate, for one, packs at most 1,032 bytes into one), so a
-#: few bytes declaring millions of pixels are refused before Pillow allocates them.
-MAX_PIXELS_PER_BYTE = 10_000
 
 
 @dataclass

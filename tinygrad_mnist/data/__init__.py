@@ -15,7 +15,8 @@ from .download import HTTP_MIRRORS, HttpMirror, Mirror, fetch_files
 from .errors import (ChecksumError, CSVError, DataError, DownloadError, IDXError,
                      OptionError, UnsafePickleError)
 from .files import ENV_VAR, MNIST_FILES, FileSpec
-from .folders import find_idx_files, load_folder, load_image_folder, load_images
+from .folders import (MAX_PIXELS_PER_BYTE, find_idx_files, load_folder, load_image_folder,
+                      load_images)
 from .idx import encode_idx, parse_idx, read_idx, write_idx
 from .kaggle import KaggleDigits, read_kaggle_csv
 from .loader import DataLoader, shift_images
@@ -38,7 +39,7 @@ __all__ = [
     "scale", "fit_standardization", "apply_standardization", "Stats", "to_layout", "prepare",
     "image_shape_of", "one_hot", "train_val_split", "Split", "class_counts", "mnist_style",
     "fashion_style",
-    "fit_to_mnist_box", "MAX_IMAGE_PIXELS",
+    "fit_to_mnist_box", "MAX_IMAGE_PIXELS", "MAX_PIXELS_PER_BYTE",
     "load_image", "side_by_side", "DataLoader", "shift_images", "Distortion", "distort",
     "AUGMENTATIONS",
     "DISTORTIONS",

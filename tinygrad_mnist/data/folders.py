@@ -41,7 +41,8 @@ PathLike = Union[str, os.PathLike]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm",
                   ".ppm")
 #: Pixels an image file may declare per byte of it, beyond a first megapixel: more than
-#: any picture holds, so a few bytes declaring millions of pixels are refused unread.
+#: any picture holds (deflate, for one, packs at most 1,032 bytes into one), so a few
+#: bytes declaring millions of pixels are refused before Pillow allocates them.
 MAX_PIXELS_PER_BYTE = 10_000
 #: Fraction held out as the test set when the data has no test split of its own.
 TEST_FRACTION = 1 / 7
