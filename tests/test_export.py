@@ -19,7 +19,7 @@ ort = pytest.importorskip("onnxruntime", reason='checking exports needs the depl
 import tinygrad_mnist as tg  # noqa: E402
 from tinygrad_mnist import Tensor, cross_entropy, nn, no_grad  # noqa: E402
 from tinygrad_mnist.app import cli  # noqa: E402
-from tinygrad_mnist.models import build_model
+from tinygrad_mnist.models import build_model  # noqa: E402
 from tinygrad_mnist.app.config import TrainConfig  # noqa: E402
 from tinygrad_mnist.app.export import ExportError, to_onnx  # noqa: E402
 from tinygrad_mnist.app.inference import load_trained  # noqa: E402
